@@ -1,0 +1,239 @@
+//! Encoding messages straight into a `BytesMut`.
+//!
+//! Every encoder appends one compact JSON object to the buffer, with no intermediate
+//! `String` or `Value`. Compact JSON never holds a raw newline, so the output is a valid
+//! newline-delimited frame as it stands. When serializing a value fails, the buffer is
+//! truncated back to where it was, so a failed encode never leaves half a message.
+
+use bytes::{BufMut, BytesMut};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{ErrorCode, ErrorObject, Id};
+
+/// Serializing a value into a message failed (a `Serialize` impl returned an error, or
+/// a map had non-string keys).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to encode JSON-RPC message: {0}")]
+pub struct EncodeError(#[from] serde_json::Error);
+
+/// Appends `{"jsonrpc":"2.0","id":ID,"method":METHOD[,"params":PARAMS]}`.
+///
+/// # Errors
+///
+/// When `params` fails to serialize; the buffer is left as it was.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rpc::message::{encode_request, Id};
+///
+/// let mut buf = BytesMut::new();
+/// encode_request(&mut buf, Id::from_json("1").unwrap(), "add", Some(&[1, 2])).unwrap();
+/// assert_eq!(&buf[..], br#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#);
+/// ```
+pub fn encode_request<P: Serialize + ?Sized>(
+    buf: &mut BytesMut,
+    id: Id<'_>,
+    method: &str,
+    params: Option<&P>,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    buf.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    buf.extend_from_slice(id.as_json().as_bytes());
+    buf.extend_from_slice(br#","method":"#);
+    guarded(buf, start, |buf| {
+        write_json(buf, method)?;
+        write_params(buf, params)
+    })
+}
+
+/// Appends `{"jsonrpc":"2.0","method":METHOD[,"params":PARAMS]}`.
+///
+/// # Errors
+///
+/// When `params` fails to serialize; the buffer is left as it was.
+pub fn encode_notification<P: Serialize + ?Sized>(
+    buf: &mut BytesMut,
+    method: &str,
+    params: Option<&P>,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    buf.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
+    guarded(buf, start, |buf| {
+        write_json(buf, method)?;
+        write_params(buf, params)
+    })
+}
+
+/// Appends `{"jsonrpc":"2.0","id":ID,"result":RESULT}`.
+///
+/// # Errors
+///
+/// When `result` fails to serialize; the buffer is left as it was.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rpc::message::{encode_result, Id};
+///
+/// let mut buf = BytesMut::new();
+/// encode_result(&mut buf, Id::from_json("\"a\"").unwrap(), &3).unwrap();
+/// assert_eq!(&buf[..], br#"{"jsonrpc":"2.0","id":"a","result":3}"#);
+/// ```
+pub fn encode_result<R: Serialize + ?Sized>(
+    buf: &mut BytesMut,
+    id: Id<'_>,
+    result: &R,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    write_head(buf, id);
+    buf.extend_from_slice(br#","result":"#);
+    guarded(buf, start, |buf| {
+        write_json(buf, result)?;
+        buf.put_u8(b'}');
+        Ok(())
+    })
+}
+
+/// Appends a success response whose result is already JSON text.
+pub fn encode_raw_result(buf: &mut BytesMut, id: Id<'_>, result: &RawValue) {
+    write_head(buf, id);
+    buf.extend_from_slice(br#","result":"#);
+    buf.extend_from_slice(result.get().as_bytes());
+    buf.put_u8(b'}');
+}
+
+/// Appends `{"jsonrpc":"2.0","id":ID,"error":{"code":..,"message":..[,"data":..]}}`.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rpc::message::{encode_error, ErrorCode, Id};
+///
+/// let mut buf = BytesMut::new();
+/// encode_error(&mut buf, Id::NULL, ErrorCode::PARSE_ERROR, "Parse error", None);
+/// assert_eq!(
+///     &buf[..],
+///     br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+/// );
+/// ```
+pub fn encode_error(
+    buf: &mut BytesMut,
+    id: Id<'_>,
+    code: ErrorCode,
+    message: &str,
+    data: Option<&RawValue>,
+) {
+    write_head(buf, id);
+    buf.extend_from_slice(br#","error":{"code":"#);
+    buf.extend_from_slice(itoa::Buffer::new().format(code.0).as_bytes());
+    buf.extend_from_slice(br#","message":"#);
+    // A &str always serializes.
+    write_json(buf, message).expect("a string serializes");
+    if let Some(data) = data {
+        buf.extend_from_slice(br#","data":"#);
+        buf.extend_from_slice(data.get().as_bytes());
+    }
+    buf.extend_from_slice(b"}}");
+}
+
+/// Appends an error response built from an [`ErrorObject`].
+pub fn encode_error_object(buf: &mut BytesMut, id: Id<'_>, error: &ErrorObject<'_>) {
+    encode_error(buf, id, error.code, &error.message, error.data);
+}
+
+/// Writes the members of a batch response array as they are produced.
+///
+/// A batch whose elements were all notifications gets no response at all, so the
+/// opening `[` is only written with the first element, and [`BatchWriter::finish`]
+/// reports whether anything was written.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rpc::message::{encode_result, BatchWriter, Id};
+///
+/// let mut buf = BytesMut::new();
+/// let mut batch = BatchWriter::new();
+/// for n in 1..=2u64 {
+///     batch.begin_element(&mut buf);
+///     let mut s = itoa::Buffer::new();
+///     encode_result(&mut buf, Id::from_json(s.format(n)).unwrap(), &n).unwrap();
+/// }
+/// assert!(batch.finish(&mut buf));
+/// assert_eq!(&buf[..], br#"[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2}]"#);
+/// ```
+#[derive(Debug, Default)]
+pub struct BatchWriter {
+    elements: usize,
+}
+
+impl BatchWriter {
+    /// Starts an empty batch response.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the separator (or the opening bracket) before the next element.
+    pub fn begin_element(&mut self, buf: &mut BytesMut) {
+        buf.put_u8(if self.elements == 0 { b'[' } else { b',' });
+        self.elements += 1;
+    }
+
+    /// Closes the array; returns `false` (and writes nothing) when it had no element.
+    pub fn finish(self, buf: &mut BytesMut) -> bool {
+        if self.elements > 0 {
+            buf.put_u8(b']');
+        }
+        self.elements > 0
+    }
+
+    /// How many elements were written.
+    pub fn len(&self) -> usize {
+        self.elements
+    }
+
+    /// Whether no element was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.elements == 0
+    }
+}
+
+fn write_head(buf: &mut BytesMut, id: Id<'_>) {
+    buf.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    buf.extend_from_slice(id.as_json().as_bytes());
+}
+
+fn write_params<P: Serialize + ?Sized>(
+    buf: &mut BytesMut,
+    params: Option<&P>,
+) -> Result<(), EncodeError> {
+    if let Some(params) = params {
+        buf.extend_from_slice(br#","params":"#);
+        write_json(buf, params)?;
+    }
+    buf.put_u8(b'}');
+    Ok(())
+}
+
+/// Serializes `value` as compact JSON onto the end of `buf`.
+pub fn write_json<T: Serialize + ?Sized>(buf: &mut BytesMut, value: &T) -> Result<(), EncodeError> {
+    serde_json::to_writer(buf.writer(), value).map_err(EncodeError)
+}
+
+fn guarded(
+    buf: &mut BytesMut,
+    start: usize,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let out = body(buf);
+    if out.is_err() {
+        buf.truncate(start);
+    }
+    out
+}

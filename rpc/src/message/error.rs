@@ -1,0 +1,184 @@
+//! Error codes and error objects of JSON-RPC 2.0.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A JSON-RPC error code.
+///
+/// The spec reserves -32768..-32000; within it, -32099..-32000 is left to servers, and
+/// this runtime uses it for its own conditions (overload, timeout, shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub i64);
+
+impl ErrorCode {
+    /// -32700: the frame is not valid JSON.
+    pub const PARSE_ERROR: ErrorCode = ErrorCode(-32700);
+    /// -32600: the JSON is not a valid request object.
+    pub const INVALID_REQUEST: ErrorCode = ErrorCode(-32600);
+    /// -32601: no such method.
+    pub const METHOD_NOT_FOUND: ErrorCode = ErrorCode(-32601);
+    /// -32602: the params do not fit the method.
+    pub const INVALID_PARAMS: ErrorCode = ErrorCode(-32602);
+    /// -32603: the server failed while handling the call (a panic, an encoding failure).
+    pub const INTERNAL_ERROR: ErrorCode = ErrorCode(-32603);
+    /// -32000: the server is at capacity and refused the call without running it.
+    pub const SERVER_OVERLOADED: ErrorCode = ErrorCode(-32000);
+    /// -32001: the call ran past its deadline and was abandoned.
+    pub const TIMEOUT: ErrorCode = ErrorCode(-32001);
+    /// -32002: the server is shutting down and did not run the call.
+    pub const SHUTTING_DOWN: ErrorCode = ErrorCode(-32002);
+    /// -32003: the connection has too many calls in flight.
+    pub const TOO_MANY_IN_FLIGHT: ErrorCode = ErrorCode(-32003);
+    /// -32800: the call was cancelled by the caller (as in LSP).
+    pub const REQUEST_CANCELLED: ErrorCode = ErrorCode(-32800);
+
+    /// The numeric code.
+    pub fn code(self) -> i64 {
+        self.0
+    }
+
+    /// Whether the code lies in the range the spec leaves to server-defined errors.
+    pub fn is_server_error(self) -> bool {
+        (-32099..=-32000).contains(&self.0)
+    }
+
+    /// The spec's short text for the predefined codes.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            Self::PARSE_ERROR => "Parse error",
+            Self::INVALID_REQUEST => "Invalid Request",
+            Self::METHOD_NOT_FOUND => "Method not found",
+            Self::INVALID_PARAMS => "Invalid params",
+            Self::INTERNAL_ERROR => "Internal error",
+            Self::SERVER_OVERLOADED => "Server overloaded",
+            Self::TIMEOUT => "Request timed out",
+            Self::SHUTTING_DOWN => "Server shutting down",
+            Self::TOO_MANY_IN_FLIGHT => "Too many requests in flight",
+            Self::REQUEST_CANCELLED => "Request cancelled",
+            _ if self.is_server_error() => "Server error",
+            _ => "Error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An error object borrowed from a received response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorObject<'a> {
+    /// The error code.
+    pub code: ErrorCode,
+    /// A short description.
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+    /// Extra information, kept raw.
+    #[serde(borrow, default)]
+    pub data: Option<&'a RawValue>,
+}
+
+impl ErrorObject<'_> {
+    /// Copies the error object into an owned [`RpcError`].
+    pub fn to_owned_error(&self) -> RpcError {
+        RpcError {
+            code: self.code,
+            message: Cow::Owned(self.message.clone().into_owned()),
+            data: self.data.map(|d| d.to_owned()),
+        }
+    }
+}
+
+/// An owned JSON-RPC error object: what handlers return and callers receive.
+///
+/// # Examples
+///
+/// ```
+/// use rpc::message::{ErrorCode, RpcError};
+///
+/// let err = RpcError::invalid_params("missing parameter `b`");
+/// assert_eq!(err.code, ErrorCode::INVALID_PARAMS);
+/// assert_eq!(err.to_string(), "-32602: missing parameter `b`");
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RpcError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// A short description a person can act on.
+    pub message: Cow<'static, str>,
+    /// Extra information as raw JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<RawValue>>,
+}
+
+impl PartialEq for RpcError {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_object() == other.as_object()
+    }
+}
+
+impl PartialEq for ErrorObject<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.message == other.message
+            && self.data.map(RawValue::get) == other.data.map(RawValue::get)
+    }
+}
+
+impl RpcError {
+    /// An error with a code and message and no data.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Attaches data, serialized to JSON. Data that fails to serialize is left out.
+    pub fn with_data<T: Serialize + ?Sized>(mut self, data: &T) -> Self {
+        self.data = serde_json::value::to_raw_value(data).ok();
+        self
+    }
+
+    /// -32602 with the given message.
+    pub fn invalid_params(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::INVALID_PARAMS, message)
+    }
+
+    /// -32601 naming the method.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
+    }
+
+    /// -32603 with the given message.
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::INTERNAL_ERROR, message)
+    }
+
+    /// Borrows this error as an [`ErrorObject`].
+    pub fn as_object(&self) -> ErrorObject<'_> {
+        ErrorObject {
+            code: self.code,
+            message: Cow::Borrowed(&self.message),
+            data: self.data.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RpcError {}

@@ -1,0 +1,23 @@
+//! JSON-RPC 2.0 messages: parsing that borrows from the frame, and encoding straight
+//! into buffers.
+//!
+//! ```text
+//! frame bytes ──parse──▶ Incoming::Single(Message) | Incoming::Batch(Vec<..>)
+//!                          Message = Request | Notification | Response
+//! Id, method, params ──encode_*──▶ BytesMut
+//! ```
+
+mod encode;
+mod error;
+mod id;
+mod parse;
+
+pub use encode::{
+    encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,
+    encode_result, write_json, BatchWriter, EncodeError,
+};
+pub use error::{ErrorCode, ErrorObject, RpcError};
+pub use id::{Id, IdKind, OwnedId};
+pub use parse::{
+    parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,
+};

@@ -1,0 +1,348 @@
+//! Parsing frames into messages, borrowing from the frame.
+//!
+//! Parsing is one pass of serde_json over the frame into an envelope whose members are
+//! all [`RawValue`]s, followed by checks on those raw members. The envelope accepts any
+//! JSON value in any member, so a syntax error (-32700) is told apart from a valid JSON
+//! value that is not a valid message (-32600), and the id is kept whenever it could
+//! be read.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
+use serde_json::value::RawValue;
+
+use super::{ErrorCode, ErrorObject, Id};
+
+/// A request: a call that expects a response.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The id, echoed back in the response.
+    pub id: Id<'a>,
+    /// The method name; borrowed from the frame unless it contained escapes.
+    pub method: Cow<'a, str>,
+    /// The params, kept raw for the method's own decoder.
+    pub params: Option<&'a RawValue>,
+}
+
+/// A notification: a call without an id, which never gets a response.
+#[derive(Debug, Clone)]
+pub struct Notification<'a> {
+    /// The method name; borrowed from the frame unless it contained escapes.
+    pub method: Cow<'a, str>,
+    /// The params, kept raw for the method's own decoder.
+    pub params: Option<&'a RawValue>,
+}
+
+/// A response to an earlier request: a result or an error.
+#[derive(Debug, Clone)]
+pub struct Response<'a> {
+    /// The id of the request this answers (`null` when the server could not read it).
+    pub id: Id<'a>,
+    /// The raw result (which may be `null`) or the error object.
+    pub outcome: Result<&'a RawValue, ErrorObject<'a>>,
+}
+
+/// One JSON-RPC message.
+#[derive(Debug, Clone)]
+pub enum Message<'a> {
+    /// A call that expects a response.
+    Request(Request<'a>),
+    /// A call that gets no response.
+    Notification(Notification<'a>),
+    /// A response to a request.
+    Response(Response<'a>),
+}
+
+/// What one frame holds: a single message or a batch.
+#[derive(Debug, Clone)]
+pub enum Incoming<'a> {
+    /// A single message.
+    Single(Message<'a>),
+    /// A non-empty batch; each element parsed on its own, so one invalid element does
+    /// not spoil the others.
+    Batch(Vec<Result<Message<'a>, Invalid<'a>>>),
+}
+
+/// A frame or batch element that is not a valid message.
+///
+/// It carries everything needed to answer it: the error code, the id when it could be
+/// read (otherwise `null`) and a reason a person can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid<'a> {
+    /// -32700 for bad JSON, -32600 for JSON that is not a valid message.
+    pub code: ErrorCode,
+    /// The id, when it could be read; [`Id::NULL`] otherwise.
+    pub id: Id<'a>,
+    /// What is wrong, for the error message.
+    pub reason: Cow<'static, str>,
+    /// Whether the object looked like a response (it had `result` or `error` and no
+    /// `method`). A peer should drop such an object rather than answer it, so that two
+    /// peers never trade error responses forever.
+    pub is_response: bool,
+}
+
+impl<'a> Invalid<'a> {
+    fn parse_error(err: &serde_json::Error) -> Self {
+        Invalid {
+            code: ErrorCode::PARSE_ERROR,
+            id: Id::NULL,
+            reason: Cow::Owned(format!("Parse error: {err}")),
+            is_response: false,
+        }
+    }
+
+    fn request(id: Id<'a>, reason: &'static str) -> Invalid<'a> {
+        Invalid {
+            code: ErrorCode::INVALID_REQUEST,
+            id,
+            reason: Cow::Borrowed(reason),
+            is_response: false,
+        }
+    }
+}
+
+/// Limits applied while parsing, against hostile peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// The largest number of elements accepted in one batch.
+    pub max_batch_len: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_batch_len: 1024,
+        }
+    }
+}
+
+/// Parses one frame with the default [`ParseLimits`].
+///
+/// A frame holds a single message (`Ok(Incoming::Single)`) or a batch
+/// (`Ok(Incoming::Batch)`). A frame that is not valid JSON, an empty batch `[]`, a
+/// JSON value that is neither an object nor an array, or an object that is not a
+/// valid message gives `Err` with the code and id to answer with.
+///
+/// Parsing a single request allocates nothing unless the method name contains JSON
+/// escapes.
+///
+/// # Errors
+///
+/// See [`Invalid`]; `code` is -32700 for invalid JSON (including invalid UTF-8) and
+/// -32600 for everything else.
+///
+/// # Examples
+///
+/// ```
+/// use rpc::message::{parse, Incoming, Message};
+///
+/// let frame = br#"{"jsonrpc":"2.0","id":7,"method":"add","params":{"a":1,"b":2}}"#;
+/// let Ok(Incoming::Single(Message::Request(req))) = parse(frame) else { panic!() };
+/// assert_eq!(req.method, "add");
+/// assert_eq!(req.id.as_json(), "7");
+/// assert_eq!(req.params.unwrap().get(), r#"{"a":1,"b":2}"#);
+/// ```
+pub fn parse(frame: &[u8]) -> Result<Incoming<'_>, Invalid<'_>> {
+    parse_with(frame, ParseLimits::default())
+}
+
+/// Parses one frame with the given limits; see [`parse`].
+pub fn parse_with(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
+    match first_byte(frame) {
+        Some(b'{') => parse_object(frame).map(Incoming::Single),
+        Some(b'[') => parse_batch(frame, limits),
+        _ => Err(match serde_json::from_slice::<IgnoredAny>(frame) {
+            Ok(_) => Invalid::request(Id::NULL, "a message must be a JSON object or array"),
+            Err(err) => Invalid::parse_error(&err),
+        }),
+    }
+}
+
+fn first_byte(frame: &[u8]) -> Option<u8> {
+    frame
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+fn parse_batch(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
+    let elements: Vec<&RawValue> = match serde_json::from_slice(frame) {
+        Ok(elements) => elements,
+        Err(err) => return Err(Invalid::parse_error(&err)),
+    };
+    if elements.is_empty() {
+        return Err(Invalid::request(Id::NULL, "empty batch"));
+    }
+    if elements.len() > limits.max_batch_len {
+        return Err(Invalid {
+            code: ErrorCode::INVALID_REQUEST,
+            id: Id::NULL,
+            reason: Cow::Owned(format!(
+                "batch of {} elements exceeds the limit of {}",
+                elements.len(),
+                limits.max_batch_len
+            )),
+            is_response: false,
+        });
+    }
+    Ok(Incoming::Batch(
+        elements
+            .into_iter()
+            .map(|raw| {
+                let text = raw.get();
+                if text.starts_with('{') {
+                    parse_object(text.as_bytes())
+                } else {
+                    Err(Invalid::request(
+                        Id::NULL,
+                        "a batch element must be a JSON object",
+                    ))
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// Every member of a message, raw; `None` means absent (a JSON `null` is `Some`).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Parses a frame that starts with `{` into one message.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Message<'_>, Invalid<'_>> {
+    let env: Envelope<'_> = match serde_json::from_slice(bytes) {
+        Ok(env) => env,
+        Err(err) => {
+            return Err(match err.classify() {
+                // Valid JSON of the wrong shape: a duplicated member.
+                Category::Data => Invalid {
+                    code: ErrorCode::INVALID_REQUEST,
+                    id: Id::NULL,
+                    reason: Cow::Owned(format!("Invalid Request: {err}")),
+                    is_response: false,
+                },
+                _ => Invalid::parse_error(&err),
+            })
+        }
+    };
+
+    let id = match env.id {
+        None => None,
+        Some(raw) => match Id::from_raw(raw) {
+            Some(id) => Some(id),
+            None => {
+                return Err(Invalid::request(
+                    Id::NULL,
+                    "id must be a string, a number or null",
+                ))
+            }
+        },
+    };
+    let reply_id = id.unwrap_or(Id::NULL);
+    let is_response = env.method.is_none() && (env.result.is_some() || env.error.is_some());
+
+    match env.jsonrpc.map(RawValue::get) {
+        Some(r#""2.0""#) => {}
+        Some(_) => {
+            return Err(Invalid {
+                is_response,
+                ..Invalid::request(reply_id, "jsonrpc must be exactly \"2.0\"")
+            })
+        }
+        None => {
+            return Err(Invalid {
+                is_response,
+                ..Invalid::request(reply_id, "missing member \"jsonrpc\": \"2.0\"")
+            })
+        }
+    }
+
+    if let Some(method) = env.method {
+        if env.result.is_some() || env.error.is_some() {
+            return Err(Invalid::request(
+                reply_id,
+                "a request must not carry result or error",
+            ));
+        }
+        let Some(method) = json_str(method) else {
+            return Err(Invalid::request(reply_id, "method must be a string"));
+        };
+        if let Some(params) = env.params {
+            if !matches!(params.get().as_bytes()[0], b'[' | b'{') {
+                return Err(Invalid::request(
+                    reply_id,
+                    "params must be an array or an object",
+                ));
+            }
+        }
+        return Ok(match id {
+            Some(id) => Message::Request(Request {
+                id,
+                method,
+                params: env.params,
+            }),
+            None => Message::Notification(Notification {
+                method,
+                params: env.params,
+            }),
+        });
+    }
+
+    let invalid_response = |reason| Invalid {
+        is_response: true,
+        ..Invalid::request(reply_id, reason)
+    };
+    let outcome = match (env.result, env.error) {
+        (Some(result), None) => Ok(result),
+        (None, Some(error)) => match serde_json::from_str::<ErrorObject<'_>>(error.get()) {
+            Ok(error) => Err(error),
+            Err(_) => {
+                return Err(invalid_response(
+                    "error must be an object with an integer code and a string message",
+                ))
+            }
+        },
+        (Some(_), Some(_)) => {
+            return Err(invalid_response(
+                "a response must carry result or error, not both",
+            ))
+        }
+        (None, None) => return Err(Invalid::request(reply_id, "missing member \"method\"")),
+    };
+    match id {
+        Some(id) => Ok(Message::Response(Response { id, outcome })),
+        None => Err(invalid_response("a response must carry an id")),
+    }
+}
+
+/// The contents of a raw JSON string, borrowed unless it holds escapes.
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
+    }
+    let inner = &text[1..text.len() - 1];
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        Some(Cow::Borrowed(inner))
+    } else {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    }
+}

@@ -1,0 +1,280 @@
+//! Writing frames to a byte stream, many frames per write.
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::buffer::BufferPool;
+use crate::framing::FrameCodec;
+
+/// Bodies up to this size are copied next to their headers; larger ones are written
+/// from where they lie, as their own slice of a vectored write.
+const COPY_THRESHOLD: usize = 2 * 1024;
+/// Slices handed to one vectored write (well under every platform's `IOV_MAX`).
+const MAX_SLICES: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+enum Segment {
+    /// A range of the scratch buffer (headers, trailers, copied small bodies).
+    Scratch(usize, usize),
+    /// The body of the frame at this index.
+    Body(usize),
+}
+
+/// Counters of a [`FrameWriter`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Frames written.
+    pub frames: u64,
+    /// Write calls made on the stream (each may carry many frames).
+    pub writes: u64,
+    /// Bytes written, framing included.
+    pub bytes: u64,
+}
+
+/// Writes frames to an `AsyncWrite`, gathering many frames into one write.
+///
+/// [`FrameWriter::write_frames`] frames a whole list at once: headers, trailers and small
+/// bodies are copied into one scratch buffer, and large bodies are passed as their own
+/// slices to a vectored write, so a 16 MiB frame is never copied. Written frames go back
+/// to the buffer pool when one is set.
+pub struct FrameWriter<W> {
+    io: W,
+    codec: FrameCodec,
+    scratch: BytesMut,
+    segments: Vec<Segment>,
+    pool: Option<Arc<BufferPool>>,
+    stats: WriterStats,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// Writes frames to `io` with `codec`.
+    pub fn new(io: W, codec: impl Into<FrameCodec>) -> Self {
+        FrameWriter {
+            io,
+            codec: codec.into(),
+            scratch: BytesMut::with_capacity(16 * 1024),
+            segments: Vec::with_capacity(3 * MAX_SLICES),
+            pool: None,
+            stats: WriterStats::default(),
+        }
+    }
+
+    /// Returns written frames to `pool`.
+    pub fn with_pool(mut self, pool: Arc<BufferPool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Writes one frame and flushes.
+    ///
+    /// # Errors
+    ///
+    /// When the stream fails; the frame may have been partly written.
+    pub async fn send(&mut self, frame: Bytes) -> io::Result<()> {
+        let mut frames = vec![frame];
+        self.write_frames(&mut frames).await?;
+        self.flush().await
+    }
+
+    /// Writes every frame of `frames`, in order, with as few write calls as the
+    /// stream allows, and empties `frames`. Does not flush.
+    ///
+    /// # Errors
+    ///
+    /// When the stream fails; some frames may have been written.
+    pub async fn write_frames(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+        self.scratch.clear();
+        self.segments.clear();
+        let mut start = 0;
+        for (index, frame) in frames.iter().enumerate() {
+            self.codec.write_header(frame.len(), &mut self.scratch);
+            if frame.len() <= COPY_THRESHOLD {
+                self.scratch.extend_from_slice(frame);
+                self.codec.write_trailer(&mut self.scratch);
+            } else {
+                if self.scratch.len() > start {
+                    self.segments
+                        .push(Segment::Scratch(start, self.scratch.len()));
+                }
+                self.segments.push(Segment::Body(index));
+                start = self.scratch.len();
+                self.codec.write_trailer(&mut self.scratch);
+            }
+        }
+        if self.scratch.len() > start {
+            self.segments
+                .push(Segment::Scratch(start, self.scratch.len()));
+        }
+        self.write_segments(frames).await?;
+        self.stats.frames += frames.len() as u64;
+        match &self.pool {
+            Some(pool) => frames.drain(..).for_each(|f| pool.recycle(f)),
+            None => frames.clear(),
+        }
+        Ok(())
+    }
+
+    async fn write_segments(&mut self, frames: &[Bytes]) -> io::Result<()> {
+        let mut segment = 0;
+        let mut offset = 0;
+        while segment < self.segments.len() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (i, seg) in self.segments[segment..].iter().enumerate() {
+                if count == MAX_SLICES {
+                    break;
+                }
+                let bytes = match *seg {
+                    Segment::Scratch(a, b) => &self.scratch[a..b],
+                    Segment::Body(index) => &frames[index][..],
+                };
+                slices[count] = IoSlice::new(if i == 0 { &bytes[offset..] } else { bytes });
+                count += 1;
+            }
+            let mut written = self.io.write_vectored(&slices[..count]).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.stats.writes += 1;
+            self.stats.bytes += written as u64;
+            while written > 0 {
+                let len = match self.segments[segment] {
+                    Segment::Scratch(a, b) => b - a,
+                    Segment::Body(index) => frames[index].len(),
+                } - offset;
+                if written >= len {
+                    written -= len;
+                    segment += 1;
+                    offset = 0;
+                } else {
+                    offset += written;
+                    written = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the stream.
+    ///
+    /// # Errors
+    ///
+    /// When the stream fails.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.io.flush().await
+    }
+
+    /// Shuts the stream down for writing (for sockets, sends FIN).
+    ///
+    /// # Errors
+    ///
+    /// When the stream fails.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.io.shutdown().await
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// The codec in use.
+    pub fn codec(&self) -> &FrameCodec {
+        &self.codec
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &W {
+        &self.io
+    }
+
+    /// Gives back the underlying stream.
+    pub fn into_inner(self) -> W {
+        self.io
+    }
+}
+
+impl<W> std::fmt::Debug for FrameWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameWriter")
+            .field("codec", &self.codec)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Frames gathered into one write at most.
+const MAX_FRAMES_PER_WRITE: usize = 256;
+
+/// A cloneable handle that queues frames for a writer task.
+///
+/// The task sends whatever is queued when it wakes in one gathered write, and flushes
+/// when the queue is empty, so frames produced together leave together.
+#[derive(Debug, Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// The writer task has stopped (the stream failed or closed); the frame was not sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the connection's writer has stopped; the frame was not sent")]
+pub struct WriterClosed(pub Bytes);
+
+impl WriterHandle {
+    /// Queues a frame, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// When the writer task has stopped.
+    pub async fn send(&self, frame: Bytes) -> Result<(), WriterClosed> {
+        self.tx.send(frame).await.map_err(|e| WriterClosed(e.0))
+    }
+
+    /// Queues a frame if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// When the queue is full or the writer has stopped; the frame is handed back.
+    pub fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+        self.tx.try_send(frame)
+    }
+
+    /// Whether the writer task has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Starts a task that writes the frames queued on the returned handle.
+///
+/// The task ends when every handle is dropped (after writing what was queued and
+/// shutting the stream down) or when the stream fails; its result carries the counters
+/// or the error.
+pub fn spawn_writer<W>(
+    mut writer: FrameWriter<W>,
+    queue_capacity: usize,
+) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Bytes>(queue_capacity.max(1));
+    let task = tokio::spawn(async move {
+        let mut frames = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
+        while rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
+            writer.write_frames(&mut frames).await?;
+            if rx.is_empty() {
+                writer.flush().await?;
+            }
+        }
+        writer.flush().await?;
+        // The peer may already be gone; what was queued has been written.
+        let _ = writer.shutdown().await;
+        Ok(writer.stats())
+    });
+    (WriterHandle { tx }, task)
+}

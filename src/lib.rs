@@ -1,0 +1,1 @@
+//! Owner of the workspace's integration tests, examples and benches.
