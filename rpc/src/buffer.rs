@@ -89,8 +89,7 @@ impl BufferPool {
     /// When `class_sizes` is empty or not strictly ascending.
     pub fn new(config: PoolConfig) -> Self {
         assert!(
-            !config.class_sizes.is_empty()
-                && config.class_sizes.windows(2).all(|w| w[0] < w[1]),
+            !config.class_sizes.is_empty() && config.class_sizes.windows(2).all(|w| w[0] < w[1]),
             "buffer pool classes must be non-empty and strictly ascending, got {:?}",
             config.class_sizes
         );

@@ -111,7 +111,10 @@ impl ContentLengthCodec {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned();
                 return Err(self.fail(format!("header line without a colon: {shown:?}")));
             };
-            if !line[..colon].trim_ascii().eq_ignore_ascii_case(b"content-length") {
+            if !line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"content-length")
+            {
                 continue;
             }
             let value = line[colon + 1..].trim_ascii();
@@ -125,9 +128,9 @@ impl ContentLengthCodec {
                     return Err(self.fail(format!("Content-Length is not a length: {shown:?}")));
                 }
                 (Some(n), Some(m)) if n != m => {
-                    return Err(self.fail(format!(
-                        "conflicting Content-Length headers: {m} and {n}"
-                    )))
+                    return Err(
+                        self.fail(format!("conflicting Content-Length headers: {m} and {n}"))
+                    )
                 }
                 (Some(n), _) => length = Some(n),
             }
@@ -177,9 +180,7 @@ impl Decoder for ContentLengthCodec {
                     let Some(offset) = memchr::memchr(b'\n', &buf[scanned..]) else {
                         if buf.len() > self.max_header_len {
                             let max = self.max_header_len;
-                            return Err(self.fail(format!(
-                                "header block longer than {max} bytes"
-                            )));
+                            return Err(self.fail(format!("header block longer than {max} bytes")));
                         }
                         self.state = State::Headers {
                             line_start,
@@ -193,9 +194,7 @@ impl Decoder for ContentLengthCodec {
                     if !blank {
                         if newline + 1 > self.max_header_len {
                             let max = self.max_header_len;
-                            return Err(self.fail(format!(
-                                "header block longer than {max} bytes"
-                            )));
+                            return Err(self.fail(format!("header block longer than {max} bytes")));
                         }
                         self.state = State::Headers {
                             line_start: newline + 1,

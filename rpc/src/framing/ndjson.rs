@@ -110,7 +110,10 @@ impl Decoder for NdjsonCodec {
             self.scanned = 0;
             let line = &buf[..newline];
             let start = line.iter().position(|&b| !is_space(b));
-            let end = line.iter().rposition(|&b| !is_space(b)).map_or(0, |e| e + 1);
+            let end = line
+                .iter()
+                .rposition(|&b| !is_space(b))
+                .map_or(0, |e| e + 1);
             match start {
                 _ if self.discarding => {
                     self.discarding = false;

@@ -240,7 +240,7 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Message<'_>, Invalid<'_>> {
                     is_response: false,
                 },
                 _ => Invalid::parse_error(&err),
-            })
+            });
         }
     };
 

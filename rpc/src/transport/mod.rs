@@ -66,7 +66,10 @@ where
     /// Erases the stream types, so connections of every transport have one type.
     pub fn boxed(self) -> Connection<BoxReader, BoxWriter> {
         let (reader, read_buf) = self.reader.into_parts();
-        debug_assert!(read_buf.is_empty(), "boxing a connection that has read data");
+        debug_assert!(
+            read_buf.is_empty(),
+            "boxing a connection that has read data"
+        );
         let codec = self.writer.codec().clone();
         let writer = self.writer.into_inner();
         Connection::new(

@@ -1,0 +1,135 @@
+//! Exact allocation counts of the message and framing hot paths.
+//!
+//! A counting global allocator wraps the system one; this file is its own test binary
+//! so nothing else allocates on its count. Each measurement runs on one thread and
+//! counts only that thread's allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bytes::BytesMut;
+use rpc::framing::{ContentLengthCodec, NdjsonCodec};
+use rpc::message::{encode_result, parse, Incoming, Message};
+use tokio_util::codec::{Decoder, Encoder};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const ADD: &[u8] = br#"{"jsonrpc":"2.0","id":7,"method":"add","params":{"a":1,"b":2}}"#;
+
+#[test]
+fn parsing_a_request_allocates_nothing() {
+    let count = allocations_in(|| {
+        for _ in 0..100 {
+            let Ok(Incoming::Single(Message::Request(req))) = parse(std::hint::black_box(ADD))
+            else {
+                panic!("not a request")
+            };
+            assert_eq!(req.method, "add");
+            std::hint::black_box(req);
+        }
+    });
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn encoding_a_result_into_a_reused_buffer_allocates_nothing() {
+    let mut buf = BytesMut::with_capacity(256);
+    let Ok(Incoming::Single(Message::Request(req))) = parse(ADD) else {
+        panic!()
+    };
+    let count = allocations_in(|| {
+        for _ in 0..100 {
+            buf.clear();
+            encode_result(&mut buf, req.id, &3i64).unwrap();
+        }
+    });
+    assert_eq!(count, 0);
+    assert_eq!(&buf[..], br#"{"jsonrpc":"2.0","id":7,"result":3}"#);
+}
+
+/// Feeds `stream` in `chunk`-byte reads into a buffer that is reserved the way the
+/// transports' reader does it, decoding and dropping every frame.
+fn frames_decoded<D: Decoder<Item = bytes::Bytes>>(
+    codec: &mut D,
+    buf: &mut BytesMut,
+    stream: &[u8],
+    chunk: usize,
+) -> usize
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut frames = 0;
+    for piece in stream.chunks(chunk) {
+        if buf.capacity() - buf.len() < piece.len() {
+            buf.reserve(piece.len().max(buf.len()));
+        }
+        buf.extend_from_slice(piece);
+        while let Some(frame) = codec.decode(buf).unwrap() {
+            assert_eq!(&frame[..], ADD);
+            frames += 1;
+        }
+    }
+    frames
+}
+
+fn assert_framing_is_allocation_free<D: Decoder<Item = bytes::Bytes>>(mut codec: D, stream: &[u8])
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    // Warm-up: the buffer reaches its working size and becomes shareable.
+    frames_decoded(&mut codec, &mut buf, stream, 4096);
+    for chunk in [4096, 1000, 97, 1] {
+        let mut frames = 0;
+        let count = allocations_in(|| frames = frames_decoded(&mut codec, &mut buf, stream, chunk));
+        assert_eq!(frames, 1000, "chunk {chunk}");
+        assert_eq!(count, 0, "allocations with {chunk}-byte reads");
+    }
+}
+
+#[test]
+fn ndjson_framing_allocates_nothing_per_frame_once_warm() {
+    let mut stream = Vec::new();
+    for _ in 0..1000 {
+        stream.extend_from_slice(ADD);
+        stream.push(b'\n');
+    }
+    assert_framing_is_allocation_free(NdjsonCodec::new(), &stream);
+}
+
+#[test]
+fn content_length_framing_allocates_nothing_per_frame_once_warm() {
+    let mut out = BytesMut::new();
+    let mut codec = ContentLengthCodec::new();
+    for _ in 0..1000 {
+        codec.encode(ADD, &mut out).unwrap();
+    }
+    assert_framing_is_allocation_free(ContentLengthCodec::new(), &out);
+}
