@@ -146,7 +146,7 @@ impl BufferPool {
     }
 
     /// Gives a buffer back. It is cleared and kept in the largest class it can serve,
-    /// unless that class is full or the buffer is larger than twice the largest class.
+    /// unless that class is full or the buffer is larger than the largest class.
     pub fn give(&self, mut buf: BytesMut) {
         self.gone.fetch_add(1, Ordering::Relaxed);
         buf.clear();
@@ -160,7 +160,7 @@ impl BufferPool {
             .find(|c| buf.capacity() >= c.size || buf.try_reclaim(c.size));
         let capacity = buf.capacity();
         let kept = match class {
-            Some(class) if capacity <= largest * 2 => {
+            Some(class) if capacity <= largest => {
                 let mut free = class.free.lock().unwrap_or_else(|e| e.into_inner());
                 if free.len() < self.buffers_per_class {
                     free.push(buf);

@@ -9,11 +9,33 @@
 //! - [`buffer`]: a bounded pool of `BytesMut` in size classes.
 //! - [`transport`]: framed readers and coalescing writers over TCP, Unix sockets,
 //!   stdio, a child process and in-memory pipes.
+//! - [`service`]: the interface generated code implements ([`service::Service`]), and
+//!   [`service::Router`] for services written by hand.
+//! - [`pipeline`] and [`server`]: worker pools, overload policies, deadlines, panic
+//!   isolation, cancellation and graceful shutdown.
+//! - [`peer`], [`correlation`] and [`client`]: calls in both directions on one
+//!   connection, responses matched to callers, connection pools.
+//! - [`metrics`]: counters and latency histograms.
 #![warn(missing_docs)]
 
 pub mod buffer;
+pub mod client;
+pub mod correlation;
+mod error;
 pub mod framing;
 pub mod message;
+pub mod metrics;
+pub mod peer;
+pub mod pipeline;
+pub mod server;
+pub mod service;
 pub mod transport;
+
+pub use client::{Client, ClientPool};
+pub use error::Error;
+pub use message::{ErrorCode, RpcError};
+pub use peer::{Peer, PeerConfig};
+pub use pipeline::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
+pub use server::Server;
 
 pub use rpc_macros::rpc_service;

@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::buffer::BufferPool;
 use crate::framing::FrameCodec;
@@ -218,6 +219,7 @@ const MAX_FRAMES_PER_WRITE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Bytes>,
+    close: CancellationToken,
 }
 
 /// The writer task has stopped (the stream failed or closed); the frame was not sent.
@@ -248,6 +250,12 @@ impl WriterHandle {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Asks the writer task to write what is queued, shut the stream down and stop,
+    /// even while other handles exist. Frames queued after this are refused.
+    pub fn close(&self) {
+        self.close.cancel();
+    }
 }
 
 /// Starts a task that writes the frames queued on the returned handle.
@@ -263,12 +271,28 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Bytes>(queue_capacity.max(1));
+    let close = CancellationToken::new();
+    let closing = close.clone();
     let task = tokio::spawn(async move {
         let mut frames = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
-        while rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
-            writer.write_frames(&mut frames).await?;
-            if rx.is_empty() {
-                writer.flush().await?;
+        loop {
+            tokio::select! {
+                received = rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE) => {
+                    if received == 0 {
+                        break;
+                    }
+                    writer.write_frames(&mut frames).await?;
+                    if rx.is_empty() {
+                        writer.flush().await?;
+                    }
+                }
+                () = closing.cancelled() => {
+                    rx.close();
+                    while rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
+                        writer.write_frames(&mut frames).await?;
+                    }
+                    break;
+                }
             }
         }
         writer.flush().await?;
@@ -276,5 +300,5 @@ where
         let _ = writer.shutdown().await;
         Ok(writer.stats())
     });
-    (WriterHandle { tx }, task)
+    (WriterHandle { tx, close }, task)
 }

@@ -1,0 +1,161 @@
+//! Clients: a peer that closes its connection when the last clone is dropped, and a
+//! pool of connections.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::framing::FrameCodec;
+use crate::peer::{Peer, PeerConfig};
+use crate::transport::{tcp, Connection};
+
+struct CloseOnDrop(Peer);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A client connection. Cheap to clone; the connection closes when the last clone is
+/// dropped. Derefs to [`Peer`] for calls.
+#[derive(Clone)]
+pub struct Client {
+    owner: Arc<CloseOnDrop>,
+}
+
+impl Client {
+    /// A client over an established connection.
+    pub fn new<R, W>(connection: Connection<R, W>, config: PeerConfig) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        Client {
+            owner: Arc::new(CloseOnDrop(Peer::connect(connection, config))),
+        }
+    }
+
+    /// Connects over TCP.
+    ///
+    /// # Errors
+    ///
+    /// When the connection cannot be made.
+    pub async fn connect_tcp(
+        addr: SocketAddr,
+        codec: impl Into<FrameCodec>,
+        config: PeerConfig,
+    ) -> io::Result<Self> {
+        Ok(Self::new(tcp::connect(addr, codec).await?, config))
+    }
+
+    /// The peer behind this client.
+    pub fn peer(&self) -> &Peer {
+        &self.owner.0
+    }
+}
+
+impl Deref for Client {
+    type Target = Peer;
+
+    fn deref(&self) -> &Peer {
+        &self.owner.0
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Client").field(self.peer()).finish()
+    }
+}
+
+/// Several TCP connections to one server; each call goes to the connection with the
+/// fewest calls pending, and a closed connection is replaced on next use.
+pub struct ClientPool {
+    addr: SocketAddr,
+    codec: FrameCodec,
+    config: PeerConfig,
+    clients: Vec<Mutex<Client>>,
+}
+
+impl ClientPool {
+    /// Opens `size` connections to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// When a connection cannot be made.
+    pub async fn connect(
+        addr: SocketAddr,
+        codec: impl Into<FrameCodec>,
+        config: PeerConfig,
+        size: usize,
+    ) -> io::Result<Self> {
+        let codec = codec.into();
+        let mut clients = Vec::with_capacity(size.max(1));
+        for _ in 0..size.max(1) {
+            clients.push(Mutex::new(
+                Client::connect_tcp(addr, codec.clone(), config.clone()).await?,
+            ));
+        }
+        Ok(ClientPool {
+            addr,
+            codec,
+            config,
+            clients,
+        })
+    }
+
+    /// The connection with the fewest pending calls, reconnecting it first if it has
+    /// closed.
+    ///
+    /// # Errors
+    ///
+    /// When a closed connection cannot be replaced.
+    pub async fn get(&self) -> io::Result<Client> {
+        let (index, client) = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .min_by_key(|(_, c)| (c.is_closed(), c.pending_calls()))
+            .expect("a pool has at least one connection");
+        if !client.is_closed() {
+            return Ok(client);
+        }
+        let fresh = Client::connect_tcp(self.addr, self.codec.clone(), self.config.clone()).await?;
+        *self.clients[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// The pending calls of each connection.
+    pub fn pending_calls(&self) -> Vec<usize> {
+        self.clients
+            .iter()
+            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).pending_calls())
+            .collect()
+    }
+
+    /// How many connections the pool holds.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether the pool is empty (never: it holds at least one connection).
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientPool")
+            .field("addr", &self.addr)
+            .field("pending_calls", &self.pending_calls())
+            .finish()
+    }
+}

@@ -1,0 +1,221 @@
+//! Matching responses to the calls waiting for them.
+//!
+//! One owner of the id -> waiter map, split into shards by id so that callers on
+//! different threads rarely meet on a lock; each lock is held only to insert or remove
+//! one entry, never across an await. Ids are sequential, so consecutive calls land on
+//! consecutive shards.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+use crate::message::RpcError;
+use crate::service::JsonText;
+
+const SHARDS: usize = 16;
+
+/// A response matched to its call: the frame it came in, and the raw result or the
+/// error object.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub(crate) outcome: Result<JsonText, RpcError>,
+}
+
+impl RawResponse {
+    /// The raw JSON text of the result, or the server's error.
+    pub fn result(&self) -> Result<&str, &RpcError> {
+        self.outcome.as_ref().map(JsonText::as_str)
+    }
+
+    /// Decodes the result, borrowing from the frame where `T` allows it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rpc`] when the server answered with an error; [`Error::Decode`] when the
+    /// result does not fit `T`.
+    pub fn decode<'a, T: serde::Deserialize<'a>>(&'a self, method: &str) -> Result<T, Error> {
+        match &self.outcome {
+            Ok(text) => serde_json::from_str(text.as_str()).map_err(|source| Error::Decode {
+                method: method.to_owned(),
+                source,
+            }),
+            Err(err) => Err(Error::Rpc(err.clone())),
+        }
+    }
+
+    /// Turns this into the server's error, if it answered with one.
+    pub fn into_result(self) -> Result<JsonText, RpcError> {
+        self.outcome
+    }
+
+    /// The frame's bytes of the result (empty for an error).
+    pub fn result_bytes(&self) -> Bytes {
+        self.outcome
+            .as_ref()
+            .map(|t| t.as_bytes().clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What a waiting call receives.
+pub(crate) type Completion = Result<RawResponse, Error>;
+
+/// Hashes sequential `u64` ids by multiplying with a large odd constant.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Shard = Mutex<HashMap<u64, oneshot::Sender<Completion>, BuildHasherDefault<IdHasher>>>;
+
+/// The calls waiting for responses on one connection.
+pub struct Pending {
+    shards: Box<[Shard]>,
+    len: AtomicUsize,
+    closed: AtomicBool,
+    close_reason: Mutex<String>,
+}
+
+impl Pending {
+    /// An empty map.
+    pub fn new() -> Self {
+        Pending {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            len: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(String::new()),
+        }
+    }
+
+    fn shard(
+        &self,
+        id: u64,
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<u64, oneshot::Sender<Completion>, BuildHasherDefault<IdHasher>>,
+    > {
+        self.shards[id as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a waiter for `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionClosed`] when the connection has already closed; the waiter is
+    /// not kept.
+    pub(crate) fn insert(&self, id: u64, waiter: oneshot::Sender<Completion>) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
+        self.shard(id).insert(id, waiter);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        // `fail_all` may have swept the shards between the check and the insert.
+        if self.closed.load(Ordering::Acquire) && self.remove(id) {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    /// Completes the call `id`; `false` when no call was waiting for it.
+    pub(crate) fn complete(&self, id: u64, completion: Completion) -> bool {
+        let waiter = self.shard(id).remove(&id);
+        match waiter {
+            Some(waiter) => {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                // The caller may have gone in the meantime; then nobody wants it.
+                let _ = waiter.send(completion);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the call `id` (timed out or dropped); `false` when it was not waiting.
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let removed = self.shard(id).remove(&id).is_some();
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Fails every waiting call with [`Error::ConnectionClosed`] and refuses new ones.
+    pub(crate) fn fail_all(&self, reason: &str) {
+        {
+            let mut stored = self.close_reason.lock().unwrap_or_else(|e| e.into_inner());
+            if stored.is_empty() {
+                reason.clone_into(&mut stored);
+            }
+        }
+        self.closed.store(true, Ordering::Release);
+        for shard in self.shards.iter() {
+            let drained: Vec<_> = shard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain()
+                .collect();
+            for (_, waiter) in drained {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                let _ = waiter.send(Err(Error::closed(reason)));
+            }
+        }
+    }
+
+    /// How many calls are waiting.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether no call is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(
+            self.close_reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,226 @@
+//! Counters and latency histograms, cheap enough to leave on.
+//!
+//! Every counter is a relaxed atomic; per-method metrics live in a slice indexed by the
+//! method's position in the service's table, so recording a call takes no lock and no
+//! lookup by name.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::buffer::PoolStats;
+
+/// Latency buckets: bucket `i` counts calls that took less than `2^i` microseconds
+/// (the last bucket takes everything slower).
+pub const LATENCY_BUCKETS: usize = 28;
+
+/// Counters of one method.
+#[derive(Debug, Default)]
+pub struct MethodMetrics {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    latency: [AtomicU64; LATENCY_BUCKETS],
+}
+
+impl MethodMetrics {
+    /// Records one finished call.
+    pub fn record(&self, elapsed: Duration, is_error: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if is_error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = elapsed.as_micros().min(u64::MAX as u128) as u64;
+        let bucket = (64 - micros.leading_zeros() as usize).min(LATENCY_BUCKETS - 1);
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self, name: &str) -> MethodSnapshot {
+        MethodSnapshot {
+            name: name.to_owned(),
+            calls: self.calls.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency: Histogram {
+                buckets: std::array::from_fn(|i| self.latency[i].load(Ordering::Relaxed)),
+            },
+        }
+    }
+}
+
+/// A latency histogram with power-of-two microsecond buckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    /// `buckets[i]` counts calls faster than `2^i` µs (and not faster than `2^(i-1)`).
+    pub buckets: [u64; LATENCY_BUCKETS],
+}
+
+impl Histogram {
+    /// How many calls were recorded.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// An upper bound of the `q` quantile (0.0..=1.0), or `None` when empty.
+    pub fn quantile_upper_bound(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Duration::from_micros(1u64 << i));
+            }
+        }
+        None
+    }
+}
+
+/// A copy of one method's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodSnapshot {
+    /// The method's wire name.
+    pub name: String,
+    /// Calls finished (answered or, for notifications, run).
+    pub calls: u64,
+    /// Calls that ended in an error.
+    pub errors: u64,
+    /// How long calls took, from admission to answer.
+    pub latency: Histogram,
+}
+
+/// The counters of a server or peer.
+#[derive(Debug)]
+pub struct Metrics {
+    methods: Box<[MethodMetrics]>,
+    names: Box<[&'static str]>,
+    queued: AtomicI64,
+    in_flight: AtomicI64,
+    rejected: AtomicU64,
+    timeouts: AtomicU64,
+    panics: AtomicU64,
+    cancelled: AtomicU64,
+    unknown_methods: AtomicU64,
+    invalid_messages: AtomicU64,
+    unknown_responses: AtomicU64,
+    undecodable_responses: AtomicU64,
+}
+
+macro_rules! counter {
+    ($(#[$doc:meta] $name:ident => $field:ident),* $(,)?) => {
+        $(#[$doc] pub fn $name(&self) { self.$field.fetch_add(1, Ordering::Relaxed); })*
+    };
+}
+
+impl Metrics {
+    /// Metrics for a service whose methods have these names, in table order.
+    pub fn new(names: &[&'static str]) -> Self {
+        Metrics {
+            methods: names.iter().map(|_| MethodMetrics::default()).collect(),
+            names: names.into(),
+            queued: AtomicI64::new(0),
+            in_flight: AtomicI64::new(0),
+            rejected: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            unknown_methods: AtomicU64::new(0),
+            invalid_messages: AtomicU64::new(0),
+            unknown_responses: AtomicU64::new(0),
+            undecodable_responses: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters of the method at `index` in the service's table.
+    pub fn method(&self, index: usize) -> Option<&MethodMetrics> {
+        self.methods.get(index)
+    }
+
+    /// Moves the queue-depth gauge by `delta`.
+    pub fn add_queued(&self, delta: i64) {
+        self.queued.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Moves the in-flight gauge by `delta`.
+    pub fn add_in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    counter! {
+        /// Counts a call refused by the overload policy.
+        record_rejection => rejected,
+        /// Counts a call that ran past its deadline.
+        record_timeout => timeouts,
+        /// Counts a handler that panicked.
+        record_panic => panics,
+        /// Counts a call cancelled by its caller.
+        record_cancellation => cancelled,
+        /// Counts a call to a method the service does not have.
+        record_unknown_method => unknown_methods,
+        /// Counts a frame or batch element that was not a valid message.
+        record_invalid_message => invalid_messages,
+        /// Counts a response whose id matched no pending call.
+        record_unknown_response => unknown_responses,
+        /// Counts a response frame that could not be read at all.
+        record_undecodable_response => undecodable_responses,
+    }
+
+    /// A copy of every counter, with the given buffer pool's counters.
+    pub fn snapshot(&self, pool: PoolStats) -> MetricsSnapshot {
+        MetricsSnapshot {
+            methods: self
+                .methods
+                .iter()
+                .zip(self.names.iter())
+                .map(|(m, name)| m.snapshot(name))
+                .collect(),
+            queued: self.queued.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            unknown_methods: self.unknown_methods.load(Ordering::Relaxed),
+            invalid_messages: self.invalid_messages.load(Ordering::Relaxed),
+            unknown_responses: self.unknown_responses.load(Ordering::Relaxed),
+            undecodable_responses: self.undecodable_responses.load(Ordering::Relaxed),
+            buffer_pool: pool,
+        }
+    }
+}
+
+/// A copy of all counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Per-method counters, in the service's table order.
+    pub methods: Vec<MethodSnapshot>,
+    /// Calls admitted and waiting for a worker.
+    pub queued: i64,
+    /// Calls admitted and not yet answered (queued or running).
+    pub in_flight: i64,
+    /// Calls refused by the overload policy.
+    pub rejected: u64,
+    /// Calls that ran past their deadline.
+    pub timeouts: u64,
+    /// Handlers that panicked.
+    pub panics: u64,
+    /// Calls cancelled by their caller.
+    pub cancelled: u64,
+    /// Calls to methods the service does not have.
+    pub unknown_methods: u64,
+    /// Frames or batch elements that were not valid messages.
+    pub invalid_messages: u64,
+    /// Responses whose id matched no pending call (dropped).
+    pub unknown_responses: u64,
+    /// Response frames that could not be read at all (dropped).
+    pub undecodable_responses: u64,
+    /// The buffer pool's counters.
+    pub buffer_pool: PoolStats,
+}
+
+impl MetricsSnapshot {
+    /// The counters of the method with this wire name.
+    pub fn method(&self, name: &str) -> Option<&MethodSnapshot> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+}

@@ -1,0 +1,334 @@
+//! The server's execution pipeline: worker pools, admission, deadlines and panic
+//! isolation.
+//!
+//! ```text
+//! reader ──admit──▶ pool queue ──worker slot──▶ method limit ──▶ handler
+//!          │ full: wait (stop reading) or reject (-32000 at once)
+//!          deadline and panic catching wrap everything after admission
+//! ```
+//!
+//! A pool is two semaphores: `admission` (workers + queue) bounds what has been
+//! accepted, `running` (workers) bounds what runs. Each method runs in the default
+//! pool, the blocking pool or a named pool, so a slow method in its own pool cannot
+//! starve the others (a bulkhead).
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::message::{ErrorCode, ParseLimits, RpcError};
+use crate::metrics::Metrics;
+use crate::service::{Execution, IncomingCall, Reply, Service};
+
+/// What a pool does with a call when its queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverloadPolicy {
+    /// Stop reading from the connection until there is room, so the transport pushes
+    /// back on the sender (TCP's window fills).
+    #[default]
+    Wait,
+    /// Answer at once with -32000 ("server overloaded") without running the call.
+    Reject,
+}
+
+/// The size and policy of one worker pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPoolConfig {
+    /// Calls that may run at once.
+    pub workers: usize,
+    /// Calls that may wait for a worker.
+    pub queue: usize,
+    /// What happens when the queue is full.
+    pub overload: OverloadPolicy,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Default for WorkerPoolConfig {
+    /// 64 running calls per core (async handlers mostly wait, so many can share a
+    /// core) and a queue of 1024, waiting when full.
+    fn default() -> Self {
+        WorkerPoolConfig {
+            workers: 64 * cores(),
+            queue: 1024,
+            overload: OverloadPolicy::Wait,
+        }
+    }
+}
+
+impl WorkerPoolConfig {
+    /// The default for the blocking pool: 2 threads' worth of calls per core, since
+    /// each running call holds a thread.
+    pub fn blocking_default() -> Self {
+        WorkerPoolConfig {
+            workers: 2 * cores(),
+            queue: 1024,
+            overload: OverloadPolicy::Wait,
+        }
+    }
+}
+
+/// How a server runs calls.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The pool of async methods without a pool of their own.
+    pub default_pool: WorkerPoolConfig,
+    /// The pool of `blocking` methods.
+    pub blocking_pool: WorkerPoolConfig,
+    /// Named pools; a method naming a pool not listed here gets the default config.
+    pub pools: Vec<(Cow<'static, str>, WorkerPoolConfig)>,
+    /// The deadline of methods without one of their own (`None`: no deadline).
+    pub call_timeout: Option<Duration>,
+    /// Calls (a batch counts once) a connection may have in flight before the server
+    /// stops reading from it.
+    pub max_in_flight_per_connection: usize,
+    /// Limits on what one frame may hold.
+    pub parse_limits: ParseLimits,
+    /// Frames a connection's writer queues before handlers wait to send.
+    pub write_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            default_pool: WorkerPoolConfig::default(),
+            blocking_pool: WorkerPoolConfig::blocking_default(),
+            pools: Vec::new(),
+            call_timeout: Some(Duration::from_secs(60)),
+            max_in_flight_per_connection: 1024,
+            parse_limits: ParseLimits::default(),
+            write_queue: 1024,
+        }
+    }
+}
+
+struct WorkerPool {
+    name: Cow<'static, str>,
+    admission: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+    overload: OverloadPolicy,
+    workers: usize,
+    queue: usize,
+}
+
+impl WorkerPool {
+    fn new(name: Cow<'static, str>, config: &WorkerPoolConfig) -> Self {
+        let workers = config.workers.max(1);
+        WorkerPool {
+            name,
+            admission: Arc::new(Semaphore::new(workers + config.queue)),
+            running: Arc::new(Semaphore::new(workers)),
+            overload: config.overload,
+            workers,
+            queue: config.queue,
+        }
+    }
+}
+
+struct MethodPlan {
+    pool: usize,
+    limit: Option<Arc<Semaphore>>,
+    timeout: Option<Duration>,
+    blocking: bool,
+}
+
+/// A call's place in its pool, held from admission until it is answered.
+pub(crate) struct Admission {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A service with its pools, limits, metrics and shutdown state; shared by every
+/// connection of a server.
+pub(crate) struct Dispatcher {
+    pub(crate) service: Arc<dyn Service>,
+    pools: Vec<WorkerPool>,
+    plans: Vec<MethodPlan>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) config: ServerConfig,
+    /// Phase one of shutdown: connections stop reading new calls.
+    pub(crate) stop_reading: CancellationToken,
+    /// Phase two: the deadline passed; calls still running are answered -32002.
+    pub(crate) hard_stop: CancellationToken,
+}
+
+const DEFAULT_POOL: usize = 0;
+const BLOCKING_POOL: usize = 1;
+
+impl Dispatcher {
+    pub(crate) fn new(service: Arc<dyn Service>, config: ServerConfig) -> Self {
+        let mut pools = vec![
+            WorkerPool::new("default".into(), &config.default_pool),
+            WorkerPool::new("blocking".into(), &config.blocking_pool),
+        ];
+        for (name, pool) in &config.pools {
+            pools.push(WorkerPool::new(name.clone(), pool));
+        }
+        let mut plans = Vec::with_capacity(service.methods().len());
+        for info in service.methods() {
+            let pool = match &info.execution {
+                Execution::Async => DEFAULT_POOL,
+                Execution::Blocking => BLOCKING_POOL,
+                Execution::Pool(name) => match pools.iter().position(|p| &p.name == name) {
+                    Some(index) => index,
+                    None => {
+                        pools.push(WorkerPool::new(name.clone(), &WorkerPoolConfig::default()));
+                        pools.len() - 1
+                    }
+                },
+            };
+            plans.push(MethodPlan {
+                pool,
+                limit: info.concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+                timeout: info.timeout.or(config.call_timeout),
+                blocking: info.execution == Execution::Blocking,
+            });
+        }
+        let names: Vec<&'static str> = service
+            .methods()
+            .iter()
+            .map(|m| match &m.name {
+                Cow::Borrowed(name) => *name,
+                // Method tables live as long as the server; a hand-built name is
+                // leaked once per server so that metrics can hold `&'static str`.
+                Cow::Owned(name) => Box::leak(name.clone().into_boxed_str()),
+            })
+            .collect();
+        Dispatcher {
+            metrics: Arc::new(Metrics::new(&names)),
+            service,
+            pools,
+            plans,
+            config,
+            stop_reading: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+        }
+    }
+
+    /// Takes a place in the method's pool, waiting or refusing per its policy.
+    pub(crate) async fn admit(&self, method: usize) -> Result<Admission, RpcError> {
+        let pool = &self.pools[self.plans[method].pool];
+        let permit = match pool.overload {
+            OverloadPolicy::Wait => pool.admission.clone().acquire_owned().await.ok(),
+            OverloadPolicy::Reject => pool.admission.clone().try_acquire_owned().ok(),
+        };
+        match permit {
+            Some(permit) => Ok(Admission { _permit: permit }),
+            None => {
+                self.metrics.record_rejection();
+                Err(RpcError::new(
+                    ErrorCode::SERVER_OVERLOADED,
+                    format!(
+                        "server overloaded: the `{}` pool has all {} workers busy and {} calls queued; retry later",
+                        pool.name, pool.workers, pool.queue
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Runs an admitted call: waits for a worker and the method's limit, then runs
+    /// the handler under its deadline with panics caught.
+    pub(crate) async fn run(&self, admission: Admission, call: IncomingCall) -> Reply {
+        let plan = &self.plans[call.method];
+        let method = call.method;
+        let work = async {
+            let queued = Gauge::new(&self.metrics, Metrics::add_queued);
+            let pool = &self.pools[plan.pool];
+            let _worker = pool.running.acquire().await;
+            let _limit = match &plan.limit {
+                Some(limit) => Some(limit.acquire().await),
+                None => None,
+            };
+            drop(queued);
+            let future = self.service.call(call);
+            let outcome = if plan.blocking {
+                let handle = tokio::runtime::Handle::current();
+                match tokio::task::spawn_blocking(move || handle.block_on(future)).await {
+                    Ok(reply) => Ok(reply),
+                    Err(err) => Err(err.into_panic()),
+                }
+            } else {
+                CatchUnwind(future).await
+            };
+            outcome.unwrap_or_else(|payload| {
+                self.metrics.record_panic();
+                let name = &self.service.methods()[method].name;
+                tracing::error!(method = %name, panic = panic_message(&*payload), "handler panicked");
+                Err(RpcError::internal(format!(
+                    "Internal error: the handler of `{name}` panicked"
+                )))
+            })
+        };
+        let reply = match plan.timeout {
+            Some(deadline) => match tokio::time::timeout(deadline, work).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    self.metrics.record_timeout();
+                    Err(RpcError::new(
+                        ErrorCode::TIMEOUT,
+                        format!(
+                            "`{}` did not finish within {deadline:?} and was abandoned",
+                            self.service.methods()[method].name
+                        ),
+                    ))
+                }
+            },
+            None => work.await,
+        };
+        drop(admission);
+        reply
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)")
+}
+
+/// Moves a gauge up now and back down when dropped, whichever way the call ends.
+pub(crate) struct Gauge<'a> {
+    metrics: &'a Metrics,
+    add: fn(&Metrics, i64),
+}
+
+impl<'a> Gauge<'a> {
+    pub(crate) fn new(metrics: &'a Metrics, add: fn(&Metrics, i64)) -> Self {
+        add(metrics, 1);
+        Gauge { metrics, add }
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        (self.add)(self.metrics, -1);
+    }
+}
+
+/// Polls a future, turning a panic into an error carrying its payload.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}

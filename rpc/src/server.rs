@@ -1,0 +1,180 @@
+//! Serving a service on any transport, with graceful shutdown.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::MetricsSnapshot;
+use crate::peer::{Peer, PeerConfig};
+use crate::pipeline::{Dispatcher, ServerConfig};
+use crate::service::Service;
+use crate::transport::{tcp, Connection};
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether every accepted call finished before the deadline; when `false`, the
+    /// calls still running were answered with -32002.
+    pub drained: bool,
+}
+
+/// Serves one service on any number of connections.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use rpc::framing::Framing;
+/// use rpc::server::Server;
+/// use rpc::service::{MethodInfo, Router};
+/// use rpc::transport::tcp;
+///
+/// let router = Router::new().method(MethodInfo::new("ping"), |call| async move { call.respond("pong") });
+/// let server = Server::new(router);
+/// let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson).await?;
+/// server.serve_tcp(&listener).await
+/// # }
+/// ```
+pub struct Server {
+    dispatcher: Arc<Dispatcher>,
+    peer_config: PeerConfig,
+    connections: TaskTracker,
+    stop_accepting: CancellationToken,
+}
+
+impl Server {
+    /// A server with the default configuration.
+    pub fn new(service: impl Service) -> Self {
+        Self::with_config(service, ServerConfig::default())
+    }
+
+    /// A server with the given configuration.
+    pub fn with_config(service: impl Service, config: ServerConfig) -> Self {
+        let peer_config = PeerConfig {
+            write_queue: config.write_queue,
+            parse_limits: config.parse_limits,
+            ..PeerConfig::default()
+        };
+        Server {
+            dispatcher: Arc::new(Dispatcher::new(Arc::new(service), config)),
+            peer_config,
+            connections: TaskTracker::new(),
+            stop_accepting: CancellationToken::new(),
+        }
+    }
+
+    /// Sets how the server's connections make calls back to their clients.
+    pub fn peer_config(mut self, config: PeerConfig) -> Self {
+        self.peer_config = config;
+        self
+    }
+
+    /// Serves one connection; the returned peer can call the client back.
+    pub fn serve_connection<R, W>(&self, connection: Connection<R, W>) -> Peer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = Peer::start(
+            connection,
+            self.peer_config.clone(),
+            Some(self.dispatcher.clone()),
+        );
+        let watched = peer.clone();
+        self.connections
+            .spawn(async move { watched.closed().await });
+        peer
+    }
+
+    /// Accepts and serves TCP connections until [`Server::shutdown`] is called.
+    ///
+    /// # Errors
+    ///
+    /// When accepting fails for a reason other than a per-connection error (those are
+    /// logged and skipped).
+    pub async fn serve_tcp(&self, listener: &tcp::Listener) -> io::Result<()> {
+        loop {
+            let accepted = tokio::select! {
+                () = self.stop_accepting.cancelled() => return Ok(()),
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((connection, _)) => {
+                    self.serve_connection(connection);
+                }
+                Err(err) if is_per_connection(&err) => {
+                    tracing::warn!(%err, "accepting a connection failed");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Accepts and serves Unix socket connections until [`Server::shutdown`] is called.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve_tcp`].
+    #[cfg(unix)]
+    pub async fn serve_unix(&self, listener: &crate::transport::unix::Listener) -> io::Result<()> {
+        loop {
+            let accepted = tokio::select! {
+                () = self.stop_accepting.cancelled() => return Ok(()),
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok(connection) => {
+                    self.serve_connection(connection);
+                }
+                Err(err) if is_per_connection(&err) => {
+                    tracing::warn!(%err, "accepting a connection failed");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Shuts down gracefully: stops accepting connections and reading new calls,
+    /// lets accepted calls finish for up to `grace`, answers those still running with
+    /// -32002, and closes every connection.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.stop_accepting.cancel();
+        self.dispatcher.stop_reading.cancel();
+        self.connections.close();
+        let drained = tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_ok();
+        if !drained {
+            self.dispatcher.hard_stop.cancel();
+            self.connections.wait().await;
+        }
+        ShutdownReport { drained }
+    }
+
+    /// A snapshot of the server's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.dispatcher
+            .metrics
+            .snapshot(self.peer_config.buffer_pool.stats())
+    }
+}
+
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || err.raw_os_error() == Some(24) // EMFILE: out of descriptors, try again later
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
