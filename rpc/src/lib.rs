@@ -39,3 +39,20 @@ pub use pipeline::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
 pub use server::Server;
 
 pub use rpc_macros::rpc_service;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// The names most programs need: `use rpc::prelude::*;`.
+pub mod prelude {
+    pub use crate::client::{Client, ClientPool};
+    pub use crate::error::Error;
+    pub use crate::framing::Framing;
+    pub use crate::message::{ErrorCode, RpcError};
+    pub use crate::peer::{Peer, PeerConfig};
+    pub use crate::pipeline::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
+    pub use crate::rpc_service;
+    pub use crate::server::Server;
+    pub use crate::service::{IncomingCall, MethodInfo, Router, Service};
+}
