@@ -391,10 +391,7 @@ fn batch_of_responses_is_parsed() {
 
 #[test]
 fn batch_longer_than_the_limit_is_refused() {
-    let frame = format!(
-        "[{}]",
-        vec![r#"{"jsonrpc":"2.0","method":"m"}"#; 11].join(",")
-    );
+    let frame = format!("[{}]", [r#"{"jsonrpc":"2.0","method":"m"}"#; 11].join(","));
     let limits = ParseLimits { max_batch_len: 10 };
     let err = parse_with(frame.as_bytes(), limits).unwrap_err();
     assert_eq!(err.code, ErrorCode::INVALID_REQUEST);

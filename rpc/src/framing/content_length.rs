@@ -84,6 +84,12 @@ impl ContentLengthCodec {
         self.max_frame_len
     }
 
+    /// Whether the codec knows the size of the body it waits for (and has reserved
+    /// room for it), so a reader should read into that room and not grow the buffer.
+    pub fn awaiting_body(&self) -> bool {
+        matches!(self.state, State::Body(_))
+    }
+
     /// Writes the header block for a body of `body_len` bytes.
     pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         dst.extend_from_slice(b"Content-Length: ");

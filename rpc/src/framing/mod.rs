@@ -99,6 +99,14 @@ impl FrameCodec {
         }
     }
 
+    /// Whether the codec waits for a body of known size whose room it has reserved.
+    pub fn awaiting_body(&self) -> bool {
+        match self {
+            FrameCodec::Ndjson(_) => false,
+            FrameCodec::ContentLength(c) => c.awaiting_body(),
+        }
+    }
+
     /// Writes what goes before a body of `body_len` bytes.
     pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         match self {

@@ -66,8 +66,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Some(Err(err));
                 }
             }
-            if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
-                self.buf.reserve(MIN_READ_ROOM.max(self.buf.len()));
+            let room = self.buf.capacity() - self.buf.len();
+            // A body of known size has its room reserved already; growing the buffer
+            // near its end would copy the whole body.
+            let reserved = self.codec.awaiting_body() && room > 0;
+            if room < MIN_READ_ROOM && !reserved {
+                // `BytesMut` reclaims the room in place when the frames handed out
+                // are gone, and otherwise grows geometrically.
+                self.buf.reserve(MIN_READ_ROOM);
             }
             match self.io.read_buf(&mut self.buf).await {
                 Ok(0) => self.eof = true,
