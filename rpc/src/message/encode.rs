@@ -19,6 +19,8 @@ pub struct EncodeError(#[from] serde_json::Error);
 
 /// Appends `{"jsonrpc":"2.0","id":ID,"method":METHOD[,"params":PARAMS]}`.
 ///
+/// Params that serialize as `null` (such as `()` or `None`) are left out.
+///
 /// # Errors
 ///
 /// When `params` fails to serialize; the buffer is left as it was.
@@ -214,8 +216,14 @@ fn write_params<P: Serialize + ?Sized>(
     params: Option<&P>,
 ) -> Result<(), EncodeError> {
     if let Some(params) = params {
+        let before = buf.len();
         buf.extend_from_slice(br#","params":"#);
+        let value = buf.len();
         write_json(buf, params)?;
+        // `()` and `None` serialize as `null`, which is not valid params: send none.
+        if &buf[value..] == b"null" {
+            buf.truncate(before);
+        }
     }
     buf.put_u8(b'}');
     Ok(())
