@@ -329,7 +329,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
         if let Some(delay) = self.delay.as_mut() {
             std::task::ready!(delay.as_mut().poll(cx));
             self.delay = None;
-        } else if self.next() % 8 == 0 {
+        } else if self.next().is_multiple_of(8) {
             let micros = self.next() % 2000;
             self.delay = Some(Box::pin(tokio::time::sleep(Duration::from_micros(micros))));
             cx.waker().wake_by_ref();
