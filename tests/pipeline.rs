@@ -547,3 +547,32 @@ fn parse_is_used_for_raw_frames() {
     };
     assert_eq!(req.method, "add");
 }
+
+#[tokio::test]
+async fn connection_in_flight_limit_stops_reading_until_calls_finish() {
+    let config = ServerConfig {
+        max_in_flight_per_connection: 2,
+        ..ServerConfig::default()
+    };
+    let server = Server::with_config(router(), config);
+    let client = client_of(&server);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call::<_, u64>("sleep", &[100]).await })
+        })
+        .collect();
+    let mut peak = 0;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(300) {
+        peak = peak.max(server.metrics().in_flight);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        peak, 2,
+        "never more than the limit in flight on one connection"
+    );
+    for call in calls {
+        assert_eq!(timeout(LIMIT, call).await.unwrap().unwrap().unwrap(), 100);
+    }
+}
