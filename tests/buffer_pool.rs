@@ -9,6 +9,7 @@ fn small_pool(buffers_per_class: usize) -> BufferPool {
     BufferPool::new(PoolConfig {
         class_sizes: vec![512, 4096, 65536],
         buffers_per_class,
+        min_allocation: 0,
     })
 }
 
@@ -167,13 +168,19 @@ fn buffer_is_kept_in_the_largest_class_it_can_serve() {
     pool.give(BytesMut::with_capacity(5000));
     assert_eq!(pool.stats().returned, 1);
     assert_eq!(pool.stats().pooled_bytes, 5000);
-    // Not big enough for the 64 KiB class...
-    let _ = pool.take(4097);
-    assert_eq!(pool.stats().hits, 0);
-    // ...but serves the 4 KiB class.
+    // It serves the 4 KiB class...
     let buf = pool.take(4096);
     assert_eq!(pool.stats().hits, 1);
     assert!(buf.capacity() >= 5000);
+    pool.give(buf);
+    // ...and a request above its class that its real capacity still covers.
+    let buf = pool.take(4097);
+    assert_eq!(pool.stats().hits, 2);
+    assert!(buf.capacity() >= 4097);
+    // Not one beyond it.
+    pool.give(buf);
+    let _ = pool.take(5001);
+    assert_eq!(pool.stats().misses, 1);
 }
 
 #[test]
@@ -241,6 +248,7 @@ fn new_panics_on_descending_classes() {
     BufferPool::new(PoolConfig {
         class_sizes: vec![4096, 512],
         buffers_per_class: 4,
+        min_allocation: 0,
     });
 }
 
@@ -250,6 +258,7 @@ fn new_panics_on_repeated_classes() {
     BufferPool::new(PoolConfig {
         class_sizes: vec![512, 512, 4096],
         buffers_per_class: 4,
+        min_allocation: 0,
     });
 }
 
@@ -259,5 +268,34 @@ fn new_panics_without_classes() {
     BufferPool::new(PoolConfig {
         class_sizes: vec![],
         buffers_per_class: 4,
+        min_allocation: 0,
     });
+}
+
+#[test]
+fn freeze_cuts_frames_from_one_allocation_and_reclaims_it_when_they_are_gone() {
+    let pool = BufferPool::new(PoolConfig {
+        class_sizes: vec![512, 4096],
+        buffers_per_class: 4,
+        min_allocation: 4096,
+    });
+    let mut frames = Vec::new();
+    for i in 0..5 {
+        let mut buf = pool.take(100);
+        buf.extend_from_slice(format!("frame {i}").as_bytes());
+        frames.push(pool.freeze(buf));
+    }
+    // One allocation served all five frames, which lie next to each other.
+    assert_eq!(pool.stats().misses, 1);
+    assert_eq!(pool.stats().hits, 4);
+    let gap = frames[1].as_ptr() as usize - frames[0].as_ptr() as usize;
+    assert_eq!(gap, frames[0].len());
+    assert_eq!(&frames[4][..], b"frame 4");
+    // With the frames gone, the whole allocation is reclaimed in place.
+    let first = frames[0].as_ptr();
+    drop(frames);
+    let buf = pool.take(4096);
+    assert!(buf.capacity() >= 4096);
+    assert_eq!(buf.as_ptr(), first, "the same allocation, from its start");
+    assert_eq!(pool.stats().misses, 1);
 }

@@ -643,7 +643,11 @@ async fn frame_reader_returns_the_last_ndjson_line_without_newline() {
 #[tokio::test]
 async fn writer_with_pool_returns_written_frames_to_the_pool() {
     bounded(async {
-        let pool = Arc::new(BufferPool::default());
+        // Exact-size buffers, so each frozen frame is its buffer's only owner.
+        let pool = Arc::new(BufferPool::new(rpc::buffer::PoolConfig {
+            min_allocation: 0,
+            ..rpc::buffer::PoolConfig::default()
+        }));
         let (a, mut b) = memory::pair(FrameCodec::default(), 1 << 20);
         let mut writer = a.writer.with_pool(Arc::clone(&pool));
         let mut frames = Vec::new();

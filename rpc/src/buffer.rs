@@ -19,15 +19,20 @@ pub struct PoolConfig {
     pub class_sizes: Vec<usize>,
     /// How many free buffers each class keeps at most.
     pub buffers_per_class: usize,
+    /// The least a new buffer holds, so that many small messages are cut from one
+    /// allocation (see [`BufferPool::freeze`]); 0 allocates exactly the class size.
+    pub min_allocation: usize,
 }
 
 impl Default for PoolConfig {
     /// Classes of 512 B, 4 KiB, 64 KiB and 1 MiB, 64 buffers each (at most about 68 MiB
-    /// kept, and far less unless large messages were in flight).
+    /// kept, and far less unless large messages were in flight); new buffers hold at
+    /// least 8 KiB.
     fn default() -> Self {
         PoolConfig {
             class_sizes: vec![512, 4 << 10, 64 << 10, 1 << 20],
             buffers_per_class: 64,
+            min_allocation: 8 << 10,
         }
     }
 }
@@ -72,13 +77,13 @@ struct Class {
 pub struct BufferPool {
     classes: Vec<Class>,
     buffers_per_class: usize,
+    min_allocation: usize,
     hits: AtomicU64,
     misses: AtomicU64,
     taken: AtomicU64,
     gone: AtomicU64,
     returned: AtomicU64,
     discarded: AtomicU64,
-    pooled_bytes: AtomicU64,
 }
 
 impl BufferPool {
@@ -103,13 +108,13 @@ impl BufferPool {
                 })
                 .collect(),
             buffers_per_class: config.buffers_per_class,
+            min_allocation: config.min_allocation,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             taken: AtomicU64::new(0),
             gone: AtomicU64::new(0),
             returned: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
-            pooled_bytes: AtomicU64::new(0),
         }
     }
 
@@ -126,23 +131,58 @@ impl BufferPool {
     /// allocates exactly what was asked, and that buffer will not be kept.
     pub fn take(&self, min_capacity: usize) -> BytesMut {
         self.taken.fetch_add(1, Ordering::Relaxed);
-        let Some(class) = self.classes.iter().find(|c| c.size >= min_capacity) else {
+        let fitting = self.classes.iter().position(|c| c.size >= min_capacity);
+        let Some(first) = fitting else {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return BytesMut::with_capacity(min_capacity);
         };
-        let popped = class.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match popped {
-            Some(buf) => {
+        // The smallest class that fits first, then larger ones: a large buffer's
+        // remaining room serves small messages as well.
+        for class in &self.classes[first..] {
+            let popped = class.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            if let Some(buf) = popped {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                self.pooled_bytes
-                    .fetch_sub(buf.capacity() as u64, Ordering::Relaxed);
-                buf
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                BytesMut::with_capacity(class.size)
+                return buf;
             }
         }
+        // A smaller class may hold the room left at the end of a larger allocation,
+        // which is whole again once the frames cut from it are gone.
+        for class in self.classes[..first].iter().rev() {
+            let mut free = class.free.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(position) = free.iter_mut().position(|b| b.try_reclaim(min_capacity)) {
+                let buf = free.swap_remove(position);
+                drop(free);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return buf;
+            }
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        BytesMut::with_capacity(self.classes[first].size.max(self.min_allocation))
+    }
+
+    /// Turns an encoded message into a frame and keeps the buffer's remaining room.
+    ///
+    /// `BytesMut::freeze` allocates when the buffer has spare room; splitting the
+    /// message off instead shares the allocation, so the frame costs no allocation and
+    /// the room after it serves the next messages. Once every frame cut from an
+    /// allocation is dropped, [`BufferPool::give`] reclaims the whole allocation in
+    /// place.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rpc::buffer::BufferPool;
+    ///
+    /// let pool = BufferPool::default();
+    /// let mut buf = pool.take(64);
+    /// buf.extend_from_slice(b"{}");
+    /// let frame = pool.freeze(buf);
+    /// assert_eq!(&frame[..], b"{}");
+    /// ```
+    pub fn freeze(&self, mut buf: BytesMut) -> Bytes {
+        let frame = buf.split().freeze();
+        self.give(buf);
+        frame
     }
 
     /// Gives a buffer back. It is cleared and kept in the largest class it can serve,
@@ -173,8 +213,6 @@ impl BufferPool {
         };
         if kept {
             self.returned.fetch_add(1, Ordering::Relaxed);
-            self.pooled_bytes
-                .fetch_add(capacity as u64, Ordering::Relaxed);
         } else {
             self.discarded.fetch_add(1, Ordering::Relaxed);
         }
@@ -202,7 +240,14 @@ impl BufferPool {
             in_use: taken.saturating_sub(gone),
             returned: self.returned.load(Ordering::Relaxed),
             discarded: self.discarded.load(Ordering::Relaxed),
-            pooled_bytes: self.pooled_bytes.load(Ordering::Relaxed),
+            pooled_bytes: self
+                .classes
+                .iter()
+                .map(|c| {
+                    let free = c.free.lock().unwrap_or_else(|e| e.into_inner());
+                    free.iter().map(|b| b.capacity() as u64).sum::<u64>()
+                })
+                .sum(),
         }
     }
 

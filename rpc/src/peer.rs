@@ -134,7 +134,8 @@ impl Peer {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let Connection { reader, writer } = connection;
-        let writer = writer.with_pool(config.buffer_pool.clone());
+        // Frames are cut from pooled buffers by `BufferPool::freeze`; dropping them after
+        // the write is what returns their room to the pool.
         let (writer, _writer_task) = spawn_writer(writer, config.write_queue);
         let (metrics, max_in_flight) = match &dispatcher {
             Some(d) => (d.metrics.clone(), d.config.max_in_flight_per_connection),
@@ -202,7 +203,12 @@ impl Peer {
             id,
             armed: true,
         };
-        if shared.writer.send(buf.freeze()).await.is_err() {
+        if shared
+            .writer
+            .send(shared.config.buffer_pool.freeze(buf))
+            .await
+            .is_err()
+        {
             guard.disarm();
             shared.pending.remove(id);
             return Err(Error::closed("the connection's writer has stopped"));
@@ -234,9 +240,10 @@ impl Peer {
     {
         let mut buf = self.shared.config.buffer_pool.take(256);
         encode_notification(&mut buf, method, params)?;
+        let frame = self.shared.config.buffer_pool.freeze(buf);
         self.shared
             .writer
-            .send(buf.freeze())
+            .send(frame)
             .await
             .map_err(|_| Error::closed("the connection's writer has stopped"))
     }
@@ -321,7 +328,10 @@ impl Drop for PendingGuard<'_> {
                 .is_ok()
             {
                 // Best effort: a full queue means the cancel is not worth waiting for.
-                let _ = self.shared.writer.try_send(buf.freeze());
+                let _ = self
+                    .shared
+                    .writer
+                    .try_send(self.shared.config.buffer_pool.freeze(buf));
             }
         }
     }
@@ -498,13 +508,13 @@ async fn answer_invalid(shared: &Shared, invalid: Invalid<'_>) {
 fn encode_error_frame(shared: &Shared, id: Id<'_>, code: ErrorCode, message: &str) -> Bytes {
     let mut buf = shared.config.buffer_pool.take(128 + message.len());
     encode_error(&mut buf, id, code, message, None);
-    buf.freeze()
+    shared.config.buffer_pool.freeze(buf)
 }
 
 fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
     let mut buf = shared.config.buffer_pool.take(128 + err.message.len());
     encode_error(&mut buf, id, err.code, &err.message, err.data.as_deref());
-    buf.freeze()
+    shared.config.buffer_pool.freeze(buf)
 }
 
 fn handle_response(shared: &Shared, frame: &Bytes, resp: Response<'_>) {
@@ -780,12 +790,12 @@ async fn handle_batch(
             if let Some(element) = element {
                 batch.begin_element(&mut out);
                 out.extend_from_slice(&element);
-                task_shared.config.buffer_pool.recycle(element);
             }
         }
         drop(slot);
         if batch.finish(&mut out) {
-            let _ = task_shared.writer.send(out.freeze()).await;
+            let frame = task_shared.config.buffer_pool.freeze(out);
+            let _ = task_shared.writer.send(frame).await;
         }
     });
 }

@@ -176,7 +176,7 @@ impl IncomingCall {
         };
         let mut buf = self.peer.buffer_pool().take(512);
         match encode_result(&mut buf, id, value) {
-            Ok(()) => Ok(buf.freeze()),
+            Ok(()) => Ok(self.peer.buffer_pool().freeze(buf)),
             Err(err) => {
                 self.peer.buffer_pool().give(buf);
                 Err(RpcError::internal(format!(
