@@ -1,0 +1,43 @@
+"""Drives the `mcp_server` example with the official MCP Python SDK client.
+
+Usage: python3 mcp_client.py PATH_TO_MCP_SERVER
+Prints "ok" and exits 0 when every check passes.
+"""
+
+import sys
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def text_of(result):
+    assert not result.is_error, f"tool call failed: {result}"
+    return result.content[0].text
+
+
+async def main(server):
+    params = StdioServerParameters(command=server, args=[])
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            assert init.server_info.name, init
+
+            await session.send_ping()
+
+            listed = await session.list_tools()
+            names = sorted(tool.name for tool in listed.tools)
+            assert "add" in names and "echo" in names, names
+            for tool in listed.tools:
+                assert tool.input_schema["type"] == "object", tool
+
+            assert text_of(await session.call_tool("add", {"a": 2, "b": 40})) == "42"
+            assert text_of(await session.call_tool("echo", {"text": "héllo \"mcp\""})) == "héllo \"mcp\""
+
+            missing = await session.call_tool("no_such_tool", {})
+            assert missing.is_error, missing
+    print("ok")
+
+
+if __name__ == "__main__":
+    anyio.run(main, sys.argv[1])
