@@ -1,0 +1,464 @@
+//! The service model: a trait read into [`Service`], [`Method`] and [`Param`], with the
+//! rules that concern one item at a time checked on the way.
+
+use proc_macro2::{Ident, Span};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    Attribute, FnArg, GenericArgument, GenericParam, ItemTrait, LitStr, Pat, PathArguments,
+    ReturnType, Signature, TraitItem, TraitItemFn, Type, Visibility,
+};
+
+use crate::attr::{self, Shape, TraitAttrs};
+use crate::ctxt::Ctxt;
+
+pub struct Service<'a> {
+    pub item: &'a ItemTrait,
+    pub ident: &'a Ident,
+    pub vis: &'a Visibility,
+    pub namespace: Option<LitStr>,
+    pub methods: Vec<Method<'a>>,
+}
+
+pub struct Method<'a> {
+    pub item: &'a TraitItemFn,
+    pub ident: &'a Ident,
+    pub sig: &'a Signature,
+    /// The wire name and where it came from (the `name` literal or the method name).
+    pub wire: String,
+    pub wire_span: Span,
+    pub aliases: Vec<(String, Span)>,
+    pub blocking: bool,
+    pub notification: bool,
+    pub pool: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub shape: Shape,
+    pub raw_params: bool,
+    pub params: Vec<Param<'a>>,
+    pub output: Output<'a>,
+}
+
+pub struct Param<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub wire: String,
+    pub wire_span: Span,
+    pub kind: ParamKind<'a>,
+}
+
+pub enum ParamKind<'a> {
+    /// Decoded as its type.
+    Plain,
+    /// `Option<T>`: may be left out; carries `T`.
+    Optional(&'a Type),
+    /// `Cow<str>`: borrows from the frame unless the string has escapes.
+    CowStr,
+}
+
+pub enum Output<'a> {
+    Unit,
+    Plain(&'a Type),
+    Result { ok: &'a Type, err: &'a Type },
+}
+
+impl<'a> Service<'a> {
+    pub fn from_syn(cx: &mut Ctxt, attrs: TraitAttrs, item: &'a ItemTrait) -> Self {
+        if let Some(unsafety) = &item.unsafety {
+            cx.error_spanned(unsafety, "a service trait cannot be `unsafe`");
+        }
+        if let Some(auto) = &item.auto_token {
+            cx.error_spanned(auto, "a service trait cannot be an auto trait");
+        }
+        if !item.generics.params.is_empty() {
+            cx.error_spanned(
+                &item.generics,
+                "generic service traits are not supported: the wire format needs concrete types",
+            );
+        } else if let Some(where_clause) = &item.generics.where_clause {
+            cx.error_spanned(
+                where_clause,
+                "`where` clauses on a service trait are not supported",
+            );
+        }
+        let default_shape = attrs.shape.map_or(Shape::Named, |(s, _)| s);
+        let prefix = attrs.namespace.as_ref().map(|ns| {
+            let sep = attrs
+                .separator
+                .as_ref()
+                .map_or_else(|| ".".to_owned(), LitStr::value);
+            format!("{}{}", ns.value(), sep)
+        });
+        if let (Some(sep), None) = (&attrs.separator, &attrs.namespace) {
+            cx.error_spanned(sep, "`separator` needs a `namespace` to separate");
+        }
+        let mut methods = Vec::new();
+        for trait_item in &item.items {
+            match trait_item {
+                TraitItem::Fn(f) => {
+                    if let Some(m) = Method::from_syn(cx, f, prefix.as_deref(), default_shape) {
+                        methods.push(m);
+                    }
+                }
+                TraitItem::Type(t) => {
+                    cx.error_spanned(t, "associated types are not supported in a service trait")
+                }
+                TraitItem::Const(c) => {
+                    cx.error_spanned(c, "associated consts are not supported in a service trait")
+                }
+                other => cx.error_spanned(other, "a service trait holds only methods"),
+            }
+        }
+        Service {
+            item,
+            ident: &item.ident,
+            vis: &item.vis,
+            namespace: attrs.namespace,
+            methods,
+        }
+    }
+}
+
+impl<'a> Method<'a> {
+    fn from_syn(
+        cx: &mut Ctxt,
+        item: &'a TraitItemFn,
+        prefix: Option<&str>,
+        default_shape: Shape,
+    ) -> Option<Self> {
+        let errors_before = cx.count();
+        let sig = &item.sig;
+        let opts = attr::method_attrs(cx, &item.attrs);
+
+        if let Some(c) = &sig.constness {
+            cx.error_spanned(c, "service methods cannot be `const`");
+        }
+        if let Some(u) = &sig.unsafety {
+            cx.error_spanned(u, "service methods cannot be `unsafe`");
+        }
+        if let Some(abi) = &sig.abi {
+            cx.error_spanned(abi, "service methods cannot have an `extern` ABI");
+        }
+        if let Some(v) = &sig.variadic {
+            cx.error_spanned(
+                v,
+                "variadic methods are not supported; use `#[rpc(raw_params)]`",
+            );
+        }
+        match (&sig.asyncness, opts.blocking) {
+            (Some(_), Some(blocking)) => cx.error(
+                blocking,
+                "`blocking` is for `fn` methods, which run on the blocking pool; remove `async` or `blocking`",
+            ),
+            (None, None) => cx.error_spanned(
+                sig.fn_token,
+                "service methods must be `async fn`, or `fn` marked `#[rpc(blocking)]`",
+            ),
+            _ => {}
+        }
+        if let (Some(pool), Some(_)) = (&opts.pool, opts.blocking) {
+            cx.error_spanned(
+                pool,
+                "`pool` and `blocking` conflict: a blocking method runs on the blocking pool",
+            );
+        }
+        for param in &sig.generics.params {
+            match param {
+                GenericParam::Lifetime(_) => {}
+                other => cx.error_spanned(
+                    other,
+                    "generic methods are not supported; only lifetime parameters are allowed",
+                ),
+            }
+        }
+        if let Some(where_clause) = &sig.generics.where_clause {
+            cx.error_spanned(
+                where_clause,
+                "`where` clauses on service methods are not supported",
+            );
+        }
+
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(FnArg::Receiver(r)) => {
+                if r.colon_token.is_some() {
+                    cx.error_spanned(r, "expected `&self`");
+                } else if r.reference.is_none() {
+                    cx.error_spanned(
+                        r,
+                        "expected `&self`: the service is shared by all calls, so a method cannot take it by value",
+                    );
+                } else if let Some(m) = &r.mutability {
+                    let amp = &r.reference.as_ref().unwrap().0;
+                    cx.error(
+                        amp.span.join(m.span).unwrap_or(m.span),
+                        "expected `&self`: calls run concurrently, so a method cannot take `&mut self`",
+                    );
+                }
+            }
+            _ => cx.error_spanned(
+                &sig.ident,
+                "a service method takes `&self` as its first parameter",
+            ),
+        }
+
+        let mut params = Vec::new();
+        for input in inputs {
+            let FnArg::Typed(pt) = input else { continue };
+            let popts = attr::param_attrs(cx, &pt.attrs);
+            let ident = match &*pt.pat {
+                Pat::Ident(p)
+                    if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() =>
+                {
+                    &p.ident
+                }
+                other => {
+                    cx.error_spanned(
+                        other,
+                        "expected a parameter name: patterns are not supported in service methods",
+                    );
+                    continue;
+                }
+            };
+            if !check_param_type(cx, &pt.ty) {
+                continue;
+            }
+            let (wire, wire_span) = match &popts.rename {
+                Some(lit) => (lit.value(), lit.span()),
+                None => (unraw(ident), ident.span()),
+            };
+            params.push(Param {
+                ident,
+                ty: &pt.ty,
+                wire,
+                wire_span,
+                kind: param_kind(&pt.ty),
+            });
+        }
+        if let Some(raw) = opts.raw_params {
+            if sig.inputs.len() != 2 {
+                cx.error(
+                    raw,
+                    "`raw_params` needs exactly one parameter, which receives the whole params value",
+                );
+            }
+        }
+
+        let output = match &sig.output {
+            ReturnType::Default => Output::Unit,
+            ReturnType::Type(_, ty) => output_of(cx, ty),
+        };
+        if let (Some(_), ReturnType::Type(_, ty)) = (opts.notification, &sig.output) {
+            if !matches!(output, Output::Unit) {
+                cx.error_spanned(
+                    ty,
+                    "a notification cannot return a value: no response is sent",
+                );
+            }
+        }
+
+        if cx.count() > errors_before {
+            return None;
+        }
+        // An explicit name is the whole wire name (MCP's `tools/call` stays as is);
+        // the namespace prefixes only names taken from the method.
+        let (wire, wire_span) = match (&opts.name, prefix) {
+            (Some(lit), _) => (lit.value(), lit.span()),
+            (None, Some(prefix)) => (format!("{prefix}{}", unraw(&sig.ident)), sig.ident.span()),
+            (None, None) => (unraw(&sig.ident), sig.ident.span()),
+        };
+        Some(Method {
+            item,
+            ident: &sig.ident,
+            sig,
+            wire,
+            wire_span,
+            aliases: opts.aliases.iter().map(|a| (a.value(), a.span())).collect(),
+            blocking: opts.blocking.is_some(),
+            notification: opts.notification.is_some(),
+            pool: opts.pool.as_ref().map(LitStr::value),
+            timeout_ms: opts.timeout.map(|(ms, _)| ms),
+            concurrency: opts.concurrency.map(|(n, _)| n),
+            shape: opts.shape.map_or(default_shape, |(s, _)| s),
+            raw_params: opts.raw_params.is_some(),
+            params,
+            output,
+        })
+    }
+
+    /// The attributes to carry over to generated items (doc comments).
+    pub fn docs(&self) -> impl Iterator<Item = &'a Attribute> {
+        self.item.attrs.iter().filter(|a| a.path().is_ident("doc"))
+    }
+}
+
+pub fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+/// The last segment of a path type, if the type is a plain path.
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        Type::Group(g) => last_segment(&g.elem),
+        Type::Paren(p) => last_segment(&p.elem),
+        _ => None,
+    }
+}
+
+fn type_args(seg: &syn::PathSegment) -> Vec<&Type> {
+    match &seg.arguments {
+        PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn param_kind(ty: &Type) -> ParamKind<'_> {
+    let Some(seg) = last_segment(ty) else {
+        return ParamKind::Plain;
+    };
+    let args = type_args(seg);
+    if seg.ident == "Option" && args.len() == 1 {
+        return ParamKind::Optional(args[0]);
+    }
+    if seg.ident == "Cow" && args.len() == 1 {
+        if let Some(inner) = last_segment(args[0]) {
+            if inner.ident == "str" && inner.arguments.is_none() {
+                return ParamKind::CowStr;
+            }
+        }
+    }
+    ParamKind::Plain
+}
+
+fn output_of<'a>(cx: &mut Ctxt, ty: &'a Type) -> Output<'a> {
+    if let Type::Tuple(t) = ty {
+        if t.elems.is_empty() {
+            return Output::Unit;
+        }
+    }
+    let mut borrows = Borrows::default();
+    borrows.visit_type(ty);
+    if let Some(span) = borrows.impl_trait {
+        cx.error(
+            span,
+            "`impl Trait` is not supported here; name a concrete type",
+        );
+    } else if let Some(span) = borrows.self_type {
+        cx.error(span, "`Self` cannot appear in a service method's types");
+    } else if let Some(span) = borrows.reference.or(borrows.lifetime) {
+        cx.error(
+            span,
+            "a return type cannot borrow: the client decodes it from a response it does not keep; return an owned type",
+        );
+    }
+    if let Some(seg) = last_segment(ty) {
+        let args = type_args(seg);
+        if seg.ident == "Result" && args.len() == 2 {
+            return Output::Result {
+                ok: args[0],
+                err: args[1],
+            };
+        }
+    }
+    Output::Plain(ty)
+}
+
+/// Checks a parameter's type; `false` when it was refused.
+fn check_param_type(cx: &mut Ctxt, ty: &Type) -> bool {
+    if let Type::ImplTrait(t) = ty {
+        cx.error_spanned(
+            t,
+            "`impl Trait` parameters are not supported: the server needs a concrete type to decode",
+        );
+        return false;
+    }
+    let mut borrows = Borrows::default();
+    borrows.visit_type(ty);
+    if let Some(span) = borrows.impl_trait {
+        cx.error(
+            span,
+            "`impl Trait` is not supported here; name a concrete type",
+        );
+        return false;
+    }
+    if let Some(span) = borrows.self_type {
+        cx.error(span, "`Self` cannot appear in a service method's types");
+        return false;
+    }
+    if let Some((span, message)) = borrows.bad_reference {
+        cx.error(span, message);
+        return false;
+    }
+    true
+}
+
+/// What a type borrows, and references in it that cannot borrow from JSON.
+#[derive(Default)]
+struct Borrows {
+    lifetime: Option<Span>,
+    reference: Option<Span>,
+    bad_reference: Option<(Span, String)>,
+    impl_trait: Option<Span>,
+    self_type: Option<Span>,
+}
+
+impl<'ast> Visit<'ast> for Borrows {
+    fn visit_lifetime(&mut self, lt: &'ast syn::Lifetime) {
+        if lt.ident != "static" && self.lifetime.is_none() {
+            self.lifetime = Some(lt.span());
+        }
+    }
+
+    fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+        if self.reference.is_none() {
+            self.reference = Some(r.span());
+        }
+        if self.bad_reference.is_none() {
+            let shown = quote::quote!(#r).to_string().replace("& ", "&");
+            if r.mutability.is_some() {
+                self.bad_reference = Some((
+                    r.span(),
+                    format!(
+                        "`{shown}` cannot be decoded: a parameter cannot be a mutable reference"
+                    ),
+                ));
+            } else if r.lifetime.as_ref().is_some_and(|lt| lt.ident == "static") {
+                self.bad_reference = Some((
+                    r.span(),
+                    format!("`{shown}` cannot borrow from a request, which does not live for `'static`; use an owned type"),
+                ));
+            } else {
+                let borrowable = last_segment(&r.elem).is_some_and(|seg| {
+                    seg.arguments.is_none() && (seg.ident == "str" || seg.ident == "RawValue")
+                });
+                if !borrowable {
+                    self.bad_reference = Some((
+                        r.span(),
+                        format!("`{shown}` cannot be borrowed from JSON: only `&str` and `&RawValue` borrow from the frame; take an owned type instead"),
+                    ));
+                }
+            }
+        }
+        syn::visit::visit_type_reference(self, r);
+    }
+
+    fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
+        self.impl_trait.get_or_insert(t.span());
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if path.is_ident("Self") || path.segments.first().is_some_and(|s| s.ident == "Self") {
+            self.self_type.get_or_insert(path.span());
+        }
+        syn::visit::visit_path(self, path);
+    }
+}

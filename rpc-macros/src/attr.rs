@@ -1,0 +1,363 @@
+//! The options of `#[rpc_service(..)]` (on the trait), and of `#[rpc(..)]` on methods
+//! and parameters.
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::{Attribute, LitInt, LitStr, Token};
+
+use crate::ctxt::Ctxt;
+use crate::symbol::*;
+
+/// How the client sends a method's params. The server accepts both.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    /// An object keyed by parameter name (the default).
+    Named,
+    /// An array in declaration order.
+    Positional,
+}
+
+/// `#[rpc_service(namespace = "calc", separator = ".", positional)]`
+#[derive(Default)]
+pub struct TraitAttrs {
+    pub namespace: Option<LitStr>,
+    pub separator: Option<LitStr>,
+    pub shape: Option<(Shape, Span)>,
+}
+
+/// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
+/// timeout = "5s", concurrency = 4, positional | named, raw_params)]`
+#[derive(Default)]
+pub struct MethodAttrs {
+    pub name: Option<LitStr>,
+    pub aliases: Vec<LitStr>,
+    pub notification: Option<Span>,
+    pub blocking: Option<Span>,
+    pub pool: Option<LitStr>,
+    /// In milliseconds.
+    pub timeout: Option<(u64, Span)>,
+    pub concurrency: Option<(usize, Span)>,
+    pub shape: Option<(Shape, Span)>,
+    pub raw_params: Option<Span>,
+}
+
+/// `#[rpc(rename = "wireName")]`
+#[derive(Default)]
+pub struct ParamAttrs {
+    pub rename: Option<LitStr>,
+}
+
+/// Whether `attr` is one of ours (`#[rpc(..)]`).
+pub fn is_rpc(attr: &Attribute) -> bool {
+    attr.path().is_ident(RPC)
+}
+
+/// Parses the arguments of `#[rpc_service(..)]`.
+pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
+    let mut attrs = TraitAttrs::default();
+    let parser = syn::meta::parser(|meta| {
+        let key = key_of(&meta, TRAIT_OPTIONS)?;
+        match key.as_str() {
+            NAMESPACE => set_once(&meta, &mut attrs.namespace, |m| {
+                let lit = string_value(m, "namespace = \"calc\"")?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the namespace must not be empty",
+                    ));
+                }
+                Ok(lit)
+            }),
+            SEPARATOR => set_once(&meta, &mut attrs.separator, |m| {
+                string_value(m, "separator = \".\"")
+            }),
+            POSITIONAL | NAMED => {
+                let shape = shape_of(&meta, &key, attrs.shape)?;
+                attrs.shape = Some(shape);
+                Ok(())
+            }
+            _ => unreachable!(),
+        }
+    });
+    if let Err(err) = parser.parse2(args) {
+        cx.push(err);
+    }
+    attrs
+}
+
+/// Parses every `#[rpc(..)]` on a method.
+pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
+    let mut attrs = MethodAttrs::default();
+    for attr in list.iter().filter(|a| is_rpc(a)) {
+        let result = require_list(attr).and_then(|()| {
+            attr.parse_nested_meta(|meta| {
+                let key = key_of(&meta, METHOD_OPTIONS)?;
+                match key.as_str() {
+                    NAME => set_once(&meta, &mut attrs.name, |m| {
+                        let lit = string_value(m, "name = \"tools/call\"")?;
+                        if lit.value().is_empty() {
+                            return Err(syn::Error::new(lit.span(), "the name must not be empty"));
+                        }
+                        Ok(lit)
+                    }),
+                    ALIASES => {
+                        if !attrs.aliases.is_empty() {
+                            return Err(meta.error("duplicate option `aliases`"));
+                        }
+                        attrs.aliases = aliases(&meta)?;
+                        Ok(())
+                    }
+                    NOTIFICATION => set_flag(&meta, &mut attrs.notification),
+                    BLOCKING => set_flag(&meta, &mut attrs.blocking),
+                    RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params),
+                    POOL => set_once(&meta, &mut attrs.pool, |m| {
+                        let lit = string_value(m, "pool = \"io\"")?;
+                        if lit.value().is_empty() {
+                            return Err(syn::Error::new(lit.span(), "the pool name must not be empty"));
+                        }
+                        Ok(lit)
+                    }),
+                    TIMEOUT => set_once(&meta, &mut attrs.timeout, |m| {
+                        let lit = string_value(m, "timeout = \"5s\"")?;
+                        let ms = parse_duration(&lit.value()).ok_or_else(|| {
+                            syn::Error::new(
+                                lit.span(),
+                                format!(
+                                    "invalid timeout {:?}: expected a whole number and a unit, like \"500ms\", \"5s\" or \"2m\"",
+                                    lit.value()
+                                ),
+                            )
+                        })?;
+                        if ms == 0 {
+                            return Err(syn::Error::new(lit.span(), "the timeout must be greater than zero"));
+                        }
+                        Ok((ms, lit.span()))
+                    }),
+                    CONCURRENCY => set_once(&meta, &mut attrs.concurrency, |m| {
+                        let value = m.value()?;
+                        let lit: LitInt = value.parse().map_err(|err| {
+                            syn::Error::new(err.span(), "expected a whole number, like `concurrency = 4`")
+                        })?;
+                        let n: usize = lit.base10_parse()?;
+                        if n == 0 {
+                            return Err(syn::Error::new(lit.span(), "`concurrency` must be at least 1"));
+                        }
+                        Ok((n, lit.span()))
+                    }),
+                    POSITIONAL | NAMED => {
+                        let shape = shape_of(&meta, &key, attrs.shape)?;
+                        attrs.shape = Some(shape);
+                        Ok(())
+                    }
+                    _ => unreachable!(),
+                }
+            })
+        });
+        if let Err(err) = result {
+            cx.push(err);
+        }
+    }
+    attrs
+}
+
+/// Parses every `#[rpc(..)]` on a parameter.
+pub fn param_attrs(cx: &mut Ctxt, list: &[Attribute]) -> ParamAttrs {
+    let mut attrs = ParamAttrs::default();
+    for attr in list.iter().filter(|a| is_rpc(a)) {
+        let result = require_list(attr).and_then(|()| {
+            attr.parse_nested_meta(|meta| {
+                let key = key_of(&meta, PARAM_OPTIONS)?;
+                match key.as_str() {
+                    RENAME => set_once(&meta, &mut attrs.rename, |m| {
+                        let lit = string_value(m, "rename = \"wireName\"")?;
+                        if lit.value().is_empty() {
+                            return Err(syn::Error::new(lit.span(), "the name must not be empty"));
+                        }
+                        Ok(lit)
+                    }),
+                    _ => unreachable!(),
+                }
+            })
+        });
+        if let Err(err) = result {
+            cx.push(err);
+        }
+    }
+    attrs
+}
+
+fn require_list(attr: &Attribute) -> syn::Result<()> {
+    match &attr.meta {
+        syn::Meta::List(_) => Ok(()),
+        _ => Err(syn::Error::new_spanned(
+            attr,
+            "expected options in parentheses, like `#[rpc(name = \"add\")]`",
+        )),
+    }
+}
+
+/// The option's key, or an error naming the nearest valid one.
+fn key_of(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Result<String> {
+    let Some(ident) = meta.path.get_ident() else {
+        let path = &meta.path;
+        let shown = quote::quote!(#path).to_string().replace(' ', "");
+        return Err(meta.error(unknown(&shown, valid)));
+    };
+    let key = ident.to_string();
+    if valid.contains(&key.as_str()) {
+        Ok(key)
+    } else {
+        Err(syn::Error::new(ident.span(), unknown(&key, valid)))
+    }
+}
+
+fn unknown(key: &str, valid: &[&str]) -> String {
+    match did_you_mean(key, valid) {
+        Some(near) => format!("unknown option `{key}`; did you mean `{near}`?"),
+        None => format!(
+            "unknown option `{key}`; expected one of {}",
+            valid
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The valid key closest to `key`, if one is close enough to be a typo.
+pub fn did_you_mean<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (edit_distance(key, v), *v))
+        .filter(|(d, v)| *d <= (v.len().max(key.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn set_once<T>(
+    meta: &ParseNestedMeta,
+    slot: &mut Option<T>,
+    parse: impl FnOnce(&ParseNestedMeta) -> syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!(
+            "duplicate option `{}`",
+            meta.path
+                .get_ident()
+                .map(|i| i.to_string())
+                .unwrap_or_default()
+        )));
+    }
+    *slot = Some(parse(meta)?);
+    Ok(())
+}
+
+fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>) -> syn::Result<()> {
+    let key = meta
+        .path
+        .get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format!("`{key}` takes no value; write `#[rpc({key})]`")));
+    }
+    if slot.is_some() {
+        return Err(meta.error(format!("duplicate option `{key}`")));
+    }
+    *slot = Some(
+        meta.path
+            .get_ident()
+            .map(|i| i.span())
+            .unwrap_or_else(Span::call_site),
+    );
+    Ok(())
+}
+
+fn shape_of(
+    meta: &ParseNestedMeta,
+    key: &str,
+    previous: Option<(Shape, Span)>,
+) -> syn::Result<(Shape, Span)> {
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format!("`{key}` takes no value")));
+    }
+    if previous.is_some() {
+        return Err(meta.error("choose one of `positional` and `named`"));
+    }
+    let shape = if key == POSITIONAL {
+        Shape::Positional
+    } else {
+        Shape::Named
+    };
+    Ok((
+        shape,
+        meta.path
+            .get_ident()
+            .map(|i| i.span())
+            .unwrap_or_else(Span::call_site),
+    ))
+}
+
+fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    value
+        .parse::<LitStr>()
+        .map_err(|err| syn::Error::new(err.span(), format!("expected a string, like `{example}`")))
+}
+
+fn aliases(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
+    let value = meta.value()?;
+    let content;
+    syn::bracketed!(content in value);
+    let list = content
+        .parse_terminated(|input| input.parse::<LitStr>(), Token![,])
+        .map_err(|err| {
+            syn::Error::new(
+                err.span(),
+                "expected a list of strings, like `aliases = [\"sum\", \"plus\"]`",
+            )
+        })?;
+    for lit in &list {
+        if lit.value().is_empty() {
+            return Err(syn::Error::new(lit.span(), "an alias must not be empty"));
+        }
+    }
+    Ok(list.into_iter().collect())
+}
+
+/// `"500ms"`, `"5s"`, `"2m"` as milliseconds.
+fn parse_duration(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let n: u64 = text[..digits].parse().ok()?;
+    let scale = match &text[digits..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}

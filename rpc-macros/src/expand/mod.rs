@@ -1,0 +1,99 @@
+//! Code generation: from a checked [`Service`] to the trait, client, server adapter,
+//! codecs and dispatch table.
+//!
+//! Everything that is not a user-visible item goes into one `const _: () = { .. };`
+//! block, so helper names cannot collide with the user's. User types appear only in the
+//! trait, the client's signatures, and as explicit generic arguments (turbofish) of
+//! bounded helper functions: when a type lacks `Deserialize`, `Serialize` or
+//! `Into<RpcError>`, that argument is the one place the bound fails, so rustc reports
+//! one error, on the user's type.
+
+mod client;
+mod codec;
+mod server;
+mod service_trait;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::visit_mut::VisitMut;
+use syn::Type;
+
+use crate::ast::{Output, Service};
+
+pub use service_trait::strip_for_fallback;
+
+/// The paths and names every generator needs, computed once.
+pub struct Generator<'a> {
+    pub service: &'a Service<'a>,
+    /// `::rpc::__private`
+    pub rt: TokenStream,
+    pub trait_ident: &'a Ident,
+    pub client_ident: Ident,
+    pub server_ident: Ident,
+    /// The server's type parameter (the implementation).
+    pub impl_ident: Ident,
+}
+
+// input:  a checked service
+// output: the trait, `{Trait}Client`, `{Trait}Server<T>`, and a `const _` block with
+//         the codecs, the method table and the `Service` impl
+pub fn expand(service: &Service) -> TokenStream {
+    let g = Generator {
+        service,
+        rt: quote!(::rpc::__private),
+        trait_ident: service.ident,
+        client_ident: format_ident!("{}Client", service.ident),
+        server_ident: format_ident!("{}Server", service.ident),
+        impl_ident: Ident::new("__RpcImpl", Span::call_site()),
+    };
+    let service_trait = g.service_trait();
+    let client_struct = g.client_struct();
+    let server_struct = g.server_struct();
+    let helpers = g.codec_helpers();
+    let codecs = g.codecs();
+    let client_impl = g.client_impl();
+    let server_impl = g.server_impl();
+    quote! {
+        #service_trait
+        #client_struct
+        #server_struct
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, clippy::all, clippy::pedantic)]
+        const _: () = {
+            #helpers
+            #codecs
+            #client_impl
+            #server_impl
+        };
+    }
+}
+
+/// `ty` with every named or `'_` lifetime (but `'static`) made `'_`, so that it can be
+/// written as a generic argument inside a function body.
+pub fn elided(ty: &Type) -> Type {
+    struct Elide;
+    impl VisitMut for Elide {
+        fn visit_lifetime_mut(&mut self, lt: &mut syn::Lifetime) {
+            if lt.ident != "static" {
+                *lt = syn::Lifetime::new("'_", lt.span());
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Elide.visit_type_mut(&mut ty);
+    ty
+}
+
+/// The type a call's result decodes as (client) and encodes from (server).
+pub fn ok_type(output: &Output) -> TokenStream {
+    match output {
+        Output::Unit => quote!(()),
+        Output::Plain(ty) => quote!(#ty),
+        Output::Result { ok, .. } => quote!(#ok),
+    }
+}
+
+/// `__A0, __A1, ..`
+pub fn generic_idents(n: usize) -> Vec<Ident> {
+    (0..n).map(|i| format_ident!("__A{}", i)).collect()
+}

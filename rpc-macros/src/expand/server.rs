@@ -1,0 +1,221 @@
+//! `{Trait}Server<T>`: the adapter from an implementation to the runtime's `Service`,
+//! with the method table, the route `match` and the dispatch `match`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::{elided, ok_type, Generator};
+use crate::ast::{Method, Output, ParamKind};
+
+impl Generator<'_> {
+    // input:  pub trait Calculator
+    // output: pub struct CalculatorServer<T> { service: Arc<T> }
+    pub fn server_struct(&self) -> TokenStream {
+        let rt = &self.rt;
+        let vis = self.service.vis;
+        let server = &self.server_ident;
+        let doc = format!(
+            "Serves any implementation of [`{}`]: hand it to \
+             [`rpc::Server::new`](::rpc::Server::new).",
+            self.trait_ident
+        );
+        quote! {
+            #[doc = #doc]
+            #vis struct #server<T> {
+                service: #rt::Arc<T>,
+            }
+        }
+    }
+
+    // input:  the service's methods
+    // output: impl CalculatorServer<T> { new, from_arc, get_ref, __call_add, .. }
+    //         impl Service for CalculatorServer<T> { methods, route, call }
+    pub fn server_impl(&self) -> TokenStream {
+        let rt = &self.rt;
+        let server = &self.server_ident;
+        let trait_ident = self.trait_ident;
+        let t = &self.impl_ident;
+        let result = quote!(::core::result::Result);
+        let option = quote!(::core::option::Option);
+        let methods = &self.service.methods;
+        let count = methods.len();
+
+        let infos = methods.iter().map(|m| {
+            let name = &m.wire;
+            let execution = if m.blocking {
+                quote!(#rt::Execution::Blocking)
+            } else if let Some(pool) = &m.pool {
+                quote!(#rt::Execution::Pool(#rt::Cow::Borrowed(#pool)))
+            } else {
+                quote!(#rt::Execution::Async)
+            };
+            let timeout = match m.timeout_ms {
+                Some(ms) => quote!(#option::Some(#rt::Duration::from_millis(#ms))),
+                None => quote!(#option::None),
+            };
+            let concurrency = match m.concurrency {
+                Some(n) => quote!(#option::Some(#n)),
+                None => quote!(#option::None),
+            };
+            quote! {
+                #rt::MethodInfo {
+                    name: #rt::Cow::Borrowed(#name),
+                    execution: #execution,
+                    timeout: #timeout,
+                    concurrency: #concurrency,
+                }
+            }
+        });
+
+        let routes = methods.iter().enumerate().map(|(i, m)| {
+            let names =
+                std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
+            quote!(#(#names)|* => #option::Some(#i),)
+        });
+
+        let handlers = methods.iter().enumerate().map(|(i, m)| self.handler(i, m));
+        let arms = methods.iter().enumerate().map(|(i, m)| {
+            let handler = format_ident!("__call_{}", m.ident);
+            let ok = ok_type(&m.output);
+            let ok = match &m.output {
+                Output::Plain(ty) | Output::Result { ok: ty, .. } => {
+                    quote_spanned!(ty.span()=> #ok)
+                }
+                Output::Unit => ok,
+            };
+            quote! {
+                #i => #rt::Box::pin(async move {
+                    let out = Self::#handler(&*service, call.params()).await?;
+                    call.respond::<#ok>(&out)
+                }),
+            }
+        });
+
+        quote! {
+            static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
+
+            impl<T> #server<T> {
+                /// Serves `service`.
+                pub fn new(service: T) -> Self {
+                    #server { service: #rt::Arc::new(service) }
+                }
+
+                /// Serves a service that is shared with other owners.
+                pub fn from_arc(service: #rt::Arc<T>) -> Self {
+                    #server { service }
+                }
+
+                /// The implementation being served.
+                pub fn get_ref(&self) -> &T {
+                    &self.service
+                }
+            }
+
+            impl<T> ::core::clone::Clone for #server<T> {
+                fn clone(&self) -> Self {
+                    #server { service: ::core::clone::Clone::clone(&self.service) }
+                }
+            }
+
+            impl<T> ::core::fmt::Debug for #server<T> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(::core::stringify!(#server))
+                }
+            }
+
+            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #server<#t> {
+                #(#handlers)*
+            }
+
+            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #rt::Service for #server<#t> {
+                fn methods(&self) -> &[#rt::MethodInfo] {
+                    &__RPC_METHODS
+                }
+
+                fn route(&self, method: &str) -> #option<usize> {
+                    match method {
+                        #(#routes)*
+                        _ => #option::None,
+                    }
+                }
+
+                fn call(&self, call: #rt::IncomingCall) -> #rt::BoxFuture<'static, #rt::Reply> {
+                    let service = #rt::Arc::clone(&self.service);
+                    match call.method() {
+                        #(#arms)*
+                        _ => #rt::Box::pin(async move {
+                            #result::Err(#rt::RpcError::internal("no method at this index"))
+                        }),
+                    }
+                }
+            }
+        }
+    }
+
+    // input:  async fn add(&self, a: i64, b: i64) -> Result<i64, E>
+    // output: #[doc(hidden)]
+    //         pub async fn __call_add(service: &T, params: Option<&str>) -> Result<i64, RpcError> {
+    //             let __RpcParams0(a0, a1) = __rpc_decode_0::<i64, i64>(params)?;
+    //             match <T as Calculator>::add(service, a0, a1).await {
+    //                 Ok(v) => Ok(v), Err(e) => Err(__rpc_into_error::<E>(e)),
+    //             }
+    //         }
+    fn handler(&self, i: usize, method: &Method) -> TokenStream {
+        let rt = &self.rt;
+        let t = &self.impl_ident;
+        let trait_ident = self.trait_ident;
+        let result = quote!(::core::result::Result);
+        let ident = method.ident;
+        let handler = format_ident!("__call_{}", ident);
+        let n = method.params.len();
+        let locals: Vec<_> = (0..n).map(|k| format_ident!("a{}", k)).collect();
+
+        let decode = if method.raw_params {
+            let ty = elided(method.params[0].ty);
+            let a0 = &locals[0];
+            quote!(let #a0 = __rpc_decode::<#ty>(params)?;)
+        } else {
+            let params_ident = Self::params_ident(i);
+            let decode_fn = Self::decode_fn_ident(i);
+            let types = method.params.iter().map(|p| match p.kind {
+                ParamKind::Optional(inner) => elided(inner),
+                _ => elided(p.ty),
+            });
+            quote!(let #params_ident(#(#locals),*) = #decode_fn::<#(#types),*>(params)?;)
+        };
+        let invoke = if method.blocking {
+            quote!(<#t as #trait_ident>::#ident(service, #(#locals),*))
+        } else {
+            quote!(<#t as #trait_ident>::#ident(service, #(#locals),*).await)
+        };
+        let (out, body) = match &method.output {
+            Output::Unit => (quote!(()), quote!(#invoke; #result::Ok(()))),
+            Output::Plain(ty) => (quote!(#ty), quote!(#result::Ok(#invoke))),
+            Output::Result { ok, err } => {
+                let into = quote_spanned!(err.span()=> __rpc_into_error::<#err>);
+                (
+                    quote!(#ok),
+                    quote! {
+                        match #invoke {
+                            #result::Ok(v) => #result::Ok(v),
+                            #result::Err(err) => #result::Err(#into(err)),
+                        }
+                    },
+                )
+            }
+        };
+        let _ = rt;
+        quote! {
+            #[doc(hidden)]
+            #[allow(clippy::unused_async)]
+            pub async fn #handler(
+                service: &#t,
+                params: ::core::option::Option<&str>,
+            ) -> #result<#out, ::rpc::__private::RpcError> {
+                #decode
+                #body
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The keywords of `#[rpc_service(..)]` and `#[rpc(..)]`, named once.
+
+/// The attribute on methods and parameters.
+pub const RPC: &str = "rpc";
+
+// Trait options.
+pub const NAMESPACE: &str = "namespace";
+pub const SEPARATOR: &str = "separator";
+
+// Method options.
+pub const NAME: &str = "name";
+pub const ALIASES: &str = "aliases";
+pub const NOTIFICATION: &str = "notification";
+pub const BLOCKING: &str = "blocking";
+pub const POOL: &str = "pool";
+pub const TIMEOUT: &str = "timeout";
+pub const CONCURRENCY: &str = "concurrency";
+pub const POSITIONAL: &str = "positional";
+pub const NAMED: &str = "named";
+pub const RAW_PARAMS: &str = "raw_params";
+
+// Parameter options.
+pub const RENAME: &str = "rename";
+
+/// Options accepted on the trait.
+pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED];
+
+/// Options accepted on a method.
+pub const METHOD_OPTIONS: &[&str] = &[
+    NAME,
+    ALIASES,
+    NOTIFICATION,
+    BLOCKING,
+    POOL,
+    TIMEOUT,
+    CONCURRENCY,
+    POSITIONAL,
+    NAMED,
+    RAW_PARAMS,
+];
+
+/// Options accepted on a parameter.
+pub const PARAM_OPTIONS: &[&str] = &[RENAME];
+
+/// Wire names with this prefix belong to the protocol (JSON-RPC 2.0, section 4).
+pub const RESERVED_PREFIX: &str = "rpc.";
+
+/// Inherent methods of the generated client; a service method of the same name
+/// would shadow them.
+pub const CLIENT_METHODS: &[&str] = &["new", "inner"];
