@@ -30,6 +30,7 @@ pub trait Calculator {
     async fn divide(&self, a: f64, b: f64) -> Result<f64, RpcError>;
 
     #[rpc(name = "text/echo", aliases = ["echo", "calc.say"])]
+    #[allow(clippy::needless_lifetimes)]
     async fn echo<'a>(&self, text: &'a str) -> String;
 
     /// Where the borrowed parameter's bytes live, to prove they were not copied.
@@ -81,6 +82,7 @@ impl Calculator for Calc {
         }
         Ok(a / b)
     }
+    #[allow(clippy::needless_lifetimes)]
     async fn echo<'a>(&self, text: &'a str) -> String {
         text.to_owned()
     }

@@ -188,10 +188,9 @@ impl<'a> Method<'a> {
                         r,
                         "expected `&self`: the service is shared by all calls, so a method cannot take it by value",
                     );
-                } else if let Some(m) = &r.mutability {
-                    let amp = &r.reference.as_ref().unwrap().0;
-                    cx.error(
-                        amp.span.join(m.span).unwrap_or(m.span),
+                } else if r.mutability.is_some() {
+                    cx.error_spanned(
+                        r,
                         "expected `&self`: calls run concurrently, so a method cannot take `&mut self`",
                     );
                 }

@@ -165,6 +165,7 @@ impl Generator<'_> {
         };
         let method_tokens = quote! {
             #(#docs)*
+            #[allow(clippy::needless_lifetimes)]
             pub async fn #ident #generics(&self, #(#inputs),*) -> #result<#ok, #rt::Error> {
                 #call
             }

@@ -58,6 +58,13 @@ impl Generator<'_> {
                 }
             }
 
+            fn __rpc_respond<T: #serde::Serialize + ?::core::marker::Sized>(
+                call: &#rt::IncomingCall,
+                value: &T,
+            ) -> #rt::Reply {
+                call.respond(value)
+            }
+
             fn __rpc_into_error<E: ::core::convert::Into<#rt::RpcError>>(err: E) -> #rt::RpcError {
                 ::core::convert::Into::into(err)
             }
@@ -156,7 +163,7 @@ impl Generator<'_> {
                     #result::Ok(#rt::Cow::Borrowed(v))
                 }
                 fn visit_str<E: #de::Error>(self, v: &str) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Owned(#rt::String::from(v)))
+                    #result::Ok(#rt::Cow::Owned(::core::convert::From::from(v)))
                 }
                 fn visit_string<E: #de::Error>(self, v: #rt::String) -> #result<Self::Value, E> {
                     #result::Ok(#rt::Cow::Owned(v))

@@ -87,7 +87,7 @@ impl Generator<'_> {
             quote! {
                 #i => #rt::Box::pin(async move {
                     let out = Self::#handler(&*service, call.params()).await?;
-                    call.respond::<#ok>(&out)
+                    __rpc_respond::<#ok>(&call, &out)
                 }),
             }
         });
@@ -141,7 +141,7 @@ impl Generator<'_> {
                 }
 
                 fn call(&self, call: #rt::IncomingCall) -> #rt::BoxFuture<'static, #rt::Reply> {
-                    let service = #rt::Arc::clone(&self.service);
+                    let service = ::core::clone::Clone::clone(&self.service);
                     match call.method() {
                         #(#arms)*
                         _ => #rt::Box::pin(async move {

@@ -1,0 +1,8 @@
+use rpc::rpc_service;
+
+#[rpc_service]
+pub trait Store<T> {
+    async fn get(&self, key: String) -> String;
+}
+
+fn main() {}

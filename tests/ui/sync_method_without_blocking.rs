@@ -1,0 +1,8 @@
+use rpc::rpc_service;
+
+#[rpc_service]
+pub trait Calculator {
+    fn add(&self, a: i64, b: i64) -> i64;
+}
+
+fn main() {}
