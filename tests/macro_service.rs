@@ -368,3 +368,60 @@ async fn declared_timeout_is_applied_by_the_pipeline() {
     let err = client.nap(5_000).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::TIMEOUT));
 }
+
+/// Records the params text of every call it gets.
+struct Recorder(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rpc::service::Service for Recorder {
+    fn methods(&self) -> &[rpc::service::MethodInfo] {
+        static METHODS: [rpc::service::MethodInfo; 1] = [rpc::service::MethodInfo::new("any")];
+        &METHODS
+    }
+    fn route(&self, _: &str) -> Option<usize> {
+        Some(0)
+    }
+    fn call(
+        &self,
+        call: rpc::service::IncomingCall,
+    ) -> rpc::service::BoxFuture<'static, rpc::service::Reply> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(call.params().unwrap_or("<none>").to_owned());
+        Box::pin(async move { call.respond(&0) })
+    }
+}
+
+#[rpc_service]
+pub trait Shapes {
+    async fn named(&self, a: i64, #[rpc(rename = "bee")] b: &str, c: Option<u8>) -> i64;
+    #[rpc(positional)]
+    async fn positional(&self, a: i64, b: Option<u8>) -> i64;
+    async fn nothing(&self) -> i64;
+    #[rpc(raw_params)]
+    async fn raw(&self, all: Vec<u8>) -> i64;
+}
+
+#[tokio::test]
+async fn client_sends_the_declared_shape() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = Server::new(Recorder(seen.clone()));
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    server.serve_connection(theirs);
+    let client = ShapesClient::new(Client::new(ours, PeerConfig::default()));
+    client.named(1, "x", None).await.unwrap();
+    client.named(1, "x", Some(3)).await.unwrap();
+    client.positional(1, None).await.unwrap();
+    client.nothing().await.unwrap();
+    client.raw(vec![1, 2]).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            r#"{"a":1,"bee":"x"}"#,
+            r#"{"a":1,"bee":"x","c":3}"#,
+            "[1,null]",
+            "<none>",
+            "[1,2]"
+        ]
+    );
+}

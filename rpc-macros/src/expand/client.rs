@@ -6,7 +6,8 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType};
 
 use super::{elided, generic_idents, ok_type, Generator};
-use crate::ast::Method;
+use crate::ast::{Method, ParamKind};
+use crate::attr::Shape;
 
 impl Generator<'_> {
     // input:  pub trait Calculator
@@ -106,10 +107,24 @@ impl Generator<'_> {
         let send = format_ident!("__rpc_send_{}", i);
 
         let params: Vec<_> = method.params.iter().collect();
-        let arg_types: Vec<TokenStream> = params
+        // A named optional parameter is passed as `&Option<A>`, so that `None` can be
+        // left out of the params object; everything else as `&A`.
+        let optional: Vec<bool> = params
             .iter()
             .map(|p| {
-                let ty = elided(p.ty);
+                !method.raw_params
+                    && method.shape == Shape::Named
+                    && matches!(p.kind, ParamKind::Optional(_))
+            })
+            .collect();
+        let arg_types: Vec<TokenStream> = params
+            .iter()
+            .zip(&optional)
+            .map(|(p, &opt)| {
+                let ty = match (opt, &p.kind) {
+                    (true, ParamKind::Optional(inner)) => elided(inner),
+                    _ => elided(p.ty),
+                };
                 quote!(#ty)
             })
             .collect();
@@ -132,16 +147,35 @@ impl Generator<'_> {
         let arg_params = a
             .iter()
             .map(|x| format_ident!("{}", x.to_string().to_lowercase()));
-        let bounds = a
+        let bounds: Vec<TokenStream> = a
             .iter()
-            .map(|x| quote!(#x: ?::core::marker::Sized + #serde::Serialize));
+            .zip(&optional)
+            .map(|(x, &opt)| {
+                if opt {
+                    quote!(#x: #serde::Serialize)
+                } else {
+                    quote!(#x: ?::core::marker::Sized + #serde::Serialize)
+                }
+            })
+            .collect();
+        let param_types: Vec<TokenStream> = a
+            .iter()
+            .zip(&optional)
+            .map(|(x, &opt)| {
+                if opt {
+                    quote!(&::core::option::Option<#x>)
+                } else {
+                    quote!(&#x)
+                }
+            })
+            .collect();
 
         let (sender, call) = if method.notification {
             (
                 quote! {
                     async fn #send<#(#bounds),*>(
                         client: &#rt::Client,
-                        #(#arg_params: &#a),*
+                        #(#arg_params: #param_types),*
                     ) -> #result<(), #rt::Error> {
                         client.notify(#wire, ::core::option::Option::Some(#params_value)).await
                     }
@@ -155,7 +189,7 @@ impl Generator<'_> {
                 quote! {
                     async fn #send<#(#bounds,)* #r_bound>(
                         client: &#rt::Client,
-                        #(#arg_params: &#a),*
+                        #(#arg_params: #param_types),*
                     ) -> #result<#r, #rt::Error> {
                         client.call::<_, #r>(#wire, #params_value).await
                     }

@@ -335,24 +335,65 @@ impl Generator<'_> {
         let args = Self::args_ident(i);
         let n = method.params.len();
         let a = generic_idents(n);
-        let indexes = (0..n).map(syn::Index::from);
-        let names = method.params.iter().map(|p| p.wire.as_str());
-        let body = match method.shape {
-            Shape::Named => quote! {
+        let named = method.shape == Shape::Named;
+        let optional: Vec<bool> = method
+            .params
+            .iter()
+            .map(|p| named && matches!(p.kind, ParamKind::Optional(_)))
+            .collect();
+        let fields = a.iter().zip(&optional).map(|(x, &opt)| {
+            if opt {
+                quote!(&'a ::core::option::Option<#x>)
+            } else {
+                quote!(&'a #x)
+            }
+        });
+        let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
+            if opt {
+                quote!(#x: #serde::Serialize)
+            } else {
+                quote!(#x: ?::core::marker::Sized + #serde::Serialize)
+            }
+        });
+        let params = a.iter().zip(&optional).map(|(x, &opt)| {
+            if opt {
+                quote!(#x)
+            } else {
+                quote!(#x: ?::core::marker::Sized)
+            }
+        });
+        let body = if named {
+            let entries = method.params.iter().zip(&optional).enumerate().map(|(k, (p, &opt))| {
+                let index = syn::Index::from(k);
+                let name = &p.wire;
+                if opt {
+                    quote! {
+                        match self.#index {
+                            ::core::option::Option::Some(v) => #ser::SerializeStruct::serialize_field(&mut s, #name, v)?,
+                            ::core::option::Option::None => #ser::SerializeStruct::skip_field(&mut s, #name)?,
+                        }
+                    }
+                } else {
+                    quote!(#ser::SerializeStruct::serialize_field(&mut s, #name, self.#index)?;)
+                }
+            });
+            quote! {
                 let mut s = #serde::Serializer::serialize_struct(serializer, "params", #n)?;
-                #( #ser::SerializeStruct::serialize_field(&mut s, #names, self.#indexes)?; )*
+                #(#entries)*
                 #ser::SerializeStruct::end(s)
-            },
-            Shape::Positional => quote! {
+            }
+        } else {
+            let indexes = (0..n).map(syn::Index::from);
+            quote! {
                 let mut s = #serde::Serializer::serialize_tuple(serializer, #n)?;
                 #( #ser::SerializeTuple::serialize_element(&mut s, self.#indexes)?; )*
                 #ser::SerializeTuple::end(s)
-            },
+            }
         };
         quote! {
-            struct #args<'a, #(#a: ?::core::marker::Sized),*>(#(&'a #a),*);
+            struct #args<'a, #(#params),*>(#(#fields),*);
 
-            impl<#(#a: ?::core::marker::Sized + #serde::Serialize),*> #serde::Serialize for #args<'_, #(#a),*> {
+            impl<#(#bounds),*> #serde::Serialize for #args<'_, #(#a),*> {
                 fn serialize<S: #serde::Serializer>(&self, serializer: S) -> #result<S::Ok, S::Error> {
                     #body
                 }
