@@ -576,3 +576,47 @@ async fn connection_in_flight_limit_stops_reading_until_calls_finish() {
         assert_eq!(timeout(LIMIT, call).await.unwrap().unwrap().unwrap(), 100);
     }
 }
+
+#[tokio::test]
+async fn client_that_never_reads_is_disconnected_and_frees_its_workers() {
+    let config = ServerConfig {
+        write_stall_timeout: Some(Duration::from_millis(200)),
+        write_queue: 4,
+        ..ServerConfig::default()
+    };
+    let router = Router::new().method(MethodInfo::new("big"), |call| async move {
+        call.respond(&"x".repeat(16 * 1024))
+    });
+    let server = Server::with_config(router, config);
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 8 * 1024);
+    server.serve_connection(theirs);
+    let Connection { reader, mut writer } = ours;
+    // Ask for far more than the pipe holds, and never read.
+    let sending = tokio::spawn(async move {
+        for id in 0..200 {
+            let frame = format!(r#"{{"jsonrpc":"2.0","method":"big","id":{id}}}"#);
+            if writer.send(Bytes::from(frame)).await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    let started = tokio::time::Instant::now();
+    loop {
+        let metrics = server.metrics();
+        if metrics.connections == 0 && metrics.in_flight == 0 {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "calls still held: {metrics:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(server.metrics().method("big").unwrap().calls > 0);
+    // The server gave up on the connection: the stream ends after what was buffered.
+    let mut reader = reader;
+    let ended = timeout(LIMIT, async {
+        while let Some(Ok(_)) = reader.next_frame().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the server closed the connection");
+    drop(sending);
+}

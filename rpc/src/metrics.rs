@@ -94,6 +94,7 @@ pub struct MethodSnapshot {
 pub struct Metrics {
     methods: Box<[MethodMetrics]>,
     names: Box<[&'static str]>,
+    connections: AtomicI64,
     queued: AtomicI64,
     in_flight: AtomicI64,
     rejected: AtomicU64,
@@ -118,6 +119,7 @@ impl Metrics {
         Metrics {
             methods: names.iter().map(|_| MethodMetrics::default()).collect(),
             names: names.into(),
+            connections: AtomicI64::new(0),
             queued: AtomicI64::new(0),
             in_flight: AtomicI64::new(0),
             rejected: AtomicU64::new(0),
@@ -134,6 +136,11 @@ impl Metrics {
     /// The counters of the method at `index` in the service's table.
     pub fn method(&self, index: usize) -> Option<&MethodMetrics> {
         self.methods.get(index)
+    }
+
+    /// Moves the open-connections gauge by `delta`.
+    pub fn add_connections(&self, delta: i64) {
+        self.connections.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Moves the queue-depth gauge by `delta`.
@@ -174,6 +181,7 @@ impl Metrics {
                 .zip(self.names.iter())
                 .map(|(m, name)| m.snapshot(name))
                 .collect(),
+            connections: self.connections.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
@@ -194,6 +202,8 @@ impl Metrics {
 pub struct MetricsSnapshot {
     /// Per-method counters, in the service's table order.
     pub methods: Vec<MethodSnapshot>,
+    /// Connections open (reading, or finishing their calls).
+    pub connections: i64,
     /// Calls admitted and waiting for a worker.
     pub queued: i64,
     /// Calls admitted and not yet answered (queued or running).

@@ -35,7 +35,7 @@ use crate::message::{
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::pipeline::{Dispatcher, Gauge, ServerConfig};
 use crate::service::{IncomingCall, JsonText, Service};
-use crate::transport::{spawn_writer, Connection, FrameReader, WriterHandle};
+use crate::transport::{spawn_writer_with, Connection, FrameReader, WriterHandle};
 
 /// The notification a caller sends to cancel one of its calls, as in LSP.
 pub const CANCEL_METHOD: &str = "$/cancelRequest";
@@ -49,6 +49,9 @@ pub struct PeerConfig {
     pub cancel_on_drop: bool,
     /// Frames queued for the writer before callers wait.
     pub write_queue: usize,
+    /// How long one write may wait for the other end to read before the connection
+    /// is closed (`None`: forever).
+    pub write_stall_timeout: Option<Duration>,
     /// Limits on what one incoming frame may hold.
     pub parse_limits: ParseLimits,
     /// Where outgoing messages are encoded.
@@ -61,6 +64,7 @@ impl Default for PeerConfig {
             call_timeout: Some(Duration::from_secs(30)),
             cancel_on_drop: true,
             write_queue: 1024,
+            write_stall_timeout: Some(Duration::from_secs(30)),
             parse_limits: ParseLimits::default(),
             buffer_pool: Arc::new(BufferPool::default()),
         }
@@ -136,7 +140,8 @@ impl Peer {
         let Connection { reader, writer } = connection;
         // Frames are cut from pooled buffers by `BufferPool::freeze`; dropping them after
         // the write is what returns their room to the pool.
-        let (writer, _writer_task) = spawn_writer(writer, config.write_queue);
+        let (writer, _writer_task) =
+            spawn_writer_with(writer, config.write_queue, config.write_stall_timeout);
         let (metrics, max_in_flight) = match &dispatcher {
             Some(d) => (d.metrics.clone(), d.config.max_in_flight_per_connection),
             None => (Arc::new(Metrics::new(&[])), 1),
@@ -155,6 +160,7 @@ impl Peer {
             metrics,
             config,
         });
+        shared.metrics.add_connections(1);
         tokio::spawn(read_loop(shared.clone(), reader));
         Peer { shared }
     }
@@ -448,6 +454,9 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
             biased;
             () = shared.close.cancelled() => break "the connection was closed locally".to_owned(),
             () = stop_reading.cancelled() => break "the server is shutting down".to_owned(),
+            () = shared.writer.closed() => {
+                break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()
+            }
             frame = reader.next_frame() => frame,
         };
         match frame {
@@ -473,6 +482,7 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
     shared.tasks.close();
     shared.tasks.wait().await;
     shared.writer.close();
+    shared.metrics.add_connections(-1);
     shared.done.cancel();
 }
 

@@ -96,6 +96,9 @@ pub struct ServerConfig {
     pub parse_limits: ParseLimits,
     /// Frames a connection's writer queues before handlers wait to send.
     pub write_queue: usize,
+    /// How long a write may wait for a client that does not read before its
+    /// connection is closed (`None`: forever).
+    pub write_stall_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +111,7 @@ impl Default for ServerConfig {
             max_in_flight_per_connection: 1024,
             parse_limits: ParseLimits::default(),
             write_queue: 1024,
+            write_stall_timeout: Some(Duration::from_secs(30)),
         }
     }
 }

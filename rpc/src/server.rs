@@ -56,6 +56,7 @@ impl Server {
     pub fn with_config(service: impl Service, config: ServerConfig) -> Self {
         let peer_config = PeerConfig {
             write_queue: config.write_queue,
+            write_stall_timeout: config.write_stall_timeout,
             parse_limits: config.parse_limits,
             ..PeerConfig::default()
         };

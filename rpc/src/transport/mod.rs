@@ -27,7 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::framing::FrameCodec;
 
 pub use reader::FrameReader;
-pub use writer::{spawn_writer, FrameWriter, WriterClosed, WriterHandle, WriterStats};
+pub use writer::{
+    spawn_writer, spawn_writer_with, FrameWriter, WriterClosed, WriterHandle, WriterStats,
+};
 
 /// A boxed reading half, for code that handles every transport alike.
 pub type BoxReader = Pin<Box<dyn AsyncRead + Send>>;

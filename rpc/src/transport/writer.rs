@@ -2,6 +2,7 @@
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -256,16 +257,36 @@ impl WriterHandle {
     pub fn close(&self) {
         self.close.cancel();
     }
+
+    /// Waits until the writer task has stopped (closed, failed or stalled).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+/// Starts a task that writes the frames queued on the returned handle, with no limit
+/// on how long a write may wait for the other end; see [`spawn_writer_with`].
+pub fn spawn_writer<W>(
+    writer: FrameWriter<W>,
+    queue_capacity: usize,
+) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    spawn_writer_with(writer, queue_capacity, None)
 }
 
 /// Starts a task that writes the frames queued on the returned handle.
 ///
-/// The task ends when every handle is dropped (after writing what was queued and
-/// shutting the stream down) or when the stream fails; its result carries the counters
-/// or the error.
-pub fn spawn_writer<W>(
+/// The task ends when every handle is dropped or [`WriterHandle::close`] is called
+/// (after writing what was queued and shutting the stream down), when the stream
+/// fails, or when one write makes no progress for `stall_timeout`: a peer that stops
+/// reading cannot hold the queue, and the calls waiting on it, forever. Its result
+/// carries the counters or the error.
+pub fn spawn_writer_with<W>(
     mut writer: FrameWriter<W>,
     queue_capacity: usize,
+    stall_timeout: Option<Duration>,
 ) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
 where
     W: AsyncWrite + Unpin + Send + 'static,
@@ -281,24 +302,41 @@ where
                     if received == 0 {
                         break;
                     }
-                    writer.write_frames(&mut frames).await?;
+                    within(stall_timeout, writer.write_frames(&mut frames)).await?;
                     if rx.is_empty() {
-                        writer.flush().await?;
+                        within(stall_timeout, writer.flush()).await?;
                     }
                 }
                 () = closing.cancelled() => {
                     rx.close();
                     while rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
-                        writer.write_frames(&mut frames).await?;
+                        within(stall_timeout, writer.write_frames(&mut frames)).await?;
                     }
                     break;
                 }
             }
         }
-        writer.flush().await?;
+        within(stall_timeout, writer.flush()).await?;
         // The peer may already be gone; what was queued has been written.
-        let _ = writer.shutdown().await;
+        let _ = within(stall_timeout, writer.shutdown()).await;
         Ok(writer.stats())
     });
     (WriterHandle { tx, close }, task)
+}
+
+async fn within<F: std::future::Future<Output = io::Result<()>>>(
+    limit: Option<Duration>,
+    write: F,
+) -> io::Result<()> {
+    match limit {
+        None => write.await,
+        Some(limit) => tokio::time::timeout(limit, write)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the other end has not read for {limit:?}; the connection is given up"),
+                ))
+            }),
+    }
 }
