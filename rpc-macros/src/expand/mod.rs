@@ -58,7 +58,7 @@ pub fn expand(service: &Service) -> TokenStream {
         #client_struct
         #server_struct
         #[doc(hidden)]
-        #[allow(non_camel_case_types, clippy::all, clippy::pedantic)]
+        #[allow(dead_code, non_camel_case_types, clippy::all, clippy::pedantic)]
         const _: () = {
             #helpers
             #codecs

@@ -62,7 +62,23 @@ pub trait Everything {
     async fn divide(&self, a: f64, b: f64) -> Result<f64, RpcError>;
 }
 
+/// No methods at all.
+#[rpc_service]
+pub trait Empty {}
+
+/// One method without params, and a private trait.
+#[rpc_service]
+trait Minimal {
+    async fn ping(&self);
+}
+
 struct Impl;
+
+impl Empty for Impl {}
+
+impl Minimal for Impl {
+    async fn ping(&self) {}
+}
 
 impl Everything for Impl {
     async fn add(&self, a: i64, b: i64) -> i64 {
@@ -118,6 +134,9 @@ async fn client_calls(client: EverythingClient) -> Result<(), rpc::Error> {
 }
 
 fn main() {
+    let _ = EmptyServer::new(Impl).methods().len();
+    let _ = MinimalServer::new(Impl).route("ping");
+    let _ = |c: MinimalClient| async move { c.ping().await };
     let server = EverythingServer::new(Impl);
     let methods = server.methods();
     assert_eq!(methods[0].name, "all/add");
