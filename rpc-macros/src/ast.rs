@@ -1,8 +1,8 @@
 //! The service model: a trait read into [`Service`], [`Method`] and [`Param`], with the
 //! rules that concern one item at a time checked on the way.
 
-use proc_macro2::{Ident, Span};
-use syn::spanned::Spanned;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::ToTokens;
 use syn::visit::Visit;
 use syn::{
     Attribute, FnArg, GenericArgument, GenericParam, ItemTrait, LitStr, Pat, PathArguments,
@@ -346,16 +346,15 @@ fn output_of<'a>(cx: &mut Ctxt, ty: &'a Type) -> Output<'a> {
     }
     let mut borrows = Borrows::default();
     borrows.visit_type(ty);
-    if let Some(span) = borrows.impl_trait {
-        cx.error(
-            span,
+    if let Some(tokens) = borrows.impl_trait {
+        cx.error_spanned(
+            tokens,
             "`impl Trait` is not supported here; name a concrete type",
         );
-    } else if let Some(span) = borrows.self_type {
-        cx.error(span, "`Self` cannot appear in a service method's types");
-    } else if let Some(span) = borrows.reference.or(borrows.lifetime) {
-        cx.error(
-            span,
+    } else if let Some(tokens) = borrows.self_type {
+        cx.error_spanned(tokens, "`Self` cannot appear in a service method's types");
+    } else if let Some(tokens) = borrows.reference.or(borrows.lifetime) {
+        cx.error_spanned(tokens,
             "a return type cannot borrow: the client decodes it from a response it does not keep; return an owned type",
         );
     }
@@ -382,19 +381,19 @@ fn check_param_type(cx: &mut Ctxt, ty: &Type) -> bool {
     }
     let mut borrows = Borrows::default();
     borrows.visit_type(ty);
-    if let Some(span) = borrows.impl_trait {
-        cx.error(
-            span,
+    if let Some(tokens) = borrows.impl_trait {
+        cx.error_spanned(
+            tokens,
             "`impl Trait` is not supported here; name a concrete type",
         );
         return false;
     }
-    if let Some(span) = borrows.self_type {
-        cx.error(span, "`Self` cannot appear in a service method's types");
+    if let Some(tokens) = borrows.self_type {
+        cx.error_spanned(tokens, "`Self` cannot appear in a service method's types");
         return false;
     }
-    if let Some((span, message)) = borrows.bad_reference {
-        cx.error(span, message);
+    if let Some((tokens, message)) = borrows.bad_reference {
+        cx.error_spanned(tokens, message);
         return false;
     }
     true
@@ -403,36 +402,36 @@ fn check_param_type(cx: &mut Ctxt, ty: &Type) -> bool {
 /// What a type borrows, and references in it that cannot borrow from JSON.
 #[derive(Default)]
 struct Borrows {
-    lifetime: Option<Span>,
-    reference: Option<Span>,
-    bad_reference: Option<(Span, String)>,
-    impl_trait: Option<Span>,
-    self_type: Option<Span>,
+    lifetime: Option<TokenStream>,
+    reference: Option<TokenStream>,
+    bad_reference: Option<(TokenStream, String)>,
+    impl_trait: Option<TokenStream>,
+    self_type: Option<TokenStream>,
 }
 
 impl<'ast> Visit<'ast> for Borrows {
     fn visit_lifetime(&mut self, lt: &'ast syn::Lifetime) {
         if lt.ident != "static" && self.lifetime.is_none() {
-            self.lifetime = Some(lt.span());
+            self.lifetime = Some(lt.to_token_stream());
         }
     }
 
     fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
         if self.reference.is_none() {
-            self.reference = Some(r.span());
+            self.reference = Some(r.to_token_stream());
         }
         if self.bad_reference.is_none() {
             let shown = quote::quote!(#r).to_string().replace("& ", "&");
             if r.mutability.is_some() {
                 self.bad_reference = Some((
-                    r.span(),
+                    r.to_token_stream(),
                     format!(
                         "`{shown}` cannot be decoded: a parameter cannot be a mutable reference"
                     ),
                 ));
             } else if r.lifetime.as_ref().is_some_and(|lt| lt.ident == "static") {
                 self.bad_reference = Some((
-                    r.span(),
+                    r.to_token_stream(),
                     format!("`{shown}` cannot borrow from a request, which does not live for `'static`; use an owned type"),
                 ));
             } else {
@@ -441,7 +440,7 @@ impl<'ast> Visit<'ast> for Borrows {
                 });
                 if !borrowable {
                     self.bad_reference = Some((
-                        r.span(),
+                        r.to_token_stream(),
                         format!("`{shown}` cannot be borrowed from JSON: only `&str` and `&RawValue` borrow from the frame; take an owned type instead"),
                     ));
                 }
@@ -451,12 +450,12 @@ impl<'ast> Visit<'ast> for Borrows {
     }
 
     fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
-        self.impl_trait.get_or_insert(t.span());
+        self.impl_trait.get_or_insert(t.to_token_stream());
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
         if path.is_ident("Self") || path.segments.first().is_some_and(|s| s.ident == "Self") {
-            self.self_type.get_or_insert(path.span());
+            self.self_type.get_or_insert(path.to_token_stream());
         }
         syn::visit::visit_path(self, path);
     }
