@@ -1,7 +1,7 @@
 //! `{Trait}Client`: one async method per service method.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType};
 
@@ -21,7 +21,7 @@ impl Generator<'_> {
              [`rpc::Client`](::rpc::Client) connection. Cheap to clone.",
             self.trait_ident
         );
-        quote! {
+        q! {
             #[doc = #doc]
             #vis struct #client {
                 client: #rt::Client,
@@ -42,11 +42,11 @@ impl Generator<'_> {
             methods.extend(m);
             senders.extend(s);
         }
-        quote! {
+        q! {
             impl #client {
                 /// Wraps a connection.
-                pub fn new(client: #rt::Client) -> Self {
-                    #client { client }
+                pub fn new(__client: #rt::Client) -> Self {
+                    #client { client: __client }
                 }
 
                 /// The connection the calls go over.
@@ -64,8 +64,8 @@ impl Generator<'_> {
             }
 
             impl ::core::fmt::Debug for #client {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(::core::stringify!(#client))
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __f.write_str(::core::stringify!(#client))
                 }
             }
 
@@ -82,20 +82,20 @@ impl Generator<'_> {
     //         async fn __rpc_send_0<A0: Serialize, A1: Serialize, R: DeserializeOwned>(..)
     fn client_method(&self, i: usize, method: &Method) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
-        let serde = quote!(#rt::serde);
-        let result = quote!(::core::result::Result);
+        let serde = q!(#rt::serde);
+        let result = q!(::core::result::Result);
         let docs = method.docs();
         let ident = method.ident;
         let generics = &method.sig.generics;
         let inputs = method.sig.inputs.iter().skip(1).map(|input| match input {
             FnArg::Typed(pt) => {
                 let (pat, ty) = (&pt.pat, &pt.ty);
-                quote!(#pat: #ty)
+                q!(#pat: #ty)
             }
             FnArg::Receiver(_) => unreachable!(),
         });
         let ok = if method.notification {
-            quote!(())
+            q!(())
         } else {
             ok_type(&method.output)
         };
@@ -125,7 +125,7 @@ impl Generator<'_> {
                     (true, ParamKind::Optional(inner)) => elided(inner),
                     _ => elided(p.ty),
                 };
-                quote!(#ty)
+                q!(#ty)
             })
             .collect();
         let arg_idents: Vec<_> = params.iter().map(|p| p.ident).collect();
@@ -134,27 +134,33 @@ impl Generator<'_> {
 
         // Shapes of what goes on the wire: nothing, the one raw value, or the args struct.
         let params_value = if params.is_empty() {
-            quote!(&())
+            q!(&())
         } else if method.raw_params {
-            quote!(__a0)
+            q!(__a0)
         } else {
             let args = Self::args_ident(i);
-            let idx = a
-                .iter()
-                .map(|x| format_ident!("{}", x.to_string().to_lowercase()));
-            quote!(&#args(#(#idx),*))
+            let idx = a.iter().map(|x| {
+                proc_macro2::Ident::new(
+                    &x.to_string().to_lowercase(),
+                    proc_macro2::Span::mixed_site(),
+                )
+            });
+            q!(&#args(#(#idx),*))
         };
-        let arg_params = a
-            .iter()
-            .map(|x| format_ident!("{}", x.to_string().to_lowercase()));
+        let arg_params = a.iter().map(|x| {
+            proc_macro2::Ident::new(
+                &x.to_string().to_lowercase(),
+                proc_macro2::Span::mixed_site(),
+            )
+        });
         let bounds: Vec<TokenStream> = a
             .iter()
             .zip(&optional)
             .map(|(x, &opt)| {
                 if opt {
-                    quote!(#x: #serde::Serialize)
+                    q!(#x: #serde::Serialize)
                 } else {
-                    quote!(#x: ?::core::marker::Sized + #serde::Serialize)
+                    q!(#x: ?::core::marker::Sized + #serde::Serialize)
                 }
             })
             .collect();
@@ -163,41 +169,41 @@ impl Generator<'_> {
             .zip(&optional)
             .map(|(x, &opt)| {
                 if opt {
-                    quote!(&::core::option::Option<#x>)
+                    q!(&::core::option::Option<#x>)
                 } else {
-                    quote!(&#x)
+                    q!(&#x)
                 }
             })
             .collect();
 
         let (sender, call) = if method.notification {
             (
-                quote! {
+                q! {
                     async fn #send<#(#bounds),*>(
-                        client: &#rt::Client,
+                        __client: &#rt::Client,
                         #(#arg_params: #param_types),*
                     ) -> #result<(), #rt::Error> {
-                        client.notify(#wire, ::core::option::Option::Some(#params_value)).await
+                        __client.notify(#wire, ::core::option::Option::Some(#params_value)).await
                     }
                 },
-                quote!(#send::<#(#arg_types),*>(&self.client, #(&#arg_idents),*).await),
+                q!(#send::<#(#arg_types),*>(&self.client, #(&#arg_idents),*).await),
             )
         } else {
-            let r_bound = quote!(#r: #serde::de::DeserializeOwned);
+            let r_bound = q!(#r: #serde::de::DeserializeOwned);
             let ok_arg = quote_spanned!(ok_span=> #ok);
             (
-                quote! {
+                q! {
                     async fn #send<#(#bounds,)* #r_bound>(
-                        client: &#rt::Client,
+                        __client: &#rt::Client,
                         #(#arg_params: #param_types),*
                     ) -> #result<#r, #rt::Error> {
-                        client.call::<_, #r>(#wire, #params_value).await
+                        __client.call::<_, #r>(#wire, #params_value).await
                     }
                 },
-                quote!(#send::<#(#arg_types,)* #ok_arg>(&self.client, #(&#arg_idents),*).await),
+                q!(#send::<#(#arg_types,)* #ok_arg>(&self.client, #(&#arg_idents),*).await),
             )
         };
-        let method_tokens = quote! {
+        let method_tokens = q! {
             #(#docs)*
             #[allow(clippy::needless_lifetimes)]
             pub async fn #ident #generics(&self, #(#inputs),*) -> #result<#ok, #rt::Error> {

@@ -2,7 +2,7 @@
 //! from the frame) and the args encoder the client runs (named or positional).
 
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::format_ident;
 
 use super::{generic_idents, Generator};
 use crate::ast::{Method, ParamKind};
@@ -14,96 +14,96 @@ impl Generator<'_> {
     //         seeds that name the parameter in errors, the key matcher
     pub fn codec_helpers(&self) -> TokenStream {
         let rt = &self.rt;
-        let serde = quote!(#rt::serde);
-        let de = quote!(#rt::serde::de);
-        let result = quote!(::core::result::Result);
-        let option = quote!(::core::option::Option);
-        quote! {
-            fn __rpc_invalid_params(err: #rt::serde_json::Error) -> #rt::RpcError {
-                fn digits(s: &str) -> bool {
-                    !s.is_empty() && ::core::iter::Iterator::all(&mut s.bytes(), |b| b.is_ascii_digit())
+        let serde = q!(#rt::serde);
+        let de = q!(#rt::serde::de);
+        let result = q!(::core::result::Result);
+        let option = q!(::core::option::Option);
+        q! {
+            fn __rpc_invalid_params(__err: #rt::serde_json::Error) -> #rt::RpcError {
+                fn digits(__s: &str) -> bool {
+                    !__s.is_empty() && ::core::iter::Iterator::all(&mut __s.bytes(), |__b| __b.is_ascii_digit())
                 }
-                let mut message = #rt::String::new();
+                let mut __message = #rt::String::new();
                 let _ = ::core::fmt::Write::write_fmt(
-                    &mut message,
-                    ::core::format_args!("invalid params: {}", err),
+                    &mut __message,
+                    ::core::format_args!("invalid params: {}", __err),
                 );
                 // serde_json appends " at line L column C", once per nesting level; the
-                // position within a params value is noise to a caller.
+                // __position within a __params __value is noise to a caller.
                 loop {
-                    let at = match message.rfind(" at line ") {
-                        #option::Some(at) => at,
+                    let __at = match __message.rfind(" at line ") {
+                        #option::Some(__at) => __at,
                         #option::None => break,
                     };
-                    let tail = &message[at + 9..];
-                    let position = match tail.find(" column ") {
-                        #option::Some(c) => digits(&tail[..c]) && digits(&tail[c + 8..]),
+                    let __tail = &__message[__at + 9..];
+                    let __position = match __tail.find(" column ") {
+                        #option::Some(__c) => digits(&__tail[..__c]) && digits(&__tail[__c + 8..]),
                         #option::None => false,
                     };
-                    if !position {
+                    if !__position {
                         break;
                     }
-                    message.truncate(at);
+                    __message.truncate(__at);
                 }
-                #rt::RpcError::invalid_params(message)
+                #rt::RpcError::invalid_params(__message)
             }
 
-            /// Decodes a call's params; missing params are an empty array.
+            /// Decodes a call's __params; missing __params are an empty array.
             fn __rpc_decode<'de, P: #serde::Deserialize<'de>>(
-                params: #option<&'de str>,
+                __params: #option<&'de str>,
             ) -> #result<P, #rt::RpcError> {
-                match #rt::serde_json::from_str::<P>(params.unwrap_or("[]")) {
-                    #result::Ok(p) => #result::Ok(p),
-                    #result::Err(err) => #result::Err(__rpc_invalid_params(err)),
+                match #rt::serde_json::from_str::<P>(__params.unwrap_or("[]")) {
+                    #result::Ok(__p) => #result::Ok(__p),
+                    #result::Err(__err) => #result::Err(__rpc_invalid_params(__err)),
                 }
             }
 
             fn __rpc_respond<T: #serde::Serialize + ?::core::marker::Sized>(
-                call: &#rt::IncomingCall,
-                value: &T,
+                __call: &#rt::IncomingCall,
+                __value: &T,
             ) -> #rt::Reply {
-                call.respond(value)
+                __call.respond(__value)
             }
 
-            fn __rpc_into_error<E: ::core::convert::Into<#rt::RpcError>>(err: E) -> #rt::RpcError {
-                ::core::convert::Into::into(err)
+            fn __rpc_into_error<E: ::core::convert::Into<#rt::RpcError>>(__err: E) -> #rt::RpcError {
+                ::core::convert::Into::into(__err)
             }
 
-            fn __rpc_missing<E: #de::Error>(name: &str) -> E {
-                E::custom(::core::format_args!("missing parameter `{}`", name))
+            fn __rpc_missing<E: #de::Error>(__name: &str) -> E {
+                E::custom(::core::format_args!("missing parameter `{}`", __name))
             }
 
-            fn __rpc_duplicate<E: #de::Error>(name: &str) -> E {
-                E::custom(::core::format_args!("duplicate parameter `{}`", name))
+            fn __rpc_duplicate<E: #de::Error>(__name: &str) -> E {
+                E::custom(::core::format_args!("duplicate parameter `{}`", __name))
             }
 
-            fn __rpc_too_many<E: #de::Error>(max: usize) -> E {
-                E::custom(::core::format_args!("too many parameters: expected at most {}", max))
+            fn __rpc_too_many<E: #de::Error>(__max: usize) -> E {
+                E::custom(::core::format_args!("too many parameters: expected at most {}", __max))
             }
 
-            /// Matches an object key against the parameter names: `Some(index)`, or
-            /// `None` for a key the method does not know (ignored).
+            /// Matches an object __key against the parameter names: `Some(index)`, or
+            /// `None` for a __key the method does not know (ignored).
             struct __RpcKey(&'static [&'static str]);
 
             impl<'de> #de::DeserializeSeed<'de> for __RpcKey {
                 type Value = #option<usize>;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, d: D) -> #result<#option<usize>, D::Error> {
-                    d.deserialize_identifier(self)
+                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<#option<usize>, D::Error> {
+                    __d.deserialize_identifier(self)
                 }
             }
 
             impl<'de> #de::Visitor<'de> for __RpcKey {
                 type Value = #option<usize>;
-                fn expecting(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
-                    f.write_str("a parameter name")
+                fn expecting(&self, __f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+                    __f.write_str("a parameter name")
                 }
-                fn visit_str<E: #de::Error>(self, key: &str) -> #result<#option<usize>, E> {
-                    let mut i = 0;
-                    while i < self.0.len() {
-                        if self.0[i] == key {
-                            return #result::Ok(#option::Some(i));
+                fn visit_str<E: #de::Error>(self, __key: &str) -> #result<#option<usize>, E> {
+                    let mut __i = 0;
+                    while __i < self.0.len() {
+                        if self.0[__i] == __key {
+                            return #result::Ok(#option::Some(__i));
                         }
-                        i += 1;
+                        __i += 1;
                     }
                     #result::Ok(#option::None)
                 }
@@ -113,18 +113,18 @@ impl Generator<'_> {
             struct __RpcParam<A>(&'static str, ::core::marker::PhantomData<fn() -> A>);
 
             impl<A> __RpcParam<A> {
-                fn new(name: &'static str) -> Self {
-                    __RpcParam(name, ::core::marker::PhantomData)
+                fn new(__name: &'static str) -> Self {
+                    __RpcParam(__name, ::core::marker::PhantomData)
                 }
             }
 
             impl<'de, A: #serde::Deserialize<'de>> #de::DeserializeSeed<'de> for __RpcParam<A> {
                 type Value = A;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, d: D) -> #result<A, D::Error> {
-                    match A::deserialize(d) {
-                        #result::Ok(v) => #result::Ok(v),
-                        #result::Err(err) => #result::Err(<D::Error as #de::Error>::custom(
-                            ::core::format_args!("parameter `{}`: {}", self.0, err),
+                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<A, D::Error> {
+                    match A::deserialize(__d) {
+                        #result::Ok(__v) => #result::Ok(__v),
+                        #result::Err(__err) => #result::Err(<D::Error as #de::Error>::custom(
+                            ::core::format_args!("parameter `{}`: {}", self.0, __err),
                         )),
                     }
                 }
@@ -135,18 +135,18 @@ impl Generator<'_> {
             struct __RpcCowParam<A>(&'static str, ::core::marker::PhantomData<fn() -> A>);
 
             impl<A> __RpcCowParam<A> {
-                fn new(name: &'static str) -> Self {
-                    __RpcCowParam(name, ::core::marker::PhantomData)
+                fn new(__name: &'static str) -> Self {
+                    __RpcCowParam(__name, ::core::marker::PhantomData)
                 }
             }
 
             impl<'de, A: ::core::convert::From<#rt::Cow<'de, str>>> #de::DeserializeSeed<'de> for __RpcCowParam<A> {
                 type Value = A;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, d: D) -> #result<A, D::Error> {
-                    match d.deserialize_str(__RpcCowVisitor) {
-                        #result::Ok(v) => #result::Ok(A::from(v)),
-                        #result::Err(err) => #result::Err(<D::Error as #de::Error>::custom(
-                            ::core::format_args!("parameter `{}`: {}", self.0, err),
+                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<A, D::Error> {
+                    match __d.deserialize_str(__RpcCowVisitor) {
+                        #result::Ok(__v) => #result::Ok(A::from(__v)),
+                        #result::Err(__err) => #result::Err(<D::Error as #de::Error>::custom(
+                            ::core::format_args!("parameter `{}`: {}", self.0, __err),
                         )),
                     }
                 }
@@ -156,17 +156,17 @@ impl Generator<'_> {
 
             impl<'de> #de::Visitor<'de> for __RpcCowVisitor {
                 type Value = #rt::Cow<'de, str>;
-                fn expecting(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
-                    f.write_str("a string")
+                fn expecting(&self, __f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+                    __f.write_str("a string")
                 }
-                fn visit_borrowed_str<E: #de::Error>(self, v: &'de str) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Borrowed(v))
+                fn visit_borrowed_str<E: #de::Error>(self, __v: &'de str) -> #result<Self::Value, E> {
+                    #result::Ok(#rt::Cow::Borrowed(__v))
                 }
-                fn visit_str<E: #de::Error>(self, v: &str) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Owned(::core::convert::From::from(v)))
+                fn visit_str<E: #de::Error>(self, __v: &str) -> #result<Self::Value, E> {
+                    #result::Ok(#rt::Cow::Owned(::core::convert::From::from(__v)))
                 }
-                fn visit_string<E: #de::Error>(self, v: #rt::String) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Owned(v))
+                fn visit_string<E: #de::Error>(self, __v: #rt::String) -> #result<Self::Value, E> {
+                    #result::Ok(#rt::Cow::Owned(__v))
                 }
             }
         }
@@ -203,10 +203,10 @@ impl Generator<'_> {
     //         fn __rpc_decode_0<A0: Deserialize, A1: Deserialize>(text) -> __RpcParams0<A0, A1>
     fn params_decoder(&self, i: usize, method: &Method) -> TokenStream {
         let rt = &self.rt;
-        let serde = quote!(#rt::serde);
-        let de = quote!(#rt::serde::de);
-        let result = quote!(::core::result::Result);
-        let option = quote!(::core::option::Option);
+        let serde = q!(#rt::serde);
+        let de = q!(#rt::serde::de);
+        let result = q!(::core::result::Result);
+        let option = q!(::core::option::Option);
         let params = Self::params_ident(i);
         let visitor = format_ident!("__RpcVisitor{}", i);
         let decode = Self::decode_fn_ident(i);
@@ -220,8 +220,8 @@ impl Generator<'_> {
             .iter()
             .zip(&a)
             .map(|(p, a)| match p.kind {
-                ParamKind::Optional(_) => quote!(#option<#a>),
-                _ => quote!(#a),
+                ParamKind::Optional(_) => q!(#option<#a>),
+                _ => q!(#a),
             })
             .collect();
         let bounds: Vec<TokenStream> = method
@@ -229,8 +229,8 @@ impl Generator<'_> {
             .iter()
             .zip(&a)
             .map(|(p, a)| match p.kind {
-                ParamKind::CowStr => quote!(#a: ::core::convert::From<#rt::Cow<'de, str>>),
-                _ => quote!(#a: #serde::Deserialize<'de>),
+                ParamKind::CowStr => q!(#a: ::core::convert::From<#rt::Cow<'de, str>>),
+                _ => q!(#a: #serde::Deserialize<'de>),
             })
             .collect();
         let seeds: Vec<TokenStream> = method
@@ -240,8 +240,8 @@ impl Generator<'_> {
             .map(|(p, ty)| {
                 let name = &p.wire;
                 match p.kind {
-                    ParamKind::CowStr => quote!(__RpcCowParam::<#ty>::new(#name)),
-                    _ => quote!(__RpcParam::<#ty>::new(#name)),
+                    ParamKind::CowStr => q!(__RpcCowParam::<#ty>::new(#name)),
+                    _ => q!(__RpcParam::<#ty>::new(#name)),
                 }
             })
             .collect();
@@ -251,64 +251,64 @@ impl Generator<'_> {
             .map(|p| {
                 let name = &p.wire;
                 match p.kind {
-                    ParamKind::Optional(_) => quote!(#option::None),
-                    _ => quote!(return #result::Err(__rpc_missing(#name))),
+                    ParamKind::Optional(_) => q!(#option::None),
+                    _ => q!(return #result::Err(__rpc_missing(#name))),
                 }
             })
             .collect();
         let indexes = 0..n;
 
-        quote! {
+        q! {
             struct #params<#(#a),*>(#(#field_types),*);
 
             struct #visitor<#(#a),*>(::core::marker::PhantomData<fn() -> (#(#a,)*)>);
 
             impl<'de, #(#bounds),*> #serde::Deserialize<'de> for #params<#(#a),*> {
-                fn deserialize<D: #serde::Deserializer<'de>>(d: D) -> #result<Self, D::Error> {
-                    d.deserialize_any(#visitor(::core::marker::PhantomData))
+                fn deserialize<D: #serde::Deserializer<'de>>(__d: D) -> #result<Self, D::Error> {
+                    __d.deserialize_any(#visitor(::core::marker::PhantomData))
                 }
             }
 
             impl<'de, #(#bounds),*> #de::Visitor<'de> for #visitor<#(#a),*> {
                 type Value = #params<#(#a),*>;
 
-                fn expecting(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
-                    f.write_str("an array or an object of parameters")
+                fn expecting(&self, __f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+                    __f.write_str("an array or an object of parameters")
                 }
 
-                fn visit_seq<S: #de::SeqAccess<'de>>(self, mut seq: S) -> #result<Self::Value, S::Error> {
+                fn visit_seq<S: #de::SeqAccess<'de>>(self, mut __seq: S) -> #result<Self::Value, S::Error> {
                     #(
-                        let #fields = match seq.next_element_seed(#seeds)? {
-                            #option::Some(v) => v,
+                        let #fields = match __seq.next_element_seed(#seeds)? {
+                            #option::Some(__v) => __v,
                             #option::None => #missing_seq,
                         };
                     )*
-                    if seq.next_element::<#de::IgnoredAny>()?.is_some() {
+                    if __seq.next_element::<#de::IgnoredAny>()?.is_some() {
                         return #result::Err(__rpc_too_many(#n));
                     }
                     #result::Ok(#params(#(#fields),*))
                 }
 
-                fn visit_map<M: #de::MapAccess<'de>>(self, mut map: M) -> #result<Self::Value, M::Error> {
+                fn visit_map<M: #de::MapAccess<'de>>(self, mut __map: M) -> #result<Self::Value, M::Error> {
                     #( let mut #fields: #option<#field_types> = #option::None; )*
-                    while let #option::Some(key) = map.next_key_seed(__RpcKey(&[#(#names),*]))? {
-                        match key {
+                    while let #option::Some(__key) = __map.next_key_seed(__RpcKey(&[#(#names),*]))? {
+                        match __key {
                             #(
                                 #option::Some(#indexes) => {
                                     if #fields.is_some() {
                                         return #result::Err(__rpc_duplicate(#names));
                                     }
-                                    #fields = #option::Some(map.next_value_seed(#seeds)?);
+                                    #fields = #option::Some(__map.next_value_seed(#seeds)?);
                                 }
                             )*
                             _ => {
-                                map.next_value::<#de::IgnoredAny>()?;
+                                __map.next_value::<#de::IgnoredAny>()?;
                             }
                         }
                     }
                     #(
                         let #fields = match #fields {
-                            #option::Some(v) => v,
+                            #option::Some(__v) => __v,
                             #option::None => #missing_seq,
                         };
                     )*
@@ -317,9 +317,9 @@ impl Generator<'_> {
             }
 
             fn #decode<'de, #(#bounds),*>(
-                params: #option<&'de str>,
+                __params: #option<&'de str>,
             ) -> #result<#params<#(#a),*>, #rt::RpcError> {
-                __rpc_decode(params)
+                __rpc_decode(__params)
             }
         }
     }
@@ -329,9 +329,9 @@ impl Generator<'_> {
     //         impl Serialize: {"a": .., "b": ..} (or [.., ..])
     fn args_encoder(&self, i: usize, method: &Method) -> TokenStream {
         let rt = &self.rt;
-        let serde = quote!(#rt::serde);
-        let ser = quote!(#rt::serde::ser);
-        let result = quote!(::core::result::Result);
+        let serde = q!(#rt::serde);
+        let ser = q!(#rt::serde::ser);
+        let result = q!(::core::result::Result);
         let args = Self::args_ident(i);
         let n = method.params.len();
         let a = generic_idents(n);
@@ -343,23 +343,23 @@ impl Generator<'_> {
             .collect();
         let fields = a.iter().zip(&optional).map(|(x, &opt)| {
             if opt {
-                quote!(&'a ::core::option::Option<#x>)
+                q!(&'a ::core::option::Option<#x>)
             } else {
-                quote!(&'a #x)
+                q!(&'a #x)
             }
         });
         let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
             if opt {
-                quote!(#x: #serde::Serialize)
+                q!(#x: #serde::Serialize)
             } else {
-                quote!(#x: ?::core::marker::Sized + #serde::Serialize)
+                q!(#x: ?::core::marker::Sized + #serde::Serialize)
             }
         });
         let params = a.iter().zip(&optional).map(|(x, &opt)| {
             if opt {
-                quote!(#x)
+                q!(#x)
             } else {
-                quote!(#x: ?::core::marker::Sized)
+                q!(#x: ?::core::marker::Sized)
             }
         });
         let body = if named {
@@ -367,34 +367,34 @@ impl Generator<'_> {
                 let index = syn::Index::from(k);
                 let name = &p.wire;
                 if opt {
-                    quote! {
+                    q! {
                         match self.#index {
-                            ::core::option::Option::Some(v) => #ser::SerializeStruct::serialize_field(&mut s, #name, v)?,
-                            ::core::option::Option::None => #ser::SerializeStruct::skip_field(&mut s, #name)?,
+                            ::core::option::Option::Some(__v) => #ser::SerializeStruct::serialize_field(&mut __s, #name, __v)?,
+                            ::core::option::Option::None => #ser::SerializeStruct::skip_field(&mut __s, #name)?,
                         }
                     }
                 } else {
-                    quote!(#ser::SerializeStruct::serialize_field(&mut s, #name, self.#index)?;)
+                    q!(#ser::SerializeStruct::serialize_field(&mut __s, #name, self.#index)?;)
                 }
             });
-            quote! {
-                let mut s = #serde::Serializer::serialize_struct(serializer, "params", #n)?;
+            q! {
+                let mut __s = #serde::Serializer::serialize_struct(__serializer, "params", #n)?;
                 #(#entries)*
-                #ser::SerializeStruct::end(s)
+                #ser::SerializeStruct::end(__s)
             }
         } else {
             let indexes = (0..n).map(syn::Index::from);
-            quote! {
-                let mut s = #serde::Serializer::serialize_tuple(serializer, #n)?;
-                #( #ser::SerializeTuple::serialize_element(&mut s, self.#indexes)?; )*
-                #ser::SerializeTuple::end(s)
+            q! {
+                let mut __s = #serde::Serializer::serialize_tuple(__serializer, #n)?;
+                #( #ser::SerializeTuple::serialize_element(&mut __s, self.#indexes)?; )*
+                #ser::SerializeTuple::end(__s)
             }
         };
-        quote! {
+        q! {
             struct #args<'a, #(#params),*>(#(#fields),*);
 
             impl<#(#bounds),*> #serde::Serialize for #args<'_, #(#a),*> {
-                fn serialize<S: #serde::Serializer>(&self, serializer: S) -> #result<S::Ok, S::Error> {
+                fn serialize<S: #serde::Serializer>(&self, __serializer: S) -> #result<S::Ok, S::Error> {
                     #body
                 }
             }

@@ -8,6 +8,16 @@
 //! `Into<RpcError>`, that argument is the one place the bound fails, so rustc reports
 //! one error, on the user's type.
 
+/// `quote!` with every token it writes at `Span::mixed_site()`: the generated code's
+/// own locals, parameters and lifetimes cannot be captured by, nor capture, a name in
+/// the user's scope (a `const params: usize` next to the trait, say). Interpolated user
+/// tokens keep their spans.
+macro_rules! q {
+    ($($tt:tt)*) => {
+        quote::quote_spanned!(proc_macro2::Span::mixed_site()=> $($tt)*)
+    };
+}
+
 mod client;
 mod codec;
 mod server;

@@ -1,8 +1,8 @@
 //! `{Trait}Server<T>`: the adapter from an implementation to the runtime's `Service`,
 //! with the method table, the route `match` and the dispatch `match`.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::{elided, ok_type, Generator};
@@ -20,7 +20,7 @@ impl Generator<'_> {
              [`rpc::Server::new`](::rpc::Server::new).",
             self.trait_ident
         );
-        quote! {
+        q! {
             #[doc = #doc]
             #vis struct #server<T> {
                 service: #rt::Arc<T>,
@@ -36,29 +36,29 @@ impl Generator<'_> {
         let server = &self.server_ident;
         let trait_ident = self.trait_ident;
         let t = &self.impl_ident;
-        let result = quote!(::core::result::Result);
-        let option = quote!(::core::option::Option);
+        let result = q!(::core::result::Result);
+        let option = q!(::core::option::Option);
         let methods = &self.service.methods;
         let count = methods.len();
 
         let infos = methods.iter().map(|m| {
             let name = &m.wire;
             let execution = if m.blocking {
-                quote!(#rt::Execution::Blocking)
+                q!(#rt::Execution::Blocking)
             } else if let Some(pool) = &m.pool {
-                quote!(#rt::Execution::Pool(#rt::Cow::Borrowed(#pool)))
+                q!(#rt::Execution::Pool(#rt::Cow::Borrowed(#pool)))
             } else {
-                quote!(#rt::Execution::Async)
+                q!(#rt::Execution::Async)
             };
             let timeout = match m.timeout_ms {
-                Some(ms) => quote!(#option::Some(#rt::Duration::from_millis(#ms))),
-                None => quote!(#option::None),
+                Some(ms) => q!(#option::Some(#rt::Duration::from_millis(#ms))),
+                None => q!(#option::None),
             };
             let concurrency = match m.concurrency {
-                Some(n) => quote!(#option::Some(#n)),
-                None => quote!(#option::None),
+                Some(n) => q!(#option::Some(#n)),
+                None => q!(#option::None),
             };
-            quote! {
+            q! {
                 #rt::MethodInfo {
                     name: #rt::Cow::Borrowed(#name),
                     execution: #execution,
@@ -71,10 +71,15 @@ impl Generator<'_> {
         let routes = methods.iter().enumerate().map(|(i, m)| {
             let names =
                 std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
-            quote!(#(#names)|* => #option::Some(#i),)
+            q!(#(#names)|* => #option::Some(#i),)
         });
 
         let handlers = methods.iter().enumerate().map(|(i, m)| self.handler(i, m));
+        // Locals next to user types get mixed-site hygiene, so that no name in a type
+        // (an array length, say) can resolve to them.
+        let service = Ident::new("__service", Span::mixed_site());
+        let call = Ident::new("__call", Span::mixed_site());
+        let out = Ident::new("__out", Span::mixed_site());
         let arms = methods.iter().enumerate().map(|(i, m)| {
             let handler = format_ident!("__call_{}", m.ident);
             let ok = ok_type(&m.output);
@@ -84,26 +89,26 @@ impl Generator<'_> {
                 }
                 Output::Unit => ok,
             };
-            quote! {
+            q! {
                 #i => #rt::Box::pin(async move {
-                    let out = Self::#handler(&*service, call.params()).await?;
-                    __rpc_respond::<#ok>(&call, &out)
+                    let #out = Self::#handler(&*#service, #call.params()).await?;
+                    __rpc_respond::<#ok>(&#call, &#out)
                 }),
             }
         });
 
-        quote! {
+        q! {
             static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
 
             impl<T> #server<T> {
                 /// Serves `service`.
-                pub fn new(service: T) -> Self {
-                    #server { service: #rt::Arc::new(service) }
+                pub fn new(__service: T) -> Self {
+                    #server { service: #rt::Arc::new(__service) }
                 }
 
                 /// Serves a service that is shared with other owners.
-                pub fn from_arc(service: #rt::Arc<T>) -> Self {
-                    #server { service }
+                pub fn from_arc(__service: #rt::Arc<T>) -> Self {
+                    #server { service: __service }
                 }
 
                 /// The implementation being served.
@@ -119,8 +124,8 @@ impl Generator<'_> {
             }
 
             impl<T> ::core::fmt::Debug for #server<T> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(::core::stringify!(#server))
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __f.write_str(::core::stringify!(#server))
                 }
             }
 
@@ -140,9 +145,9 @@ impl Generator<'_> {
                     }
                 }
 
-                fn call(&self, call: #rt::IncomingCall) -> #rt::BoxFuture<'static, #rt::Reply> {
-                    let service = ::core::clone::Clone::clone(&self.service);
-                    match call.method() {
+                fn call(&self, #call: #rt::IncomingCall) -> #rt::BoxFuture<'static, #rt::Reply> {
+                    let #service = ::core::clone::Clone::clone(&self.service);
+                    match #call.method() {
                         #(#arms)*
                         _ => #rt::Box::pin(async move {
                             #result::Err(#rt::RpcError::internal("no method at this index"))
@@ -165,16 +170,22 @@ impl Generator<'_> {
         let rt = &self.rt;
         let t = &self.impl_ident;
         let trait_ident = self.trait_ident;
-        let result = quote!(::core::result::Result);
+        let result = q!(::core::result::Result);
         let ident = method.ident;
         let handler = format_ident!("__call_{}", ident);
         let n = method.params.len();
-        let locals: Vec<_> = (0..n).map(|k| format_ident!("a{}", k)).collect();
+        let locals: Vec<Ident> = (0..n)
+            .map(|k| Ident::new(&format!("__a{k}"), Span::mixed_site()))
+            .collect();
+        let service = Ident::new("__service", Span::mixed_site());
+        let params = Ident::new("__params", Span::mixed_site());
+        let v = Ident::new("__v", Span::mixed_site());
+        let error = Ident::new("__err", Span::mixed_site());
 
         let decode = if method.raw_params {
             let ty = elided(method.params[0].ty);
             let a0 = &locals[0];
-            quote!(let #a0 = __rpc_decode::<#ty>(params)?;)
+            q!(let #a0 = __rpc_decode::<#ty>(#params)?;)
         } else {
             let params_ident = Self::params_ident(i);
             let decode_fn = Self::decode_fn_ident(i);
@@ -182,36 +193,36 @@ impl Generator<'_> {
                 ParamKind::Optional(inner) => elided(inner),
                 _ => elided(p.ty),
             });
-            quote!(let #params_ident(#(#locals),*) = #decode_fn::<#(#types),*>(params)?;)
+            q!(let #params_ident(#(#locals),*) = #decode_fn::<#(#types),*>(#params)?;)
         };
         let invoke = if method.blocking {
-            quote!(<#t as #trait_ident>::#ident(service, #(#locals),*))
+            q!(<#t as #trait_ident>::#ident(#service, #(#locals),*))
         } else {
-            quote!(<#t as #trait_ident>::#ident(service, #(#locals),*).await)
+            q!(<#t as #trait_ident>::#ident(#service, #(#locals),*).await)
         };
         let (out, body) = match &method.output {
-            Output::Unit => (quote!(()), quote!(#invoke; #result::Ok(()))),
-            Output::Plain(ty) => (quote!(#ty), quote!(#result::Ok(#invoke))),
+            Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),
+            Output::Plain(ty) => (q!(#ty), q!(#result::Ok(#invoke))),
             Output::Result { ok, err } => {
                 let into = quote_spanned!(err.span()=> __rpc_into_error::<#err>);
                 (
-                    quote!(#ok),
-                    quote! {
+                    q!(#ok),
+                    q! {
                         match #invoke {
-                            #result::Ok(v) => #result::Ok(v),
-                            #result::Err(err) => #result::Err(#into(err)),
+                            #result::Ok(#v) => #result::Ok(#v),
+                            #result::Err(#error) => #result::Err(#into(#error)),
                         }
                     },
                 )
             }
         };
         let _ = rt;
-        quote! {
+        q! {
             #[doc(hidden)]
             #[allow(clippy::unused_async)]
             pub async fn #handler(
-                service: &#t,
-                params: ::core::option::Option<&str>,
+                #service: &#t,
+                #params: ::core::option::Option<&str>,
             ) -> #result<#out, ::rpc::__private::RpcError> {
                 #decode
                 #body

@@ -25,7 +25,11 @@ pub trait Everything {
     async fn add(&self, a: i64, b: i64) -> i64;
     /// Named params, a renamed parameter and an optional one.
     #[rpc(named)]
-    async fn greet(&self, #[rpc(rename = "firstName")] first: String, title: Option<String>) -> String;
+    async fn greet(
+        &self,
+        #[rpc(rename = "firstName")] first: String,
+        title: Option<String>,
+    ) -> String;
     /// A full wire name and aliases.
     #[rpc(name = "tools/call", aliases = ["call", "tools.call"])]
     async fn call_tool(&self, name: &str, arguments: Option<&RawValue>) -> Result<String, Refused>;
@@ -121,7 +125,9 @@ async fn client_calls(client: EverythingClient) -> Result<(), rpc::Error> {
     let _: String = client.call_tool("echo", None).await?;
     client.log(Cow::Borrowed("line")).await?;
     let _: f64 = client.sum(vec![1.0]).await?;
-    client.trace(&RawValue::from_string("[]".into()).unwrap()).await?;
+    client
+        .trace(&RawValue::from_string("[]".into()).unwrap())
+        .await?;
     let _: u32 = client.checksum(vec![1]).await?;
     let _: Vec<u8> = client.fetch("x".into()).await?;
     client.slow().await?;
