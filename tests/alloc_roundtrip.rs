@@ -1,34 +1,13 @@
 //! Heap allocations per call on an in-memory round trip in steady state, client and
 //! server together, counted by a global allocator in this test binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::memory;
 use rpc::{Client, PeerConfig, Server};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[test]
 fn sequential_round_trip_allocation_budget() {
@@ -49,12 +28,13 @@ fn sequential_round_trip_allocation_budget() {
             assert_eq!(client.call::<_, i64>("add", &[i, 1]).await.unwrap(), i + 1);
         }
         const CALLS: u64 = 1000;
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        // One thread runs client, server and pipe, so its count is all of it.
+        let before = counting_alloc::allocations();
         for i in 0..CALLS as i64 {
             assert_eq!(client.call::<_, i64>("add", &[i, 1]).await.unwrap(), i + 1);
         }
-        let after = ALLOCATIONS.load(Ordering::Relaxed);
-        (after - before) as f64 / CALLS as f64
+        let total = counting_alloc::allocations() - before;
+        total as f64 / CALLS as f64
     });
     println!("allocations per call: {per_call}");
     // Client and server together: the caller's oneshot, the server's task and the

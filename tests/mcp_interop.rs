@@ -7,21 +7,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "build the examples first: {}",
-        path.display()
-    );
-    path
-}
+#[path = "support/examples.rs"]
+mod examples;
 
 #[test]
 fn official_python_client_initializes_lists_and_calls_tools() {
@@ -42,7 +29,7 @@ fn official_python_client_initializes_lists_and_calls_tools() {
         .arg("60")
         .arg("python3")
         .arg(script)
-        .arg(example("mcp_server"))
+        .arg(examples::example("mcp_server"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

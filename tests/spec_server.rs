@@ -14,23 +14,13 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
 
+#[path = "support/examples.rs"]
+mod examples;
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn spec_server() -> PathBuf {
-    // Integration tests live in target/<profile>/deps; cargo builds examples beside.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("spec_server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "build the examples first: {}",
-        path.display()
-    );
-    path
+    examples::example("spec_server")
 }
 
 struct Driver<R, W> {
