@@ -98,21 +98,8 @@ impl Server {
     /// When accepting fails for a reason other than a per-connection error (those are
     /// logged and skipped).
     pub async fn serve_tcp(&self, listener: &tcp::Listener) -> io::Result<()> {
-        loop {
-            let accepted = tokio::select! {
-                () = self.stop_accepting.cancelled() => return Ok(()),
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((connection, _)) => {
-                    self.serve_connection(connection);
-                }
-                Err(err) if is_per_connection(&err) => {
-                    tracing::warn!(%err, "accepting a connection failed");
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        self.accept_loop(|| async { listener.accept().await.map(|(c, _)| c) })
+            .await
     }
 
     /// Accepts and serves Unix socket connections until [`Server::shutdown`] is called.
@@ -122,10 +109,22 @@ impl Server {
     /// As [`Server::serve_tcp`].
     #[cfg(unix)]
     pub async fn serve_unix(&self, listener: &crate::transport::unix::Listener) -> io::Result<()> {
+        self.accept_loop(|| listener.accept()).await
+    }
+
+    /// Serves what `accept` yields until shutdown; errors that concern one connection
+    /// are logged and skipped.
+    async fn accept_loop<R, W, F, Fut>(&self, mut accept: F) -> io::Result<()>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = io::Result<Connection<R, W>>>,
+    {
         loop {
             let accepted = tokio::select! {
                 () = self.stop_accepting.cancelled() => return Ok(()),
-                accepted = listener.accept() => accepted,
+                accepted = accept() => accepted,
             };
             match accepted {
                 Ok(connection) => {

@@ -31,8 +31,6 @@ impl ErrorCode {
     pub const TIMEOUT: ErrorCode = ErrorCode(-32001);
     /// -32002: the server is shutting down and did not run the call.
     pub const SHUTTING_DOWN: ErrorCode = ErrorCode(-32002);
-    /// -32003: the connection has too many calls in flight.
-    pub const TOO_MANY_IN_FLIGHT: ErrorCode = ErrorCode(-32003);
     /// -32800: the call was cancelled by the caller (as in LSP).
     pub const REQUEST_CANCELLED: ErrorCode = ErrorCode(-32800);
 
@@ -57,7 +55,6 @@ impl ErrorCode {
             Self::SERVER_OVERLOADED => "Server overloaded",
             Self::TIMEOUT => "Request timed out",
             Self::SHUTTING_DOWN => "Server shutting down",
-            Self::TOO_MANY_IN_FLIGHT => "Too many requests in flight",
             Self::REQUEST_CANCELLED => "Request cancelled",
             _ if self.is_server_error() => "Server error",
             _ => "Error",
