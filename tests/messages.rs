@@ -175,20 +175,31 @@ fn deeply_nested_json_does_not_overflow_the_stack() {
         )),
         Ok(other) => panic!("unexpected {other:?}"),
     }
-    // As params: kept raw, not walked recursively.
+    // With the default limits every such frame is refused as too deep (-32600) by an
+    // iterative scan; without a depth limit, params are kept raw, not walked
+    // recursively, and unbalanced input is a parse error. Never a crash.
+    let unlimited = ParseLimits {
+        max_depth: None,
+        ..ParseLimits::default()
+    };
     let frame = format!(r#"{{"jsonrpc":"2.0","method":"m","id":1,"params":{nested}}}"#);
-    let _ = parse(frame.as_bytes());
-    // Unbalanced: a parse error, not a crash.
+    assert_eq!(
+        parse(frame.as_bytes()).unwrap_err().code,
+        ErrorCode::INVALID_REQUEST
+    );
+    assert!(parse_with(frame.as_bytes(), unlimited).is_ok());
     let unbalanced = "[".repeat(depth);
-    assert_eq!(
-        parse(unbalanced.as_bytes()).unwrap_err().code,
-        ErrorCode::PARSE_ERROR
-    );
     let objects = r#"{"a":"#.repeat(depth);
-    assert_eq!(
-        parse(objects.as_bytes()).unwrap_err().code,
-        ErrorCode::PARSE_ERROR
-    );
+    for frame in [&unbalanced, &objects] {
+        assert_eq!(
+            parse(frame.as_bytes()).unwrap_err().code,
+            ErrorCode::INVALID_REQUEST
+        );
+        assert_eq!(
+            parse_with(frame.as_bytes(), unlimited).unwrap_err().code,
+            ErrorCode::PARSE_ERROR
+        );
+    }
 }
 
 #[test]
@@ -392,11 +403,21 @@ fn batch_of_responses_is_parsed() {
 #[test]
 fn batch_longer_than_the_limit_is_refused() {
     let frame = format!("[{}]", [r#"{"jsonrpc":"2.0","method":"m"}"#; 11].join(","));
-    let limits = ParseLimits { max_batch_len: 10 };
+    let limits = ParseLimits {
+        max_batch_len: 10,
+        ..ParseLimits::default()
+    };
     let err = parse_with(frame.as_bytes(), limits).unwrap_err();
     assert_eq!(err.code, ErrorCode::INVALID_REQUEST);
     assert!(err.reason.contains("limit of 10"), "{}", err.reason);
-    assert!(parse_with(frame.as_bytes(), ParseLimits { max_batch_len: 11 }).is_ok());
+    assert!(parse_with(
+        frame.as_bytes(),
+        ParseLimits {
+            max_batch_len: 11,
+            ..ParseLimits::default()
+        }
+    )
+    .is_ok());
 }
 
 #[test]

@@ -105,6 +105,8 @@ pub struct Metrics {
     invalid_messages: AtomicU64,
     unknown_responses: AtomicU64,
     undecodable_responses: AtomicU64,
+    refused_connections: AtomicU64,
+    timed_out_connections: AtomicU64,
 }
 
 macro_rules! counter {
@@ -130,6 +132,8 @@ impl Metrics {
             invalid_messages: AtomicU64::new(0),
             unknown_responses: AtomicU64::new(0),
             undecodable_responses: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
+            timed_out_connections: AtomicU64::new(0),
         }
     }
 
@@ -170,6 +174,10 @@ impl Metrics {
         record_unknown_response => unknown_responses,
         /// Counts a response frame that could not be read at all.
         record_undecodable_response => undecodable_responses,
+        /// Counts a connection refused because the server serves its maximum.
+        record_refused_connection => refused_connections,
+        /// Counts a connection closed for being idle or for trickling a frame.
+        record_timed_out_connection => timed_out_connections,
     }
 
     /// A copy of every counter, with the given buffer pool's counters.
@@ -192,6 +200,8 @@ impl Metrics {
             invalid_messages: self.invalid_messages.load(Ordering::Relaxed),
             unknown_responses: self.unknown_responses.load(Ordering::Relaxed),
             undecodable_responses: self.undecodable_responses.load(Ordering::Relaxed),
+            refused_connections: self.refused_connections.load(Ordering::Relaxed),
+            timed_out_connections: self.timed_out_connections.load(Ordering::Relaxed),
             buffer_pool: pool,
         }
     }
@@ -224,6 +234,10 @@ pub struct MetricsSnapshot {
     pub unknown_responses: u64,
     /// Response frames that could not be read at all (dropped).
     pub undecodable_responses: u64,
+    /// Connections refused because the server served its maximum already.
+    pub refused_connections: u64,
+    /// Connections closed for being idle or for trickling a frame too slowly.
+    pub timed_out_connections: u64,
     /// The buffer pool's counters.
     pub buffer_pool: PoolStats,
 }

@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::buffer::BufferPool;
 use crate::correlation::{Completion, Pending, RawResponse};
 use crate::error::Error;
+use crate::framing::FrameError;
 use crate::message::{
     encode_error, encode_notification, encode_request, parse_with, BatchWriter, ErrorCode, Id,
     Incoming, Invalid, Message, ParseLimits, Response, RpcError,
@@ -54,6 +55,16 @@ pub struct PeerConfig {
     pub write_stall_timeout: Option<Duration>,
     /// Limits on what one incoming frame may hold.
     pub parse_limits: ParseLimits,
+    /// How long one incoming frame may take to arrive, from its first byte to its
+    /// last, before the connection is closed: a peer that trickles bytes cannot hold
+    /// the read buffer forever (`None`: no limit).
+    pub frame_timeout: Option<Duration>,
+    /// How long the connection may go without an incoming frame while nothing is in
+    /// flight either way (no call being served, no call waiting for its answer) before
+    /// it is closed (`None`: forever). Checked when the time runs out, so a connection
+    /// is closed at the first moment it has been quiet that long and has nothing in
+    /// flight.
+    pub idle_timeout: Option<Duration>,
     /// Where outgoing messages are encoded.
     pub buffer_pool: Arc<BufferPool>,
 }
@@ -66,6 +77,8 @@ impl Default for PeerConfig {
             write_queue: 1024,
             write_stall_timeout: Some(Duration::from_secs(30)),
             parse_limits: ParseLimits::default(),
+            frame_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: None,
             buffer_pool: Arc::new(BufferPool::default()),
         }
     }
@@ -138,6 +151,7 @@ impl Peer {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let Connection { reader, writer } = connection;
+        let reader = reader.with_frame_timeout(config.frame_timeout);
         // Frames are cut from pooled buffers by `BufferPool::freeze`; dropping them after
         // the write is what returns their room to the pool.
         let (writer, _writer_task) =
@@ -449,6 +463,12 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
         .as_ref()
         .map(|d| d.stop_reading.clone())
         .unwrap_or_default();
+    let idle_timeout = shared.config.idle_timeout;
+    // One timer for the whole connection, moved only when it fires: arming a timer per
+    // frame would cost every frame a trip through the timer wheel.
+    let mut last_frame = tokio::time::Instant::now();
+    let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(idle);
     let reason = loop {
         let frame = tokio::select! {
             biased;
@@ -457,8 +477,24 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
             () = shared.writer.closed() => {
                 break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()
             }
+            () = &mut idle, if idle_timeout.is_some() => {
+                let limit = idle_timeout.unwrap_or_default();
+                let now = tokio::time::Instant::now();
+                if last_frame + limit > now {
+                    idle.as_mut().reset(last_frame + limit);
+                } else if shared.tasks.is_empty() && shared.pending.is_empty() {
+                    shared.metrics.record_timed_out_connection();
+                    break format!("no frame for {limit:?} and nothing in flight (idle timeout)");
+                } else {
+                    idle.as_mut().reset(now + limit);
+                }
+                continue;
+            }
             frame = reader.next_frame() => frame,
         };
+        if idle_timeout.is_some() {
+            last_frame = tokio::time::Instant::now();
+        }
         match frame {
             None => break "the other end closed the connection".to_owned(),
             Some(Ok(frame)) => handle_frame(&shared, frame).await,
@@ -474,7 +510,12 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
                     let _ = shared.writer.send(frame).await;
                 }
             }
-            Some(Err(err)) => break format!("reading failed: {err}"),
+            Some(Err(err)) => {
+                if matches!(&err, FrameError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut) {
+                    shared.metrics.record_timed_out_connection();
+                }
+                break format!("reading failed: {err}");
+            }
         }
     };
     tracing::debug!(%reason, "connection stops reading");

@@ -99,6 +99,18 @@ pub struct ServerConfig {
     /// How long a write may wait for a client that does not read before its
     /// connection is closed (`None`: forever).
     pub write_stall_timeout: Option<Duration>,
+    /// How long one incoming frame may take to arrive, from its first byte to its last
+    /// (a client that trickles a frame a byte a minute is disconnected).
+    pub frame_timeout: Option<Duration>,
+    /// How long a connection accepted by [`crate::Server::serve_tcp`] or
+    /// [`crate::Server::serve_unix`] may stay quiet (no frame in, nothing in flight)
+    /// before it is closed. Connections handed to [`crate::Server::serve_connection`]
+    /// (stdio, a child process) are not closed for being idle unless the server's
+    /// [`crate::PeerConfig::idle_timeout`] says so.
+    pub idle_timeout: Option<Duration>,
+    /// Connections the accept loops serve at once; one more is answered with a
+    /// -32000 error (id null) and closed.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +124,9 @@ impl Default for ServerConfig {
             parse_limits: ParseLimits::default(),
             write_queue: 1024,
             write_stall_timeout: Some(Duration::from_secs(30)),
+            frame_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections: 10_000,
         }
     }
 }

@@ -1,13 +1,16 @@
 //! Serving a service on any transport, with graceful shutdown.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::message::{encode_error, ErrorCode, Id};
 use crate::metrics::MetricsSnapshot;
 use crate::peer::{Peer, PeerConfig};
 use crate::pipeline::{Dispatcher, ServerConfig};
@@ -42,7 +45,12 @@ pub struct ShutdownReport {
 pub struct Server {
     dispatcher: Arc<Dispatcher>,
     peer_config: PeerConfig,
+    /// The idle timeout of connections the accept loops take in.
+    accepted_idle_timeout: Option<Duration>,
     connections: TaskTracker,
+    /// Connections being served, by any path; the accept loops refuse more than
+    /// `ServerConfig::max_connections`.
+    open_connections: Arc<AtomicUsize>,
     stop_accepting: CancellationToken,
 }
 
@@ -58,12 +66,15 @@ impl Server {
             write_queue: config.write_queue,
             write_stall_timeout: config.write_stall_timeout,
             parse_limits: config.parse_limits,
+            frame_timeout: config.frame_timeout,
             ..PeerConfig::default()
         };
         Server {
+            accepted_idle_timeout: config.idle_timeout,
             dispatcher: Arc::new(Dispatcher::new(Arc::new(service), config)),
             peer_config,
             connections: TaskTracker::new(),
+            open_connections: Arc::new(AtomicUsize::new(0)),
             stop_accepting: CancellationToken::new(),
         }
     }
@@ -75,20 +86,58 @@ impl Server {
     }
 
     /// Serves one connection; the returned peer can call the client back.
+    ///
+    /// The connection counts towards `ServerConfig::max_connections` but is never
+    /// refused: the caller chose to serve it.
     pub fn serve_connection<R, W>(&self, connection: Connection<R, W>) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = Peer::start(
-            connection,
-            self.peer_config.clone(),
-            Some(self.dispatcher.clone()),
-        );
+        self.serve_with(connection, self.peer_config.clone())
+    }
+
+    fn serve_with<R, W>(&self, connection: Connection<R, W>, config: PeerConfig) -> Peer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = Peer::start(connection, config, Some(self.dispatcher.clone()));
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        let open = self.open_connections.clone();
         let watched = peer.clone();
-        self.connections
-            .spawn(async move { watched.closed().await });
+        self.connections.spawn(async move {
+            watched.closed().await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
         peer
+    }
+
+    /// Answers a connection over the limit with one error and closes it, off the
+    /// accept loop so a client that does not read cannot stall it.
+    fn refuse<R, W>(&self, connection: Connection<R, W>)
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        self.dispatcher.metrics.record_refused_connection();
+        let max = self.dispatcher.config.max_connections;
+        let Connection { reader, mut writer } = connection;
+        drop(reader);
+        self.connections.spawn(async move {
+            let mut buf = BytesMut::with_capacity(160);
+            encode_error(
+                &mut buf,
+                Id::NULL,
+                ErrorCode::SERVER_OVERLOADED,
+                &format!("too many connections: this server serves at most {max} at once; try again later"),
+                None,
+            );
+            let goodbye = async {
+                writer.send(buf.freeze()).await?;
+                writer.shutdown().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
+        });
     }
 
     /// Accepts and serves TCP connections until [`Server::shutdown`] is called.
@@ -127,8 +176,18 @@ impl Server {
                 accepted = accept() => accepted,
             };
             match accepted {
+                Ok(connection)
+                    if self.open_connections.load(Ordering::Relaxed)
+                        >= self.dispatcher.config.max_connections =>
+                {
+                    self.refuse(connection);
+                }
                 Ok(connection) => {
-                    self.serve_connection(connection);
+                    let config = PeerConfig {
+                        idle_timeout: self.accepted_idle_timeout,
+                        ..self.peer_config.clone()
+                    };
+                    self.serve_with(connection, config);
                 }
                 Err(err) if is_per_connection(&err) => {
                     tracing::warn!(%err, "accepting a connection failed");

@@ -90,6 +90,12 @@ impl ContentLengthCodec {
         matches!(self.state, State::Body(_))
     }
 
+    /// Whether the codec is past a frame's header: waiting for its body or dropping
+    /// an oversized one.
+    pub fn in_frame(&self) -> bool {
+        matches!(self.state, State::Body(_) | State::Discard(_))
+    }
+
     /// Writes the header block for a body of `body_len` bytes.
     pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         dst.extend_from_slice(b"Content-Length: ");

@@ -107,6 +107,15 @@ impl FrameCodec {
         }
     }
 
+    /// Whether the codec is in the middle of a frame whose bytes are not all in the
+    /// buffer (a body it waits for, or an oversized frame it drops).
+    pub fn in_frame(&self) -> bool {
+        match self {
+            FrameCodec::Ndjson(c) => c.in_frame(),
+            FrameCodec::ContentLength(c) => c.in_frame(),
+        }
+    }
+
     /// Writes what goes before a body of `body_len` bytes.
     pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         match self {

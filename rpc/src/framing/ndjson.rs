@@ -63,6 +63,12 @@ impl NdjsonCodec {
         self.max_frame_len
     }
 
+    /// Whether the codec is inside an oversized line whose bytes it drops (they are
+    /// not kept in the buffer, so the buffer alone does not show the frame).
+    pub fn in_frame(&self) -> bool {
+        self.discarding
+    }
+
     /// Writes what goes before a frame's body (nothing, for this framing).
     pub fn write_header(&self, _body_len: usize, _dst: &mut BytesMut) {}
 

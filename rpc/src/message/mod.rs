@@ -20,4 +20,5 @@ pub use error::{ErrorCode, ErrorObject, RpcError};
 pub use id::{Id, IdKind, OwnedId};
 pub use parse::{
     parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,
+    MAX_DEPTH,
 };

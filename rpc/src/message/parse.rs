@@ -85,10 +85,26 @@ pub struct Invalid<'a> {
 
 impl<'a> Invalid<'a> {
     fn parse_error(err: &serde_json::Error) -> Self {
+        // serde_json stops at its nesting limit with a syntax error; the frame may be
+        // valid JSON, so say which limit it hit.
+        if err.to_string().starts_with("recursion limit exceeded") {
+            return Invalid::too_deep(MAX_DEPTH);
+        }
         Invalid {
             code: ErrorCode::PARSE_ERROR,
             id: Id::NULL,
             reason: Cow::Owned(format!("Parse error: {err}")),
+            is_response: false,
+        }
+    }
+
+    fn too_deep(limit: usize) -> Self {
+        Invalid {
+            code: ErrorCode::INVALID_REQUEST,
+            id: Id::NULL,
+            reason: Cow::Owned(format!(
+                "Invalid Request: arrays and objects nested deeper than the limit of {limit} levels"
+            )),
             is_response: false,
         }
     }
@@ -103,19 +119,77 @@ impl<'a> Invalid<'a> {
     }
 }
 
+/// The default limit on nesting: serde_json's own recursion limit, which every typed
+/// decode applies anyway.
+pub const MAX_DEPTH: usize = 128;
+
 /// Limits applied while parsing, against hostile peers.
+///
+/// Frame size is limited by the framing codec; see [`crate::framing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseLimits {
     /// The largest number of elements accepted in one batch.
     pub max_batch_len: usize,
+    /// The deepest nesting of arrays and objects in a frame, the message object itself
+    /// counting as one level; a deeper frame is refused with -32600 before anything
+    /// runs. `None` skips the check: typed parameters still stop at serde_json's
+    /// limit of 128 (-32602), and raw parameters reach the handler as they came. The
+    /// check is one scan of the frame, skipped for frames too short to nest that deep.
+    pub max_depth: Option<usize>,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
             max_batch_len: 1024,
+            max_depth: Some(MAX_DEPTH),
         }
     }
+}
+
+/// Whether arrays and objects in `json` nest deeper than `limit`. Brackets inside
+/// strings do not count; malformed JSON is left to the parser. Iterative, so any depth
+/// is safe to scan.
+fn nests_deeper_than(json: &[u8], limit: usize) -> bool {
+    // Every level takes an opening and a closing byte.
+    if json.len() <= limit.saturating_mul(2) {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(found) = memchr::memchr3(b'"', b'[', b'{', &json[i..]) {
+        // Closing brackets before the next opening one or string.
+        let closing = json[i..i + found]
+            .iter()
+            .filter(|&&b| b == b']' || b == b'}')
+            .count();
+        depth = depth.saturating_sub(closing);
+        i += found + 1;
+        if json[i - 1] == b'"' {
+            // To the next quote not escaped by an odd run of backslashes.
+            loop {
+                let Some(at) = memchr::memchr(b'"', &json[i..]) else {
+                    return false;
+                };
+                let quote = i + at;
+                let backslashes = json[..quote]
+                    .iter()
+                    .rev()
+                    .take_while(|&&b| b == b'\\')
+                    .count();
+                i = quote + 1;
+                if backslashes % 2 == 0 {
+                    break;
+                }
+            }
+        } else {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Parses one frame with the default [`ParseLimits`].
@@ -150,6 +224,11 @@ pub fn parse(frame: &[u8]) -> Result<Incoming<'_>, Invalid<'_>> {
 
 /// Parses one frame with the given limits; see [`parse`].
 pub fn parse_with(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
+    if let Some(limit) = limits.max_depth {
+        if nests_deeper_than(frame, limit) {
+            return Err(Invalid::too_deep(limit));
+        }
+    }
     match first_byte(frame) {
         Some(b'{') => parse_object(frame).map(Incoming::Single),
         Some(b'[') => parse_batch(frame, limits),

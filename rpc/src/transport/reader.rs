@@ -1,7 +1,11 @@
 //! Reading frames from a byte stream.
 
+use std::io;
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 
 use crate::framing::{FrameCodec, FrameError};
@@ -19,6 +23,11 @@ const MIN_READ_ROOM: usize = 4 * 1024;
 ///
 /// A frame over the size limit is reported as [`FrameError::TooLarge`] and skipped;
 /// reading can go on after it. Any other error ends the stream.
+///
+/// With a frame timeout ([`FrameReader::with_frame_timeout`]), a frame must arrive
+/// whole within that time of its first byte: a peer that trickles a frame one byte a
+/// minute gets an error (an [`io::ErrorKind::TimedOut`] inside [`FrameError::Io`])
+/// instead of holding the buffer forever. Waiting between frames is not limited here.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
@@ -26,6 +35,9 @@ pub struct FrameReader<R> {
     buf: BytesMut,
     eof: bool,
     failed: bool,
+    frame_timeout: Option<Duration>,
+    /// When the first byte of the frame being read arrived.
+    frame_started: Option<Instant>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -37,7 +49,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::with_capacity(INITIAL_READ_BUFFER),
             eof: false,
             failed: false,
+            frame_timeout: None,
+            frame_started: None,
         }
+    }
+
+    /// Limits how long one frame may take to arrive, from its first byte to its last.
+    pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.frame_timeout = timeout;
+        self
     }
 
     /// The next frame; `None` once the stream has ended.
@@ -58,10 +78,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 self.codec.decode(&mut self.buf)
             };
             match decoded {
-                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(Some(frame)) => {
+                    self.frame_started = None;
+                    return Some(Ok(frame));
+                }
                 Ok(None) if self.eof => return None,
-                Ok(None) => {}
+                Ok(None) => {
+                    if self.buf.is_empty() && !self.codec.in_frame() {
+                        // Only blank bytes came since the last frame: no frame started.
+                        self.frame_started = None;
+                    }
+                }
                 Err(err) => {
+                    self.frame_started = None;
                     self.failed = !err.is_recoverable();
                     return Some(Err(err));
                 }
@@ -75,9 +104,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 // are gone, and otherwise grows geometrically.
                 self.buf.reserve(MIN_READ_ROOM);
             }
-            match self.io.read_buf(&mut self.buf).await {
+            let read = self.io.read_buf(&mut self.buf);
+            let read = match (self.frame_timeout, self.frame_started) {
+                (Some(limit), Some(started)) => {
+                    match tokio::time::timeout_at(started + limit, read).await {
+                        Ok(read) => read,
+                        Err(_) => {
+                            self.failed = true;
+                            return Some(Err(FrameError::Io(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!("a frame did not arrive whole within {limit:?} of its first byte"),
+                            ))));
+                        }
+                    }
+                }
+                _ => read.await,
+            };
+            match read {
                 Ok(0) => self.eof = true,
-                Ok(_) => {}
+                Ok(_) => {
+                    if self.frame_timeout.is_some() && self.frame_started.is_none() {
+                        self.frame_started = Some(Instant::now());
+                    }
+                }
                 Err(err) => {
                     self.failed = true;
                     return Some(Err(FrameError::Io(err)));
