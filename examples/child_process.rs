@@ -18,6 +18,12 @@ fn service() -> Router {
         .method(MethodInfo::new("pid"), |call| async move {
             call.respond(&std::process::id())
         })
+        // Used by tests/faults.rs to have calls in flight when the child is killed.
+        .method(MethodInfo::new("sleep"), |call| async move {
+            let (ms,): (u64,) = call.decode_params()?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            call.respond(&ms)
+        })
 }
 
 #[tokio::main]
