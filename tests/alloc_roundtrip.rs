@@ -1,44 +1,199 @@
-//! Heap allocations per call on an in-memory round trip in steady state, client and
-//! server together, counted by a global allocator in this test binary.
+//! Heap allocations per call on whole round trips in steady state, client and server
+//! together, counted by a global allocator in this test binary: a hand-built `Router`
+//! and a generated `#[rpc_service]` pair, over the in-memory pipe and TCP loopback, one
+//! call at a time and 64 in flight. Each runs on a current-thread runtime, so one
+//! thread's count holds client, server and transport.
+//!
+//! The budgets are the figures reached (printed with `--nocapture`); lower them when
+//! the path gets leaner. What is left per call: the caller's oneshot, the server's
+//! task and the handler's boxed future.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
-use rpc::transport::memory;
-use rpc::{Client, PeerConfig, Server};
+use rpc::transport::{memory, tcp};
+use rpc::{rpc_service, Client, PeerConfig, Server};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-#[test]
-fn sequential_round_trip_allocation_budget() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+#[rpc_service]
+pub trait Calc {
+    async fn add(&self, a: i64, b: i64) -> i64;
+}
+
+struct Impl;
+
+impl Calc for Impl {
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
+const WARM_UP: i64 = 2000;
+const CALLS: i64 = 1000;
+const IN_FLIGHT: usize = 64;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let per_call = runtime.block_on(async {
-        let router = Router::new().method(MethodInfo::new("add"), |call| async move {
-            let (a, b): (i64, i64) = call.decode_params()?;
-            call.respond(&(a + b))
-        });
-        let server = Server::new(router);
+        .unwrap()
+}
+
+/// A client of a fresh server, over the in-memory pipe or TCP loopback.
+async fn connect(server: &'static Server, tcp: bool) -> Client {
+    if tcp {
+        let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { server.serve_tcp(&listener).await });
+        Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+            .await
+            .unwrap()
+    } else {
         let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
         server.serve_connection(theirs);
-        let client = Client::new(ours, PeerConfig::default());
-        for i in 0..2000i64 {
-            assert_eq!(client.call::<_, i64>("add", &[i, 1]).await.unwrap(), i + 1);
+        Client::new(ours, PeerConfig::default())
+    }
+}
+
+/// Allocations per call of `call`, one at a time, after a warm-up.
+async fn sequential<F: Future<Output = i64>>(call: impl Fn(i64) -> F) -> f64 {
+    for i in 0..WARM_UP {
+        assert_eq!(call(i).await, i + 1);
+    }
+    let before = counting_alloc::allocations();
+    for i in 0..CALLS {
+        assert_eq!(call(i).await, i + 1);
+    }
+    (counting_alloc::allocations() - before) as f64 / CALLS as f64
+}
+
+/// Allocations per call of `call` with `IN_FLIGHT` calls at a time, polled in place
+/// (no task or box per call, so the count is the stack's own).
+async fn pipelined<F: Future<Output = i64>>(call: impl Fn(i64) -> F) -> f64 {
+    async fn round<F: Future<Output = i64>>(call: &impl Fn(i64) -> F, base: i64) {
+        let calls: [F; IN_FLIGHT] = std::array::from_fn(|k| call(base + k as i64));
+        let mut calls = pin!(calls);
+        let mut done = [false; IN_FLIGHT];
+        poll_fn(|cx| {
+            for (k, finished) in done.iter_mut().enumerate() {
+                if *finished {
+                    continue;
+                }
+                // SAFETY: the array is pinned and never moved; its elements are
+                // polled in place and never moved out.
+                let fut = unsafe { calls.as_mut().map_unchecked_mut(|a| &mut a[k]) };
+                if let Poll::Ready(sum) = fut.poll(cx) {
+                    assert_eq!(sum, base + k as i64 + 1);
+                    *finished = true;
+                }
+            }
+            if done.iter().all(|&d| d) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+    let rounds = CALLS / IN_FLIGHT as i64;
+    for r in 0..WARM_UP / IN_FLIGHT as i64 {
+        round(&call, r * IN_FLIGHT as i64).await;
+    }
+    let before = counting_alloc::allocations();
+    for r in 0..rounds {
+        round(&call, r * IN_FLIGHT as i64).await;
+    }
+    (counting_alloc::allocations() - before) as f64 / (rounds * IN_FLIGHT as i64) as f64
+}
+
+fn router() -> Router {
+    Router::new().method(MethodInfo::new("add"), |call| async move {
+        let (a, b): (i64, i64) = call.decode_params()?;
+        call.respond(&(a + b))
+    })
+}
+
+fn generated_server() -> &'static Server {
+    Box::leak(Box::new(Server::new(CalcServer::new(Impl))))
+}
+
+/// Runs `measure` against a generated client over the given transport.
+fn generated(tcp: bool, in_flight: bool) -> f64 {
+    runtime().block_on(async {
+        let calc = CalcClient::new(connect(generated_server(), tcp).await);
+        let call = |i: i64| {
+            let calc = &calc;
+            async move { calc.add(i, 1).await.unwrap() }
+        };
+        if in_flight {
+            pipelined(call).await
+        } else {
+            sequential(call).await
         }
-        const CALLS: u64 = 1000;
-        // One thread runs client, server and pipe, so its count is all of it.
-        let before = counting_alloc::allocations();
-        for i in 0..CALLS as i64 {
-            assert_eq!(client.call::<_, i64>("add", &[i, 1]).await.unwrap(), i + 1);
-        }
-        let total = counting_alloc::allocations() - before;
-        total as f64 / CALLS as f64
+    })
+}
+
+fn check(what: &str, per_call: f64, budget: f64) {
+    println!("{what}: {per_call:.2} allocations per call (budget {budget})");
+    assert!(
+        per_call <= budget,
+        "{what}: {per_call} allocations per call, over the budget of {budget}"
+    );
+}
+
+#[test]
+fn router_in_memory_sequential() {
+    let per_call = runtime().block_on(async {
+        let server: &'static Server = Box::leak(Box::new(Server::new(router())));
+        let client = connect(server, false).await;
+        sequential(|i| {
+            let client = &client;
+            async move { client.call::<_, i64>("add", &[i, 1]).await.unwrap() }
+        })
+        .await
     });
-    println!("allocations per call: {per_call}");
-    // Client and server together: the caller's oneshot, the server's task and the
-    // handler's boxed future; the rest (channel blocks, a fresh buffer now and then)
-    // is amortized. This is the budget reached; lower it when the path gets leaner.
-    assert!(per_call <= 3.1, "{per_call} allocations per call");
+    check("Router, in-memory, sequential", per_call, 3.1);
+}
+
+#[test]
+fn generated_in_memory_sequential() {
+    check(
+        "generated, in-memory, sequential",
+        generated(false, false),
+        3.1,
+    );
+}
+
+#[test]
+fn generated_in_memory_64_in_flight() {
+    check(
+        "generated, in-memory, 64 in flight",
+        generated(false, true),
+        3.1,
+    );
+}
+
+#[test]
+fn generated_tcp_sequential() {
+    check(
+        "generated, TCP loopback, sequential",
+        generated(true, false),
+        3.1,
+    );
+}
+
+#[test]
+fn generated_tcp_64_in_flight() {
+    check(
+        "generated, TCP loopback, 64 in flight",
+        generated(true, true),
+        3.1,
+    );
 }
