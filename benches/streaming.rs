@@ -18,6 +18,9 @@
 //! the per-call cost of `decode`, and linearity shows as the same throughput at 1 KiB
 //! and 64 KiB.
 //!
+//! `streaming/copy_baseline` is the floor: the same reads appended to the same kind of
+//! buffer with no decoding, i.e. what "memory speed" means here.
+//!
 //! Throughput is in bytes of frame body.
 //!
 //! Run: `cargo bench --bench streaming`.
@@ -143,5 +146,35 @@ fn content_length(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, ndjson, content_length);
+/// The same reads, copied into a reused buffer with no decoder.
+fn copy_baseline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("streaming/copy_baseline");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(2));
+    for size in FRAME_SIZES {
+        let wire = wire(NdjsonCodec::with_max_frame_len(MAX_FRAME_LEN), size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.sample_size(if size >= MIB { 20 } else { 50 });
+        for read in READ_SIZES.into_iter().filter(|&r| r > 1) {
+            let mut buf = BytesMut::with_capacity(16 * KIB);
+            group.bench_with_input(
+                BenchmarkId::new(format!("read_{}", label(read)), label(size)),
+                &wire,
+                |b, wire| {
+                    b.iter(|| {
+                        for chunk in wire.chunks(read) {
+                            buf.extend_from_slice(chunk);
+                        }
+                        let len = black_box(&buf).len();
+                        buf.clear();
+                        len
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ndjson, content_length, copy_baseline);
 criterion_main!(benches);
