@@ -1,0 +1,19 @@
+//! The side-by-side comparison of the `rpc` SDK with its peers: jsonrpsee 0.26,
+//! tarpc (JSON and bincode codecs) and, as the floor, what serde_json or a bare tokio
+//! line echo does with no RPC machinery at all.
+//!
+//! The runnable entry point is the `comparison` bench (`benches/comparison.rs`), which
+//! installs the counting allocator of [`counting`] and runs:
+//! - [`codec`]: decoding one small call and encoding its result, in process, no I/O;
+//! - [`loopback`]: calls over loopback TCP on one connection, server and client in one
+//!   process on a two-worker tokio runtime.
+//!
+//! [`report`] turns the figures into one markdown table with ratios. `README.md` beside
+//! this crate says what each figure means and holds the last results.
+
+pub mod codec;
+pub mod counting;
+pub mod loopback;
+pub mod report;
+pub mod services;
+pub mod stats;
