@@ -123,3 +123,41 @@ async fn a_slow_reader_gets_every_answer_and_the_server_stays_bounded() {
         "the slow reader was not cut off"
     );
 }
+
+#[tokio::test]
+async fn calls_of_a_client_that_disconnects_are_dropped_not_run_to_their_deadline() {
+    let router = Router::new().method(MethodInfo::new("hold"), |call| async move {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        call.respond(&0)
+    });
+    let server = std::sync::Arc::new(Server::new(router));
+    let listener = rpc::transport::tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let client = Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call::<_, u64>("hold", &()).await })
+        })
+        .collect();
+    while server.metrics().in_flight < 10 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The client goes away: its calls fail on its side, and the server stops working
+    // for it at once instead of holding ten workers for ten minutes.
+    client.close();
+    for call in calls {
+        assert!(call.await.unwrap().unwrap_err().is_connection_closed());
+    }
+    let deadline = Instant::now() + LIMIT;
+    while server.metrics().in_flight > 0 || server.metrics().connections > 0 {
+        assert!(Instant::now() < deadline, "{:?}", server.metrics());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

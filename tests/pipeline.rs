@@ -620,3 +620,51 @@ async fn client_that_never_reads_is_disconnected_and_frees_its_workers() {
     assert!(ended.is_ok(), "the server closed the connection");
     drop(sending);
 }
+
+#[tokio::test]
+async fn cancels_are_read_while_the_pool_is_full() {
+    // Two workers, no queue, wait policy: two calls that run until cancelled take both
+    // workers and the next calls must wait. Their cancels, sent after those calls, must
+    // still be read, or nothing would ever finish.
+    let config = ServerConfig {
+        default_pool: WorkerPoolConfig {
+            workers: 2,
+            queue: 0,
+            overload: OverloadPolicy::Wait,
+        },
+        call_timeout: None,
+        ..ServerConfig::default()
+    };
+    let server = Server::with_config(router(), config);
+    let mut raw = serve(&server);
+    raw.send(r#"{"jsonrpc":"2.0","method":"sleep","params":[600000],"id":1}"#)
+        .await;
+    raw.send(r#"{"jsonrpc":"2.0","method":"sleep","params":[600000],"id":2}"#)
+        .await;
+    for id in 3..13 {
+        raw.send(&format!(
+            r#"{{"jsonrpc":"2.0","method":"add","params":[{id},1],"id":{id}}}"#
+        ))
+        .await;
+    }
+    for id in [1, 2] {
+        raw.send(&format!(
+            r#"{{"jsonrpc":"2.0","method":"$/cancelRequest","params":{{"id":{id}}}}}"#
+        ))
+        .await;
+    }
+    let mut answered = std::collections::HashMap::new();
+    for _ in 0..12 {
+        let answer = raw.recv().await;
+        answered.insert(answer["id"].as_u64().unwrap(), answer);
+    }
+    for id in [1, 2] {
+        assert_eq!(
+            answered[&id]["error"]["code"],
+            ErrorCode::REQUEST_CANCELLED.0
+        );
+    }
+    for id in 3..13 {
+        assert_eq!(answered[&id]["result"], id + 1);
+    }
+}

@@ -65,6 +65,13 @@ pub struct PeerConfig {
     /// is closed at the first moment it has been quiet that long and has nothing in
     /// flight.
     pub idle_timeout: Option<Duration>,
+    /// Whether calls still running when the other end closes the connection are
+    /// dropped (their answers could not be delivered). Off by default, since a client
+    /// on a pipe may close its end to say it has nothing more to send and still read
+    /// the answers; a server turns it on for the sockets it accepts
+    /// (`ServerConfig::abandon_calls_on_disconnect`). Calls are always dropped once
+    /// the connection can no longer be written.
+    pub abandon_calls_on_disconnect: bool,
     /// Where outgoing messages are encoded.
     pub buffer_pool: Arc<BufferPool>,
 }
@@ -79,6 +86,7 @@ impl Default for PeerConfig {
             parse_limits: ParseLimits::default(),
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
+            abandon_calls_on_disconnect: false,
             buffer_pool: Arc::new(BufferPool::default()),
         }
     }
@@ -99,6 +107,9 @@ struct Shared {
     incoming_seq: AtomicU64,
     in_flight_limit: Arc<Semaphore>,
     tasks: TaskTracker,
+    /// Stops the calls being served: cancelled at the server's shutdown deadline (a
+    /// child of its token) or when their answers can no longer be delivered.
+    stop_calls: CancellationToken,
     close: CancellationToken,
     done: CancellationToken,
     metrics: Arc<Metrics>,
@@ -160,6 +171,9 @@ impl Peer {
             Some(d) => (d.metrics.clone(), d.config.max_in_flight_per_connection),
             None => (Arc::new(Metrics::new(&[])), 1),
         };
+        let stop_calls = dispatcher
+            .as_ref()
+            .map_or_else(CancellationToken::new, |d| d.hard_stop.child_token());
         let shared = Arc::new(Shared {
             writer,
             pending: Pending::new(),
@@ -169,6 +183,7 @@ impl Peer {
             incoming_seq: AtomicU64::new(0),
             in_flight_limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
             tasks: TaskTracker::new(),
+            stop_calls,
             close: CancellationToken::new(),
             done: CancellationToken::new(),
             metrics,
@@ -475,6 +490,8 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
             () = shared.close.cancelled() => break "the connection was closed locally".to_owned(),
             () = stop_reading.cancelled() => break "the server is shutting down".to_owned(),
             () = shared.writer.closed() => {
+                // Nothing more can be answered on this connection.
+                shared.stop_calls.cancel();
                 break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()
             }
             () = &mut idle, if idle_timeout.is_some() => {
@@ -496,7 +513,12 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
             last_frame = tokio::time::Instant::now();
         }
         match frame {
-            None => break "the other end closed the connection".to_owned(),
+            None => {
+                if shared.config.abandon_calls_on_disconnect {
+                    shared.stop_calls.cancel();
+                }
+                break "the other end closed the connection".to_owned();
+            }
             Some(Ok(frame)) => handle_frame(&shared, frame).await,
             Some(Err(err)) if err.is_recoverable() => {
                 shared.metrics.record_invalid_message();
@@ -511,6 +533,9 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
                 }
             }
             Some(Err(err)) => {
+                if shared.config.abandon_calls_on_disconnect {
+                    shared.stop_calls.cancel();
+                }
                 if matches!(&err, FrameError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut) {
                     shared.metrics.record_timed_out_connection();
                 }
@@ -601,7 +626,7 @@ async fn prepare_call(
         shared.metrics.record_unknown_method();
         return Err(Some(RpcError::method_not_found(method)));
     };
-    let admission = dispatcher.admit(index).await.map_err(Some)?;
+    let admission = dispatcher.admit(index).map_err(Some)?;
     let call = IncomingCall {
         method: index,
         id: id.cloned(),
@@ -680,16 +705,27 @@ async fn execute(
 ) -> crate::service::Reply {
     let _in_flight = Gauge::new(&shared.metrics, Metrics::add_in_flight);
     let method = call.method;
+    let call_id_is_none = call.id.is_none();
     let started = Instant::now();
     let span =
         tracing::debug_span!("rpc.call", method = %dispatcher.service.methods()[method].name);
     let reply = tokio::select! {
         biased;
         reply = dispatcher.run(admission, call).instrument(span) => reply,
-        () = dispatcher.hard_stop.cancelled() => Err(RpcError::new(
-            ErrorCode::SHUTTING_DOWN,
-            "server shutting down: the call did not finish before the shutdown deadline",
-        )),
+        // Notifications run on when their sender leaves; only the deadline stops them.
+        () = if call_id_is_none { dispatcher.hard_stop.cancelled() } else { shared.stop_calls.cancelled() } => {
+            if dispatcher.hard_stop.is_cancelled() {
+                Err(RpcError::new(
+                    ErrorCode::SHUTTING_DOWN,
+                    "server shutting down: the call did not finish before the shutdown deadline",
+                ))
+            } else {
+                Err(RpcError::new(
+                    ErrorCode::REQUEST_CANCELLED,
+                    "the caller's connection closed before the call finished",
+                ))
+            }
+        }
     };
     if let Some(m) = shared.metrics.method(method) {
         m.record(started.elapsed(), reply.is_err());

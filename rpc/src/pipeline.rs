@@ -2,13 +2,18 @@
 //! isolation.
 //!
 //! ```text
-//! reader ──admit──▶ pool queue ──worker slot──▶ method limit ──▶ handler
-//!          │ full: wait (stop reading) or reject (-32000 at once)
+//! reader ──admit──▶ call task: pool queue ──worker slot──▶ method limit ──▶ handler
+//!          │ full: reject (-32000 at once), or wait in the call's own task
 //!          deadline and panic catching wrap everything after admission
 //! ```
 //!
 //! A pool is two semaphores: `admission` (workers + queue) bounds what has been
-//! accepted, `running` (workers) bounds what runs. Each method runs in the default
+//! accepted, `running` (workers) bounds what runs. Under the `Wait` policy a call
+//! that finds its pool full waits for admission in its own task, not in the
+//! connection's reader: the reader must stay free to read `$/cancelRequest`, or calls
+//! running until cancelled could hold every worker while their cancels sit unread
+//! behind the calls waiting for those workers (a deadlock the soak test found). What
+//! pushes a sender back is then its connection's in-flight limit. Each method runs in the default
 //! pool, the blocking pool or a named pool, so a slow method in its own pool cannot
 //! starve the others (a bulkhead).
 
@@ -111,6 +116,10 @@ pub struct ServerConfig {
     /// Connections the accept loops serve at once; one more is answered with a
     /// -32000 error (id null) and closed.
     pub max_connections: usize,
+    /// Whether calls of a connection accepted by the accept loops are dropped when
+    /// its client closes the connection, instead of running to their deadline for an
+    /// answer nobody can receive; see [`crate::PeerConfig::abandon_calls_on_disconnect`].
+    pub abandon_calls_on_disconnect: bool,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +136,7 @@ impl Default for ServerConfig {
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
+            abandon_calls_on_disconnect: true,
         }
     }
 }
@@ -161,9 +171,11 @@ struct MethodPlan {
     blocking: bool,
 }
 
-/// A call's place in its pool, held from admission until it is answered.
-pub(crate) struct Admission {
-    _permit: OwnedSemaphorePermit,
+/// A call's place in its pool, held from admission until it is answered; or, when the
+/// pool was full under the `Wait` policy, the pool to wait for.
+pub(crate) enum Admission {
+    Admitted(OwnedSemaphorePermit),
+    Waiting(Arc<Semaphore>),
 }
 
 /// A service with its pools, limits, metrics and shutdown state; shared by every
@@ -233,16 +245,16 @@ impl Dispatcher {
         }
     }
 
-    /// Takes a place in the method's pool, waiting or refusing per its policy.
-    pub(crate) async fn admit(&self, method: usize) -> Result<Admission, RpcError> {
+    /// Takes a place in the method's pool now if there is one; otherwise refuses the
+    /// call (`Reject`) or lets it wait for a place in its own task (`Wait`).
+    pub(crate) fn admit(&self, method: usize) -> Result<Admission, RpcError> {
         let pool = &self.pools[self.plans[method].pool];
-        let permit = match pool.overload {
-            OverloadPolicy::Wait => pool.admission.clone().acquire_owned().await.ok(),
-            OverloadPolicy::Reject => pool.admission.clone().try_acquire_owned().ok(),
-        };
-        match permit {
-            Some(permit) => Ok(Admission { _permit: permit }),
-            None => {
+        match pool.admission.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Admission::Admitted(permit)),
+            Err(_) if pool.overload == OverloadPolicy::Wait => {
+                Ok(Admission::Waiting(pool.admission.clone()))
+            }
+            Err(_) => {
                 self.metrics.record_rejection();
                 Err(RpcError::new(
                     ErrorCode::SERVER_OVERLOADED,
@@ -262,6 +274,11 @@ impl Dispatcher {
         let method = call.method;
         let work = async {
             let queued = Gauge::new(&self.metrics, Metrics::add_queued);
+            // Pool semaphores are never closed, so waiting always ends with a permit.
+            let _admitted = match admission {
+                Admission::Admitted(permit) => Some(permit),
+                Admission::Waiting(pool) => pool.acquire_owned().await.ok(),
+            };
             let pool = &self.pools[plan.pool];
             let _worker = pool.running.acquire().await;
             let _limit = match &plan.limit {
@@ -304,7 +321,6 @@ impl Dispatcher {
             },
             None => work.await,
         };
-        drop(admission);
         reply
     }
 }

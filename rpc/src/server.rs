@@ -47,6 +47,8 @@ pub struct Server {
     peer_config: PeerConfig,
     /// The idle timeout of connections the accept loops take in.
     accepted_idle_timeout: Option<Duration>,
+    /// Whether accepted connections drop their calls when the client leaves.
+    accepted_abandon: bool,
     connections: TaskTracker,
     /// Connections being served, by any path; the accept loops refuse more than
     /// `ServerConfig::max_connections`.
@@ -71,6 +73,7 @@ impl Server {
         };
         Server {
             accepted_idle_timeout: config.idle_timeout,
+            accepted_abandon: config.abandon_calls_on_disconnect,
             dispatcher: Arc::new(Dispatcher::new(Arc::new(service), config)),
             peer_config,
             connections: TaskTracker::new(),
@@ -185,6 +188,7 @@ impl Server {
                 Ok(connection) => {
                     let config = PeerConfig {
                         idle_timeout: self.accepted_idle_timeout,
+                        abandon_calls_on_disconnect: self.accepted_abandon,
                         ..self.peer_config.clone()
                     };
                     self.serve_with(connection, config);
