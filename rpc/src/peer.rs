@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::AbortHandle;
@@ -662,31 +663,84 @@ async fn handle_call(
             }
         };
     let seq = id.as_ref().and_then(|id| register(shared, id));
-    let task_shared = shared.clone();
-    let task_id = id.clone();
-    let task = shared.tasks.spawn(async move {
-        let reply = execute(&task_shared, &dispatcher, admission, call).await;
-        drop(slot);
-        let Some(id) = task_id else {
-            return;
-        };
-        if let Some(seq) = seq {
-            if !unregister(&task_shared, &id, seq) {
-                // Cancelled: the canceller has answered.
-                return;
-            }
-        }
-        let frame = reply_frame(&task_shared, &id, reply);
-        let _ = task_shared.writer.send(frame).await;
-    });
+    let context = CallContext {
+        shared: shared.clone(),
+        dispatcher: dispatcher.clone(),
+        admission,
+        slot,
+        method: call.method,
+        id: id.clone(),
+        seq,
+    };
+    // The service spawns the task, so that a generated handler's future can live in
+    // it unboxed.
+    let task = dispatcher
+        .service
+        .spawn_call(call, crate::service::CallSpawner { context });
     if let (Some(id), Some(seq)) = (id, seq) {
         let mut incoming = shared.incoming.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = incoming.get_mut(id.as_bytes()) {
             if entry.seq == seq {
-                entry.abort = Some(task.abort_handle());
+                entry.abort = Some(task);
             }
         }
     }
+}
+
+/// What a call's task needs besides the handler's future.
+pub(crate) struct CallContext {
+    shared: Arc<Shared>,
+    dispatcher: Arc<Dispatcher>,
+    admission: crate::pipeline::Admission,
+    /// The call's place in its connection's in-flight limit.
+    slot: tokio::sync::OwnedSemaphorePermit,
+    method: usize,
+    id: Option<JsonText>,
+    /// The call's entry in the cancellation map, when it has one.
+    seq: Option<u64>,
+}
+
+/// Spawns a call's task: runs `future` under the pipeline's rules, then answers unless
+/// a cancel answered first.
+pub(crate) fn spawn_call<F>(context: CallContext, future: F) -> AbortHandle
+where
+    F: Future<Output = crate::service::Reply> + Send + 'static,
+{
+    let CallContext {
+        shared,
+        dispatcher,
+        admission,
+        slot,
+        method,
+        id,
+        seq,
+    } = context;
+    let tasks = shared.tasks.clone();
+    let task = tasks.spawn(async move {
+        let is_notification = id.is_none();
+        let reply = execute(
+            &shared,
+            &dispatcher,
+            admission,
+            method,
+            is_notification,
+            future,
+        )
+        .await;
+        drop(slot);
+        let Some(id) = id else {
+            return;
+        };
+        if let Some(seq) = seq {
+            if !unregister(&shared, &id, seq) {
+                // Cancelled: the canceller has answered.
+                return;
+            }
+        }
+        let frame = reply_frame(&shared, &id, reply);
+        let _ = shared.writer.send(frame).await;
+    });
+    task.abort_handle()
 }
 
 fn reply_frame(shared: &Shared, id: &JsonText, reply: crate::service::Reply) -> Bytes {
@@ -697,23 +751,26 @@ fn reply_frame(shared: &Shared, id: &JsonText, reply: crate::service::Reply) -> 
 }
 
 /// Runs an admitted call to its reply, or to a shutting-down error at the deadline.
-async fn execute(
+async fn execute<F>(
     shared: &Shared,
     dispatcher: &Dispatcher,
     admission: crate::pipeline::Admission,
-    call: IncomingCall,
-) -> crate::service::Reply {
+    method: usize,
+    is_notification: bool,
+    future: F,
+) -> crate::service::Reply
+where
+    F: Future<Output = crate::service::Reply> + Send + 'static,
+{
     let _in_flight = Gauge::new(&shared.metrics, Metrics::add_in_flight);
-    let method = call.method;
-    let call_id_is_none = call.id.is_none();
     let started = Instant::now();
     let span =
         tracing::debug_span!("rpc.call", method = %dispatcher.service.methods()[method].name);
     let reply = tokio::select! {
         biased;
-        reply = dispatcher.run(admission, call).instrument(span) => reply,
+        reply = dispatcher.run(admission, method, future).instrument(span) => reply,
         // Notifications run on when their sender leaves; only the deadline stops them.
-        () = if call_id_is_none { dispatcher.hard_stop.cancelled() } else { shared.stop_calls.cancelled() } => {
+        () = if is_notification { dispatcher.hard_stop.cancelled() } else { shared.stop_calls.cancelled() } => {
             if dispatcher.hard_stop.is_cancelled() {
                 Err(RpcError::new(
                     ErrorCode::SHUTTING_DOWN,
@@ -835,7 +892,10 @@ async fn handle_batch(
                 {
                     let task_shared = shared.clone();
                     shared.tasks.spawn(async move {
-                        let _ = execute(&task_shared, &dispatcher, admission, call).await;
+                        let method = call.method;
+                        let future = dispatcher.service.call(call);
+                        let _ = execute(&task_shared, &dispatcher, admission, method, true, future)
+                            .await;
                     });
                 }
                 BatchJob::Notification
@@ -846,7 +906,10 @@ async fn handle_batch(
                     Ok((dispatcher, admission, call)) => {
                         let task_shared = shared.clone();
                         let handle = shared.tasks.spawn(async move {
-                            execute(&task_shared, &dispatcher, admission, call).await
+                            let method = call.method;
+                            let future = dispatcher.service.call(call);
+                            execute(&task_shared, &dispatcher, admission, method, false, future)
+                                .await
                         });
                         BatchJob::Running(handle, id)
                     }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::message::{ErrorCode, ParseLimits, RpcError};
 use crate::metrics::Metrics;
-use crate::service::{Execution, IncomingCall, Reply, Service};
+use crate::service::{Execution, Reply, Service};
 
 /// What a pool does with a call when its queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -269,9 +269,11 @@ impl Dispatcher {
 
     /// Runs an admitted call: waits for a worker and the method's limit, then runs
     /// the handler under its deadline with panics caught.
-    pub(crate) async fn run(&self, admission: Admission, call: IncomingCall) -> Reply {
-        let plan = &self.plans[call.method];
-        let method = call.method;
+    pub(crate) async fn run<F>(&self, admission: Admission, method: usize, future: F) -> Reply
+    where
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let plan = &self.plans[method];
         let work = async {
             let queued = Gauge::new(&self.metrics, Metrics::add_queued);
             // Pool semaphores are never closed, so waiting always ends with a permit.
@@ -286,7 +288,6 @@ impl Dispatcher {
                 None => None,
             };
             drop(queued);
-            let future = self.service.call(call);
             let outcome = if plan.blocking {
                 let handle = tokio::runtime::Handle::current();
                 match tokio::task::spawn_blocking(move || handle.block_on(future)).await {
@@ -294,7 +295,7 @@ impl Dispatcher {
                     Err(err) => Err(err.into_panic()),
                 }
             } else {
-                CatchUnwind(future).await
+                CatchUnwind(std::pin::pin!(future)).await
             };
             outcome.unwrap_or_else(|payload| {
                 self.metrics.record_panic();

@@ -13,7 +13,10 @@ pub use crate::correlation::RawResponse;
 pub use crate::error::Error;
 pub use crate::message::{encode_result, ErrorCode, Id, RpcError};
 pub use crate::peer::Peer;
-pub use crate::service::{BoxFuture, Execution, IncomingCall, MethodInfo, Reply, Service};
+pub use crate::service::{
+    BoxFuture, CallSpawner, Execution, IncomingCall, MethodInfo, Reply, Service,
+};
+pub use tokio::task::AbortHandle;
 
 pub use std::borrow::Cow;
 pub use std::boxed::Box;

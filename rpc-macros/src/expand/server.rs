@@ -80,21 +80,32 @@ impl Generator<'_> {
         let service = Ident::new("__service", Span::mixed_site());
         let call = Ident::new("__call", Span::mixed_site());
         let out = Ident::new("__out", Span::mixed_site());
-        let arms = methods.iter().enumerate().map(|(i, m)| {
-            let handler = format_ident!("__call_{}", m.ident);
-            let ok = ok_type(&m.output);
-            let ok = match &m.output {
-                Output::Plain(ty) | Output::Result { ok: ty, .. } => {
-                    quote_spanned!(ty.span()=> #ok)
+        let spawner = Ident::new("__spawner", Span::mixed_site());
+        // One future per method, used boxed by `call` and unboxed by `spawn_call`.
+        let bodies: Vec<TokenStream> = methods
+            .iter()
+            .map(|m| {
+                let handler = format_ident!("__call_{}", m.ident);
+                let ok = ok_type(&m.output);
+                let ok = match &m.output {
+                    Output::Plain(ty) | Output::Result { ok: ty, .. } => {
+                        quote_spanned!(ty.span()=> #ok)
+                    }
+                    Output::Unit => ok,
+                };
+                q! {
+                    async move {
+                        let #out = Self::#handler(&*#service, #call.params()).await?;
+                        __rpc_respond::<#ok>(&#call, &#out)
+                    }
                 }
-                Output::Unit => ok,
-            };
-            q! {
-                #i => #rt::Box::pin(async move {
-                    let #out = Self::#handler(&*#service, #call.params()).await?;
-                    __rpc_respond::<#ok>(&#call, &#out)
-                }),
-            }
+            })
+            .collect();
+        let arms = bodies.iter().enumerate().map(|(i, body)| {
+            q! { #i => #rt::Box::pin(#body), }
+        });
+        let spawn_arms = bodies.iter().enumerate().map(|(i, body)| {
+            q! { #i => #spawner.spawn(#body), }
         });
 
         q! {
@@ -150,6 +161,20 @@ impl Generator<'_> {
                     match #call.method() {
                         #(#arms)*
                         _ => #rt::Box::pin(async move {
+                            #result::Err(#rt::RpcError::internal("no method at this index"))
+                        }),
+                    }
+                }
+
+                fn spawn_call(
+                    &self,
+                    #call: #rt::IncomingCall,
+                    #spawner: #rt::CallSpawner,
+                ) -> #rt::AbortHandle {
+                    let #service = ::core::clone::Clone::clone(&self.service);
+                    match #call.method() {
+                        #(#spawn_arms)*
+                        _ => #spawner.spawn(async move {
                             #result::Err(#rt::RpcError::internal("no method at this index"))
                         }),
                     }
