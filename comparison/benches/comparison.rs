@@ -2,32 +2,55 @@
 //! run, printed as one markdown table (see `comparison/README.md`).
 //!
 //! Run: `cargo bench --manifest-path comparison/Cargo.toml` (about three minutes);
-//! add `-- --quick` (or set `COMPARISON_QUICK=1`) for a shorter, noisier run.
+//! add `-- --quick` (or set `COMPARISON_QUICK=1`) for a shorter, noisier run, and
+//! `-- --only NAME` (or `COMPARISON_ONLY=NAME`) to run the loopback workload of one
+//! contender alone (`ours`, `jsonrpsee`, `tarpc-json`, `tarpc-bincode`, `floor`,
+//! `floor-batched`), with no codec workload, or `codec` for the codec workload alone:
+//! for profiling one stack under perf.
 
 use std::time::{Duration, Instant};
 
 use rpc_comparison::codec::{self, CodecConfig};
 use rpc_comparison::counting::{self, Counting};
-use rpc_comparison::loopback::{self, LoopbackConfig};
+use rpc_comparison::loopback::{self, Contender, LoopbackConfig};
 use rpc_comparison::report;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick")
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick")
         || std::env::var_os("COMPARISON_QUICK").is_some_and(|v| v != "0" && !v.is_empty());
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("COMPARISON_ONLY").ok())
+        .filter(|name| !name.is_empty());
+    let contenders: Vec<Contender> = match only.as_deref() {
+        Some("codec") => Vec::new(),
+        Some(name) => vec![Contender::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .unwrap_or_else(|| panic!("no contender named {name:?}"))],
+        None => Contender::ALL.to_vec(),
+    };
     assert!(
         counting::installed(),
         "the counting allocator is not installed"
     );
     let started = Instant::now();
+    // Other work on the machine moves every figure; the load says how much there was.
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
 
     let codec_config = CodecConfig {
-        samples: if quick { 15 } else { 60 },
-        batch: Duration::from_millis(if quick { 2 } else { 5 }),
+        samples: if quick { 500 } else { 3000 },
+        batch: Duration::from_micros(100),
     };
-    let rounds = if quick { 1 } else { 3 };
+    let rounds = if quick { 1 } else { 5 };
     let loopback_config = LoopbackConfig {
         rounds,
         warmup_calls: 2_000,
@@ -35,15 +58,28 @@ fn main() {
         latency_calls: if quick { 5_000 } else { 20_000 / rounds },
         in_flight: 64,
         in_flight_warmup: Duration::from_millis(300),
-        in_flight_alloc: Duration::from_millis(if quick { 300 } else { 500 }),
-        in_flight_timed: Duration::from_secs(if quick { 1 } else { 3 }),
+        in_flight_alloc: Duration::from_millis(300),
+        in_flight_timed: Duration::from_millis(if quick { 1000 } else { 1500 }),
     };
 
-    eprintln!("codec: {codec_config:?}");
-    let codec = codec::run(codec_config);
-    eprintln!("codec done in {:.1?}", started.elapsed());
+    let codec = if only.as_deref().is_none_or(|name| name == "codec") {
+        eprintln!("codec: {codec_config:?}");
+        let codec = codec::run(codec_config);
+        eprintln!("codec done in {:.1?}", started.elapsed());
+        for (op, figures) in [("decode", &codec.decode), ("encode", &codec.encode)] {
+            for (name, f) in ["ours", "jsonrpsee", "floor"].iter().zip(figures) {
+                eprintln!(
+                    "  {op} {name:<9} median {:>7.1} ns  fastest {:>7.1} ns  ours/this {:.2}",
+                    f.ns, f.min_ns, f.ours_ratio
+                );
+            }
+        }
+        Some(codec)
+    } else {
+        None
+    };
     eprintln!("loopback: {loopback_config:?}");
-    let loopback = loopback::run(loopback_config, |contender, round, r| {
+    let loopback = loopback::run(loopback_config, &contenders, |contender, round, r| {
         let mut sorted = r.latencies.clone();
         sorted.sort_unstable();
         eprintln!(
@@ -57,11 +93,12 @@ fn main() {
     });
 
     println!(
-        "\n{} run, {} rounds, {:.0} s; 2 tokio workers{}\n",
+        "\n{} run, {} rounds, {:.0} s; 2 tokio workers{}; load average at start {}\n",
         if quick { "quick" } else { "full" },
         rounds,
         started.elapsed().as_secs_f64(),
         std::thread::available_parallelism().map_or(String::new(), |n| format!(", {n} cores")),
+        load_average,
     );
-    println!("{}", report::table(&codec, &loopback));
+    println!("{}", report::table(codec.as_ref(), &loopback));
 }

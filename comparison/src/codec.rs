@@ -13,9 +13,11 @@
 //!   floor is `serde_json::to_writer` of a derived struct into a reused `Vec`.
 //!
 //! Every contender runs its own monomorphized loop (no dynamic call per operation).
-//! A sample is one timed batch of each contender in turn, the order rotating from
-//! sample to sample so that machine noise falls on all alike; the figure is the
-//! median over samples. Allocations per operation are counted over a separate batch.
+//! A sample is one short timed batch of each contender in turn, the order rotating
+//! from sample to sample so that machine noise falls on all alike; the figure is the
+//! median over samples, and ours' ratio to a peer is the median of the per-sample
+//! ratios (on a busy machine the absolute figures move with the load while the
+//! paired ratios hold). Allocations per operation are counted over a separate batch.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -47,8 +49,15 @@ pub struct CodecConfig {
 /// One contender's figure for one operation.
 #[derive(Debug, Clone, Copy)]
 pub struct OpFigure {
-    /// Median nanoseconds per operation.
+    /// Median nanoseconds per operation over the samples.
     pub ns: f64,
+    /// The fastest sample's nanoseconds per operation (the least disturbed by other
+    /// work on the machine).
+    pub min_ns: f64,
+    /// Ours divided by this contender: the median over samples of the ratio of the
+    /// two batches of the same sample, which run within a millisecond or two of each
+    /// other and so see the same machine.
+    pub ours_ratio: f64,
     /// Heap allocations per operation.
     pub allocs: f64,
 }
@@ -137,6 +146,7 @@ fn compare(contenders: &mut [Batch<'_>], config: CodecConfig) -> Vec<OpFigure> {
         }
     }
     const COUNTED: u64 = 10_000;
+    let ours = samples[0].clone();
     contenders
         .iter_mut()
         .zip(&mut samples)
@@ -144,8 +154,11 @@ fn compare(contenders: &mut [Batch<'_>], config: CodecConfig) -> Vec<OpFigure> {
             let window = Window::open();
             run(COUNTED);
             let allocs = window.finish() as f64 / COUNTED as f64;
+            let mut ratios: Vec<f64> = ours.iter().zip(&*samples).map(|(o, s)| o / s).collect();
             OpFigure {
                 ns: median(samples),
+                min_ns: samples.iter().copied().fold(f64::INFINITY, f64::min),
+                ours_ratio: median(&mut ratios),
                 allocs,
             }
         })

@@ -134,7 +134,7 @@ pub struct Round {
 }
 
 /// One contender's figures over all rounds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoopbackFigures {
     /// Median sequential latency, microseconds.
     pub p50_us: f64,
@@ -146,6 +146,9 @@ pub struct LoopbackFigures {
     pub seq_allocs: f64,
     /// Median over rounds of allocations per call with `in_flight` calls.
     pub in_flight_allocs: f64,
+    /// Calls per second with `in_flight` calls, round by round (for ratios paired
+    /// by round: contenders of one round run within seconds of each other).
+    pub rounds_calls_per_sec: Vec<f64>,
 }
 
 /// A connected client of one RPC stack, cheap to clone, making the `add` call.
@@ -495,9 +498,12 @@ async fn round_floor(config: LoopbackConfig, batched: bool) -> Round {
         let writing = {
             let room = room.clone();
             tokio::spawn(async move {
+                // Ends when aborted or when the connection goes at the end of the round.
                 loop {
                     room.acquire().await.unwrap().forget();
-                    writer.write_all(&request).await.unwrap();
+                    if writer.write_all(&request).await.is_err() {
+                        return;
+                    }
                 }
             })
         };
@@ -554,13 +560,14 @@ fn round(contender: Contender, config: LoopbackConfig) -> Round {
     round
 }
 
-/// Runs the loopback workload: `config.rounds` rounds over all contenders, the order
+/// Runs the loopback workload: `config.rounds` rounds over `contenders`, the order
 /// rotating from round to round. `progress` hears about each finished round.
 pub fn run(
     config: LoopbackConfig,
+    contenders: &[Contender],
     mut progress: impl FnMut(Contender, usize, &Round),
 ) -> Vec<(Contender, LoopbackFigures)> {
-    let all = Contender::ALL;
+    let all = contenders;
     let mut rounds: Vec<Vec<Round>> = vec![Vec::new(); all.len()];
     for r in 0..config.rounds {
         for k in 0..all.len() {
@@ -575,7 +582,8 @@ pub fn run(
         .map(|(&contender, rounds)| {
             let mut latencies: Vec<u64> = rounds.iter().flat_map(|r| r.latencies.clone()).collect();
             latencies.sort_unstable();
-            let mut per_sec: Vec<f64> = rounds.iter().map(|r| r.calls_per_sec).collect();
+            let rounds_calls_per_sec: Vec<f64> = rounds.iter().map(|r| r.calls_per_sec).collect();
+            let mut per_sec = rounds_calls_per_sec.clone();
             let mut seq_allocs: Vec<f64> = rounds.iter().map(|r| r.seq_allocs).collect();
             let mut in_flight_allocs: Vec<f64> =
                 rounds.iter().map(|r| r.in_flight_allocs).collect();
@@ -585,6 +593,7 @@ pub fn run(
                 calls_per_sec: median(&mut per_sec),
                 seq_allocs: median(&mut seq_allocs),
                 in_flight_allocs: median(&mut in_flight_allocs),
+                rounds_calls_per_sec,
             };
             (contender, figures)
         })

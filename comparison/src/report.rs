@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::codec::CodecResults;
+use crate::codec::{CodecResults, OpFigure};
 use crate::loopback::{Contender, LoopbackFigures};
+use crate::stats::median;
 
 /// The columns of figures, in order.
 const COLUMNS: [&str; 5] = ["ours", "floor", "jsonrpsee", "tarpc-json", "tarpc-bincode"];
@@ -15,6 +16,9 @@ struct Row {
     figure: &'static str,
     values: [Option<f64>; 5],
     format: fn(f64) -> String,
+    /// Ours divided by each other column, where measured pairwise rather than
+    /// computed from the figures.
+    ratios: Option<[Option<f64>; 4]>,
     /// What DESIGN.md asks of ours, and whether this run met it.
     target: Option<(&'static str, bool)>,
 }
@@ -57,8 +61,10 @@ fn ratio(ours: Option<f64>, other: Option<f64>) -> String {
 }
 
 /// Renders the results as one markdown table; ratios are ours divided by the peer
-/// (below 1 is better for times and allocations, above 1 for calls per second).
-pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) -> String {
+/// (below 1 is better for times and allocations, above 1 for calls per second). The
+/// codec's time ratios are the medians of per-sample ratios (see [`crate::codec`]),
+/// and the calls-per-second ratios the medians of per-round ratios.
+pub fn table(codec: Option<&CodecResults>, loopback: &[(Contender, LoopbackFigures)]) -> String {
     let lb = |c: Contender, f: fn(&LoopbackFigures) -> f64| {
         loopback
             .iter()
@@ -75,22 +81,47 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
         ]
     };
     // The codec figures are [ours, jsonrpsee, floor].
-    let codec_row = |ops: &[crate::codec::OpFigure; 3], f: fn(&crate::codec::OpFigure) -> f64| {
-        [
+    let codec_row = |ops: Option<&[OpFigure; 3]>, f: fn(&OpFigure) -> f64| match ops {
+        Some(ops) => [
             Some(f(&ops[0])),
             Some(f(&ops[2])),
             Some(f(&ops[1])),
             None,
             None,
-        ]
+        ],
+        None => [None; 5],
     };
-    let decode_ns = codec_row(&codec.decode, |o| o.ns);
-    let decode_allocs = codec_row(&codec.decode, |o| o.allocs);
-    let encode_ns = codec_row(&codec.encode, |o| o.ns);
-    let encode_allocs = codec_row(&codec.encode, |o| o.allocs);
+    let decode = codec.map(|c| &c.decode);
+    let encode = codec.map(|c| &c.encode);
+    let paired = |ops: Option<&[OpFigure; 3]>| {
+        ops.map(|ops| [Some(ops[2].ours_ratio), Some(ops[1].ours_ratio), None, None])
+    };
+    let decode_ns = codec_row(decode, |o| o.ns);
+    let decode_allocs = codec_row(decode, |o| o.allocs);
+    let encode_ns = codec_row(encode, |o| o.ns);
+    let encode_allocs = codec_row(encode, |o| o.allocs);
     let p50 = all(|f| f.p50_us);
     let p99 = all(|f| f.p99_us);
     let rate = all(|f| f.calls_per_sec);
+    // Calls per second: ours over each peer round by round, the median over rounds.
+    let rounds_of = |c: Contender| {
+        loopback
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, f)| f.rounds_calls_per_sec.clone())
+    };
+    let paired_rate = |c: Contender| {
+        let (ours, other) = (rounds_of(Contender::Ours)?, rounds_of(c)?);
+        let mut ratios: Vec<f64> = ours.iter().zip(&other).map(|(o, p)| o / p).collect();
+        (!ratios.is_empty()).then(|| median(&mut ratios))
+    };
+    let rate_ratios = [
+        paired_rate(Contender::Floor),
+        paired_rate(Contender::Jsonrpsee),
+        paired_rate(Contender::TarpcJson),
+        paired_rate(Contender::TarpcBincode),
+    ];
+    let rate_ok = |k: usize, least: f64| rate_ratios[k].is_some_and(|r| r >= least);
     let seq_allocs = all(|f| f.seq_allocs);
     let flight_allocs = all(|f| f.in_flight_allocs);
     let at = |v: &[Option<f64>; 5], i: usize| v[i].unwrap_or(f64::NAN);
@@ -101,13 +132,18 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "ns/op",
             values: decode_ns,
             format: ns,
-            target: Some(("≤ 1.1x floor", at(&decode_ns, 0) <= 1.1 * at(&decode_ns, 1))),
+            ratios: paired(decode),
+            target: Some((
+                "≤ 1.1x floor",
+                decode.is_some_and(|ops| ops[2].ours_ratio <= 1.1),
+            )),
         },
         Row {
             workload: "codec: decode small call",
             figure: "allocs/op",
             values: decode_allocs,
             format: count,
+            ratios: None,
             target: Some(("0", at(&decode_allocs, 0) == 0.0)),
         },
         Row {
@@ -115,13 +151,18 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "ns/op",
             values: encode_ns,
             format: ns,
-            target: Some(("≤ 1.1x floor", at(&encode_ns, 0) <= 1.1 * at(&encode_ns, 1))),
+            ratios: paired(encode),
+            target: Some((
+                "≤ 1.1x floor",
+                encode.is_some_and(|ops| ops[2].ours_ratio <= 1.1),
+            )),
         },
         Row {
             workload: "codec: encode result",
             figure: "allocs/op",
             values: encode_allocs,
             format: count,
+            ratios: None,
             target: Some(("0", at(&encode_allocs, 0) == 0.0)),
         },
         Row {
@@ -129,6 +170,7 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "p50 µs",
             values: p50,
             format: us,
+            ratios: None,
             target: Some(("≤ 1.5x floor", at(&p50, 0) <= 1.5 * at(&p50, 1))),
         },
         Row {
@@ -136,6 +178,7 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "p99 µs",
             values: p99,
             format: us,
+            ratios: None,
             target: None,
         },
         Row {
@@ -143,12 +186,13 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "calls/s",
             values: rate,
             format: per_sec,
+            ratios: Some(rate_ratios),
             target: Some((
                 "≥ 0.55x floor, 4x jsonrpsee, 2x tarpc-json, > tarpc-bincode",
-                at(&rate, 0) >= 0.55 * at(&rate, 1)
-                    && at(&rate, 0) >= 4.0 * at(&rate, 2)
-                    && at(&rate, 0) >= 2.0 * at(&rate, 3)
-                    && at(&rate, 0) > at(&rate, 4),
+                rate_ok(0, 0.55)
+                    && rate_ok(1, 4.0)
+                    && rate_ok(2, 2.0)
+                    && rate_ratios[3].is_some_and(|r| r > 1.0),
             )),
         },
         Row {
@@ -156,6 +200,7 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "allocs/call",
             values: seq_allocs,
             format: count,
+            ratios: None,
             target: Some(("≤ 4", at(&seq_allocs, 0) <= 4.0)),
         },
         Row {
@@ -163,6 +208,7 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
             figure: "allocs/call",
             values: flight_allocs,
             format: count,
+            ratios: None,
             target: Some(("≤ 4", at(&flight_allocs, 0) <= 4.0)),
         },
     ];
@@ -183,10 +229,18 @@ pub fn table(codec: &CodecResults, loopback: &[(Contender, LoopbackFigures)]) ->
         for v in row.values {
             let _ = write!(out, " {} |", v.map_or("—".into(), row.format));
         }
-        for other in &row.values[1..] {
-            let _ = write!(out, " {} |", ratio(row.values[0], *other));
+        for (k, other) in row.values[1..].iter().enumerate() {
+            let text = match row.ratios {
+                Some(ratios) => ratios[k].map_or("—".into(), |r| format!("{r:.2}x")),
+                None => ratio(row.values[0], *other),
+            };
+            let _ = write!(out, " {text} |");
         }
         match row.target {
+            // Every target needs ours and the floor (a partial run may lack them).
+            Some((text, _)) if row.values[0].is_none() || row.values[1].is_none() => {
+                let _ = writeln!(out, " {text} | — |");
+            }
             Some((text, met)) => {
                 let _ = writeln!(out, " {text} | {} |", if met { "yes" } else { "no" });
             }
