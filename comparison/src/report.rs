@@ -247,6 +247,29 @@ pub fn table(codec: Option<&CodecResults>, loopback: &[(Contender, LoopbackFigur
             None => out.push_str(" | |\n"),
         }
     }
+    if let Some(codec) = codec {
+        // The fastest samples are the least disturbed by other work on the machine.
+        let fastest = |ops: &[OpFigure; 3]| {
+            format!(
+                "ours/floor {:.2}x, ours/jsonrpsee {:.2}x",
+                ops[0].min_ns / ops[2].min_ns,
+                ops[0].min_ns / ops[1].min_ns
+            )
+        };
+        let _ = writeln!(
+            out,
+            "\ncodec, fastest samples ({} / {} / {} ns decode, {} / {} / {} ns encode, \
+             ours / floor / jsonrpsee): decode {}; encode {}.",
+            ns(codec.decode[0].min_ns),
+            ns(codec.decode[2].min_ns),
+            ns(codec.decode[1].min_ns),
+            ns(codec.encode[0].min_ns),
+            ns(codec.encode[2].min_ns),
+            ns(codec.encode[1].min_ns),
+            fastest(&codec.decode),
+            fastest(&codec.encode),
+        );
+    }
     if let Some(batched) = lb(Contender::FloorBatched, |f| f.calls_per_sec) {
         let _ = writeln!(
             out,
