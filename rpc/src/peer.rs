@@ -37,7 +37,7 @@ use crate::message::{
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::pipeline::{Dispatcher, Gauge, ServerConfig};
 use crate::service::{IncomingCall, JsonText, Service};
-use crate::transport::{spawn_writer_with, Connection, FrameReader, WriterHandle};
+use crate::transport::{spawn_writer_hinted, Connection, FrameReader, WriterHandle};
 
 /// The notification a caller sends to cancel one of its calls, as in LSP.
 pub const CANCEL_METHOD: &str = "$/cancelRequest";
@@ -164,10 +164,6 @@ impl Peer {
     {
         let Connection { reader, writer } = connection;
         let reader = reader.with_frame_timeout(config.frame_timeout);
-        // Frames are cut from pooled buffers by `BufferPool::freeze`; dropping them after
-        // the write is what returns their room to the pool.
-        let (writer, _writer_task) =
-            spawn_writer_with(writer, config.write_queue, config.write_stall_timeout);
         let (metrics, max_in_flight) = match &dispatcher {
             Some(d) => (d.metrics.clone(), d.config.max_in_flight_per_connection),
             None => (Arc::new(Metrics::new(&[])), 1),
@@ -175,20 +171,37 @@ impl Peer {
         let stop_calls = dispatcher
             .as_ref()
             .map_or_else(CancellationToken::new, |d| d.hard_stop.child_token());
-        let shared = Arc::new(Shared {
-            writer,
-            pending: Pending::new(),
-            next_id: AtomicU64::new(1),
-            dispatcher,
-            incoming: Mutex::new(HashMap::new()),
-            incoming_seq: AtomicU64::new(0),
-            in_flight_limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
-            tasks: TaskTracker::new(),
-            stop_calls,
-            close: CancellationToken::new(),
-            done: CancellationToken::new(),
-            metrics,
-            config,
+        let shared = Arc::new_cyclic(|this: &std::sync::Weak<Shared>| {
+            // Frames are cut from pooled buffers by `BufferPool::freeze`; dropping them
+            // after the write is what returns their room to the pool. The writer is told
+            // how many frames are on their way (calls waiting for answers, calls being
+            // served), so it can gather them into one write.
+            let this = this.clone();
+            let expected: crate::transport::ExpectedFrames = Box::new(move || {
+                this.upgrade()
+                    .map_or(0, |shared| shared.pending.len() + shared.tasks.len())
+            });
+            let (writer, _writer_task) = spawn_writer_hinted(
+                writer,
+                config.write_queue,
+                config.write_stall_timeout,
+                Some(expected),
+            );
+            Shared {
+                writer,
+                pending: Pending::new(),
+                next_id: AtomicU64::new(1),
+                dispatcher,
+                incoming: Mutex::new(HashMap::new()),
+                incoming_seq: AtomicU64::new(0),
+                in_flight_limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
+                tasks: TaskTracker::new(),
+                stop_calls,
+                close: CancellationToken::new(),
+                done: CancellationToken::new(),
+                metrics,
+                config,
+            }
         });
         shared.metrics.add_connections(1);
         tokio::spawn(read_loop(shared.clone(), reader));

@@ -30,6 +30,7 @@ pub use reader::FrameReader;
 pub use writer::{
     spawn_writer, spawn_writer_with, FrameWriter, WriterClosed, WriterHandle, WriterStats,
 };
+pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames};
 
 /// A boxed reading half, for code that handles every transport alike.
 pub type BoxReader = Pin<Box<dyn AsyncRead + Send>>;

@@ -284,9 +284,27 @@ where
 /// reading cannot hold the queue, and the calls waiting on it, forever. Its result
 /// carries the counters or the error.
 pub fn spawn_writer_with<W>(
+    writer: FrameWriter<W>,
+    queue_capacity: usize,
+    stall_timeout: Option<Duration>,
+) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    spawn_writer_hinted(writer, queue_capacity, stall_timeout, None)
+}
+
+/// How many frames the writer's owner expects to queue soon (calls in flight, say);
+/// when it is more than the writer holds, the writer lets them come before writing.
+pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
+
+/// [`spawn_writer_with`], with a hint of how many frames are on their way. Without
+/// one, the writer waits for more only when frames kept coming during its last write.
+pub(crate) fn spawn_writer_hinted<W>(
     mut writer: FrameWriter<W>,
     queue_capacity: usize,
     stall_timeout: Option<Duration>,
+    expected: Option<ExpectedFrames>,
 ) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
 where
     W: AsyncWrite + Unpin + Send + 'static,
@@ -296,14 +314,35 @@ where
     let closing = close.clone();
     let task = tokio::spawn(async move {
         let mut frames = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
+        // Whether frames were queued while the last write ran.
+        let mut busy = false;
         loop {
             tokio::select! {
                 received = rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE) => {
                     if received == 0 {
                         break;
                     }
+                    let more_coming = match &expected {
+                        Some(expected) => expected() > frames.len(),
+                        None => busy,
+                    };
+                    if more_coming && frames.len() < MAX_FRAMES_PER_WRITE {
+                        // Other frames are on their way: let the tasks that woke with
+                        // this one queue theirs too. With many calls in flight that turns
+                        // a write per frame into a write per wake-up. One call at a time
+                        // never gets here, and pays nothing (a yield costs a poll of the
+                        // IO driver).
+                        tokio::task::yield_now().await;
+                        while frames.len() < MAX_FRAMES_PER_WRITE {
+                            match rx.try_recv() {
+                                Ok(frame) => frames.push(frame),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     within(stall_timeout, writer.write_frames(&mut frames)).await?;
-                    if rx.is_empty() {
+                    busy = !rx.is_empty();
+                    if !busy {
                         within(stall_timeout, writer.flush()).await?;
                     }
                 }
