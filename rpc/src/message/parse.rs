@@ -305,18 +305,76 @@ fn parse_batch(frame: &str, limits: ParseLimits) -> Result<Incoming<'_>, Invalid
 /// Every member of a message, raw; `None` means absent (a JSON `null` is `Some`).
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    jsonrpc: Option<StrMember<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    method: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<StrMember<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
+}
+
+/// A member that must be a string, read in the envelope's one pass (borrowed unless it
+/// has escapes); any other JSON value is skipped and remembered as not a string.
+enum StrMember<'a> {
+    Str(Cow<'a, str>),
+    NotAString,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrMember<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = StrMember<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(StrMember::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StrMember::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(StrMember::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StrMember::NotAString)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StrMember::NotAString)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StrMember::NotAString)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StrMember::NotAString)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(StrMember::NotAString)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StrMember::NotAString)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StrMember::NotAString)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
@@ -356,8 +414,8 @@ pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
     let reply_id = id.unwrap_or(Id::NULL);
     let is_response = env.method.is_none() && (env.result.is_some() || env.error.is_some());
 
-    match env.jsonrpc.map(RawValue::get) {
-        Some(r#""2.0""#) => {}
+    match &env.jsonrpc {
+        Some(StrMember::Str(version)) if version == "2.0" => {}
         Some(_) => {
             return Err(Invalid {
                 is_response,
@@ -379,7 +437,7 @@ pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
                 "a request must not carry result or error",
             ));
         }
-        let Some(method) = json_str(method) else {
+        let StrMember::Str(method) = method else {
             return Err(Invalid::request(reply_id, "method must be a string"));
         };
         if let Some(params) = env.params {
@@ -427,19 +485,5 @@ pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
     match id {
         Some(id) => Ok(Message::Response(Response { id, outcome })),
         None => Err(invalid_response("a response must carry an id")),
-    }
-}
-
-/// The contents of a raw JSON string, borrowed unless it holds escapes.
-fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    if !text.starts_with('"') {
-        return None;
-    }
-    let inner = &text[1..text.len() - 1];
-    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
-        Some(Cow::Borrowed(inner))
-    } else {
-        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
     }
 }
