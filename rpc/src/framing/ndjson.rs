@@ -41,6 +41,10 @@ pub struct NdjsonCodec {
     scanned: usize,
     /// Inside an oversized line: drop bytes up to its newline.
     discarding: bool,
+    /// White space that would have taken the line past the limit was dropped after its
+    /// content (the `scanned` bytes of the buffer): the line is that frame if only white
+    /// space comes before its newline, and too large otherwise.
+    padded: bool,
 }
 
 impl NdjsonCodec {
@@ -55,6 +59,7 @@ impl NdjsonCodec {
             max_frame_len,
             scanned: 0,
             discarding: false,
+            padded: false,
         }
     }
 
@@ -66,7 +71,19 @@ impl NdjsonCodec {
     /// Whether the codec is inside an oversized line whose bytes it drops (they are
     /// not kept in the buffer, so the buffer alone does not show the frame).
     pub fn in_frame(&self) -> bool {
-        self.discarding
+        self.discarding || self.padded
+    }
+
+    /// Refuses the line being read: its bytes are dropped up to its newline.
+    fn refuse(&mut self, buf: &mut BytesMut) -> FrameError {
+        buf.clear();
+        self.scanned = 0;
+        self.padded = false;
+        self.discarding = true;
+        FrameError::TooLarge {
+            size: None,
+            max: self.max_frame_len,
+        }
     }
 
     /// Writes what goes before a frame's body (nothing, for this framing).
@@ -95,24 +112,38 @@ impl Decoder for NdjsonCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             let Some(offset) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
+                // The limit applies to the frame, which is the line without the white
+                // space around it, however the line's bytes arrive: white space before
+                // the content is dropped at once, and white space after it is dropped
+                // (and remembered) once it would take the buffer past the limit.
                 if self.discarding {
                     buf.clear();
                     self.scanned = 0;
-                } else if buf.len() > self.max_frame_len + 1 {
-                    // One byte of slack for a `\r` that is not part of the frame.
-                    buf.clear();
-                    self.scanned = 0;
-                    self.discarding = true;
-                    return Err(FrameError::TooLarge {
-                        size: None,
-                        max: self.max_frame_len,
-                    });
+                } else if self.padded {
+                    if !buf[self.scanned..].iter().all(|&b| is_space(b)) {
+                        return Err(self.refuse(buf));
+                    }
+                    buf.truncate(self.scanned);
                 } else {
+                    let blank = buf.iter().position(|&b| !is_space(b));
+                    buf.advance(blank.unwrap_or(buf.len()));
+                    // One byte of slack for a `\r` that is not part of the frame.
+                    if buf.len() > self.max_frame_len + 1 {
+                        let content = buf.iter().rposition(|&b| !is_space(b)).map_or(0, |e| e + 1);
+                        if content > self.max_frame_len {
+                            return Err(self.refuse(buf));
+                        }
+                        buf.truncate(content);
+                        self.padded = true;
+                    }
                     self.scanned = buf.len();
                 }
                 return Ok(None);
             };
             let newline = self.scanned + offset;
+            // Content after dropped white space: the frame is over the limit.
+            let padded_over = std::mem::take(&mut self.padded)
+                && !buf[self.scanned..newline].iter().all(|&b| is_space(b));
             self.scanned = 0;
             let line = &buf[..newline];
             let start = line.iter().position(|&b| !is_space(b));
@@ -121,6 +152,13 @@ impl Decoder for NdjsonCodec {
                 .rposition(|&b| !is_space(b))
                 .map_or(0, |e| e + 1);
             match start {
+                _ if padded_over => {
+                    buf.advance(newline + 1);
+                    return Err(FrameError::TooLarge {
+                        size: None,
+                        max: self.max_frame_len,
+                    });
+                }
                 _ if self.discarding => {
                     self.discarding = false;
                     buf.advance(newline + 1);
@@ -148,9 +186,10 @@ impl Decoder for NdjsonCodec {
             return Ok(Some(frame));
         }
         // The last line may lack its newline.
-        self.scanned = 0;
         if self.discarding || buf.iter().all(|&b| is_space(b)) {
             self.discarding = false;
+            self.padded = false;
+            self.scanned = 0;
             buf.clear();
             return Ok(None);
         }

@@ -76,9 +76,15 @@ pub struct ErrorObject<'a> {
     /// A short description.
     #[serde(borrow)]
     pub message: Cow<'a, str>,
-    /// Extra information, kept raw.
-    #[serde(borrow, default)]
+    /// Extra information, kept raw; `"data": null` is kept as `null`, not taken for
+    /// an absent member, so the error passes on as it came.
+    #[serde(borrow, default, deserialize_with = "present")]
     pub data: Option<&'a RawValue>,
+}
+
+/// A member that is present, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 impl ErrorObject<'_> {
