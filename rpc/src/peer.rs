@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,6 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::future::Future;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::AbortHandle;

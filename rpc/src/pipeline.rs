@@ -13,9 +13,10 @@
 //! connection's reader: the reader must stay free to read `$/cancelRequest`, or calls
 //! running until cancelled could hold every worker while their cancels sit unread
 //! behind the calls waiting for those workers (a deadlock the soak test found). What
-//! pushes a sender back is then its connection's in-flight limit. Each method runs in the default
-//! pool, the blocking pool or a named pool, so a slow method in its own pool cannot
-//! starve the others (a bulkhead).
+//! pushes a sender back is then its connection's in-flight limit.
+//!
+//! Each method runs in the default pool, the blocking pool or a named pool, so a slow
+//! method in its own pool cannot starve the others (a bulkhead).
 
 use std::any::Any;
 use std::borrow::Cow;

@@ -45,10 +45,6 @@ pub struct ShutdownReport {
 pub struct Server {
     dispatcher: Arc<Dispatcher>,
     peer_config: PeerConfig,
-    /// The idle timeout of connections the accept loops take in.
-    accepted_idle_timeout: Option<Duration>,
-    /// Whether accepted connections drop their calls when the client leaves.
-    accepted_abandon: bool,
     connections: TaskTracker,
     /// Connections being served, by any path; the accept loops refuse more than
     /// `ServerConfig::max_connections`.
@@ -72,8 +68,6 @@ impl Server {
             ..PeerConfig::default()
         };
         Server {
-            accepted_idle_timeout: config.idle_timeout,
-            accepted_abandon: config.abandon_calls_on_disconnect,
             dispatcher: Arc::new(Dispatcher::new(Arc::new(service), config)),
             peer_config,
             connections: TaskTracker::new(),
@@ -186,9 +180,11 @@ impl Server {
                     self.refuse(connection);
                 }
                 Ok(connection) => {
+                    // What applies to accepted sockets only comes from the server's config.
+                    let server = &self.dispatcher.config;
                     let config = PeerConfig {
-                        idle_timeout: self.accepted_idle_timeout,
-                        abandon_calls_on_disconnect: self.accepted_abandon,
+                        idle_timeout: server.idle_timeout,
+                        abandon_calls_on_disconnect: server.abandon_calls_on_disconnect,
                         ..self.peer_config.clone()
                     };
                     self.serve_with(connection, config);
