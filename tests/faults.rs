@@ -130,7 +130,13 @@ async fn calls_of_a_client_that_disconnects_are_dropped_not_run_to_their_deadlin
         tokio::time::sleep(Duration::from_secs(600)).await;
         call.respond(&0)
     });
-    let server = std::sync::Arc::new(Server::new(router));
+    // A client that closes its end cannot be told from one that half-closes it and
+    // still reads; this server says closing means leaving.
+    let config = ServerConfig {
+        abandon_calls_on_disconnect: true,
+        ..ServerConfig::default()
+    };
+    let server = std::sync::Arc::new(Server::with_config(router, config));
     let listener = rpc::transport::tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
         .await
         .unwrap();

@@ -35,6 +35,8 @@ pub struct Method<'a> {
     pub concurrency: Option<usize>,
     pub shape: Shape,
     pub raw_params: bool,
+    /// A notification that may run out of arrival order.
+    pub unordered: bool,
     pub params: Vec<Param<'a>>,
     pub output: Output<'a>,
 }
@@ -256,6 +258,13 @@ impl<'a> Method<'a> {
             }
         }
 
+        if let (Some(unordered), None) = (opts.unordered, opts.notification) {
+            cx.error(
+                unordered,
+                "`unordered` is for notifications: add `notification`, or remove `unordered` (requests already run concurrently)",
+            );
+        }
+
         if cx.count() > errors_before {
             return None;
         }
@@ -280,6 +289,7 @@ impl<'a> Method<'a> {
             concurrency: opts.concurrency.map(|(n, _)| n),
             shape: opts.shape.map_or(default_shape, |(s, _)| s),
             raw_params: opts.raw_params.is_some(),
+            unordered: opts.unordered.is_some(),
             params,
             output,
         })

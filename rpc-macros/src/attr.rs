@@ -27,7 +27,7 @@ pub struct TraitAttrs {
 }
 
 /// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
-/// timeout = "5s", concurrency = 4, positional | named, raw_params)]`
+/// timeout = "5s", concurrency = 4, positional | named, raw_params, unordered)]`
 #[derive(Default)]
 pub struct MethodAttrs {
     pub name: Option<LitStr>,
@@ -40,6 +40,7 @@ pub struct MethodAttrs {
     pub concurrency: Option<(usize, Span)>,
     pub shape: Option<(Shape, Span)>,
     pub raw_params: Option<Span>,
+    pub unordered: Option<Span>,
 }
 
 /// `#[rpc(rename = "wireName")]`
@@ -111,6 +112,7 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                     NOTIFICATION => set_flag(&meta, &mut attrs.notification),
                     BLOCKING => set_flag(&meta, &mut attrs.blocking),
                     RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params),
+                    UNORDERED => set_flag(&meta, &mut attrs.unordered),
                     POOL => set_once(&meta, &mut attrs.pool, |m| {
                         let lit = string_value(m, "pool = \"io\"")?;
                         if lit.value().is_empty() {

@@ -18,6 +18,7 @@ pub const CONCURRENCY: &str = "concurrency";
 pub const POSITIONAL: &str = "positional";
 pub const NAMED: &str = "named";
 pub const RAW_PARAMS: &str = "raw_params";
+pub const UNORDERED: &str = "unordered";
 
 // Parameter options.
 pub const RENAME: &str = "rename";
@@ -37,6 +38,7 @@ pub const METHOD_OPTIONS: &[&str] = &[
     POSITIONAL,
     NAMED,
     RAW_PARAMS,
+    UNORDERED,
 ];
 
 /// Options accepted on a parameter.

@@ -18,6 +18,7 @@
 //! - [`metrics`]: counters and latency histograms.
 #![warn(missing_docs)]
 
+mod budget;
 pub mod buffer;
 pub mod client;
 pub mod correlation;

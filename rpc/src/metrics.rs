@@ -107,6 +107,11 @@ pub struct Metrics {
     undecodable_responses: AtomicU64,
     refused_connections: AtomicU64,
     timed_out_connections: AtomicU64,
+    buffered_bytes: AtomicI64,
+    answers_written: AtomicU64,
+    answers_lost: AtomicU64,
+    accept_errors: AtomicU64,
+    interrupted_by_shutdown: AtomicU64,
 }
 
 macro_rules! counter {
@@ -134,6 +139,11 @@ impl Metrics {
             undecodable_responses: AtomicU64::new(0),
             refused_connections: AtomicU64::new(0),
             timed_out_connections: AtomicU64::new(0),
+            buffered_bytes: AtomicI64::new(0),
+            answers_written: AtomicU64::new(0),
+            answers_lost: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            interrupted_by_shutdown: AtomicU64::new(0),
         }
     }
 
@@ -157,7 +167,28 @@ impl Metrics {
         self.in_flight.fetch_add(delta, Ordering::Relaxed);
     }
 
+    /// Moves the gauge of bytes held by connections (frames of calls in flight and
+    /// answers waiting to be written) by `delta`.
+    pub(crate) fn add_buffered_bytes(&self, delta: i64) {
+        self.buffered_bytes.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts answers handed to the socket.
+    pub(crate) fn record_answers_written(&self, n: u32) {
+        self.answers_written
+            .fetch_add(u64::from(n), Ordering::Relaxed);
+    }
+
+    /// Counts answers dropped unwritten because their connection could not take them.
+    pub(crate) fn record_answers_lost(&self, n: u32) {
+        self.answers_lost.fetch_add(u64::from(n), Ordering::Relaxed);
+    }
+
     counter! {
+        /// Counts a failed accept that the accept loop waited out (out of descriptors or memory).
+        record_accept_error => accept_errors,
+        /// Counts a call answered -32002 because it still ran at the shutdown deadline.
+        record_interrupted_by_shutdown => interrupted_by_shutdown,
         /// Counts a call refused by the overload policy.
         record_rejection => rejected,
         /// Counts a call that ran past its deadline.
@@ -202,6 +233,11 @@ impl Metrics {
             undecodable_responses: self.undecodable_responses.load(Ordering::Relaxed),
             refused_connections: self.refused_connections.load(Ordering::Relaxed),
             timed_out_connections: self.timed_out_connections.load(Ordering::Relaxed),
+            buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
+            answers_written: self.answers_written.load(Ordering::Relaxed),
+            answers_lost: self.answers_lost.load(Ordering::Relaxed),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
+            interrupted_by_shutdown: self.interrupted_by_shutdown.load(Ordering::Relaxed),
             buffer_pool: pool,
         }
     }
@@ -238,6 +274,21 @@ pub struct MetricsSnapshot {
     pub refused_connections: u64,
     /// Connections closed for being idle or for trickling a frame too slowly.
     pub timed_out_connections: u64,
+    /// Bytes the connections hold now: frames of calls in flight and answers waiting
+    /// for their readers. Each connection stops reading while its share is over
+    /// `ServerConfig::max_buffered_bytes_per_connection`.
+    pub buffered_bytes: i64,
+    /// Answers (responses, including each element of a batch answer) handed to the
+    /// socket.
+    pub answers_written: u64,
+    /// Answers that could not be written because their connection failed or was cut
+    /// for not reading.
+    pub answers_lost: u64,
+    /// Failed accepts waited out by the accept loops (out of file descriptors or
+    /// memory).
+    pub accept_errors: u64,
+    /// Calls answered -32002 because they were still running at the shutdown deadline.
+    pub interrupted_by_shutdown: u64,
     /// The buffer pool's counters.
     pub buffer_pool: PoolStats,
 }

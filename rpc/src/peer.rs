@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{oneshot, Semaphore};
-use tokio::task::AbortHandle;
+use tokio::sync::oneshot;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::budget::{Hold, Ledger};
 use crate::buffer::BufferPool;
 use crate::correlation::{Completion, Pending, RawResponse};
 use crate::error::Error;
@@ -37,7 +38,7 @@ use crate::message::{
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::pipeline::{Dispatcher, Gauge, ServerConfig};
 use crate::service::{IncomingCall, JsonText, Service};
-use crate::transport::{spawn_writer_hinted, Connection, FrameReader, WriterHandle};
+use crate::transport::{spawn_writer_hinted, Connection, FrameReader, WriterHandle, WriterStats};
 
 /// The notification a caller sends to cancel one of its calls, as in LSP.
 pub const CANCEL_METHOD: &str = "$/cancelRequest";
@@ -66,12 +67,11 @@ pub struct PeerConfig {
     /// is closed at the first moment it has been quiet that long and has nothing in
     /// flight.
     pub idle_timeout: Option<Duration>,
-    /// Whether calls still running when the other end closes the connection are
-    /// dropped (their answers could not be delivered). Off by default, since a client
-    /// on a pipe may close its end to say it has nothing more to send and still read
-    /// the answers; a server turns it on for the sockets it accepts
-    /// (`ServerConfig::abandon_calls_on_disconnect`). Calls are always dropped once
-    /// the connection can no longer be written.
+    /// Whether calls still running when the other end closes its sending side are
+    /// dropped (answered -32800) instead of run to their answers. Off by default: a
+    /// client on a pipe, or one that half-closes a socket, closes its end to say it
+    /// has nothing more to send and still reads the answers. Calls are always dropped
+    /// once the connection can no longer be written, or when reading fails (a reset).
     pub abandon_calls_on_disconnect: bool,
     /// Where outgoing messages are encoded.
     pub buffer_pool: Arc<BufferPool>,
@@ -96,6 +96,8 @@ impl Default for PeerConfig {
 struct InFlight {
     seq: u64,
     abort: Option<AbortHandle>,
+    /// The batch whose array the call answers in, when it is a batch element.
+    batch: Option<Arc<BatchAnswer>>,
 }
 
 struct Shared {
@@ -106,7 +108,10 @@ struct Shared {
     /// Incoming calls by id, for cancellation; whoever removes an entry answers it.
     incoming: Mutex<HashMap<Bytes, InFlight>>,
     incoming_seq: AtomicU64,
-    in_flight_limit: Arc<Semaphore>,
+    /// Calls in flight and bytes held, against the connection's limits.
+    ledger: Arc<Ledger>,
+    /// The largest frame the connection reads; error answers are kept within it.
+    max_frame_len: usize,
     tasks: TaskTracker,
     /// Stops the calls being served: cancelled at the server's shutdown deadline (a
     /// child of its token) or when their answers can no longer be delivered.
@@ -164,10 +169,22 @@ impl Peer {
     {
         let Connection { reader, writer } = connection;
         let reader = reader.with_frame_timeout(config.frame_timeout);
-        let (metrics, max_in_flight) = match &dispatcher {
-            Some(d) => (d.metrics.clone(), d.config.max_in_flight_per_connection),
-            None => (Arc::new(Metrics::new(&[])), 1),
+        let max_frame_len = reader.codec().max_frame_len();
+        let (metrics, max_in_flight, max_buffered) = match &dispatcher {
+            Some(d) => (
+                d.metrics.clone(),
+                d.config.max_in_flight_per_connection,
+                d.config.max_buffered_bytes_per_connection,
+            ),
+            // A peer that serves nothing answers each incoming call with an error.
+            None => (
+                Arc::new(Metrics::new(&[])),
+                1,
+                ServerConfig::default().max_buffered_bytes_per_connection,
+            ),
         };
+        let ledger = Ledger::new(max_in_flight, max_buffered, metrics.clone());
+        let mut writer_task = None;
         let stop_calls = dispatcher
             .as_ref()
             .map_or_else(CancellationToken::new, |d| d.hard_stop.child_token());
@@ -181,12 +198,13 @@ impl Peer {
                 this.upgrade()
                     .map_or(0, |shared| shared.pending.len() + shared.tasks.len())
             });
-            let (writer, _writer_task) = spawn_writer_hinted(
+            let (writer, task) = spawn_writer_hinted(
                 writer,
                 config.write_queue,
                 config.write_stall_timeout,
                 Some(expected),
             );
+            writer_task = Some(task);
             Shared {
                 writer,
                 pending: Pending::new(),
@@ -194,7 +212,8 @@ impl Peer {
                 dispatcher,
                 incoming: Mutex::new(HashMap::new()),
                 incoming_seq: AtomicU64::new(0),
-                in_flight_limit: Arc::new(Semaphore::new(max_in_flight.max(1))),
+                ledger,
+                max_frame_len,
                 tasks: TaskTracker::new(),
                 stop_calls,
                 close: CancellationToken::new(),
@@ -204,7 +223,8 @@ impl Peer {
             }
         });
         shared.metrics.add_connections(1);
-        tokio::spawn(read_loop(shared.clone(), reader));
+        let writer_task = writer_task.expect("the writer starts with the peer");
+        tokio::spawn(read_loop(shared.clone(), reader, writer_task));
         Peer { shared }
     }
 
@@ -486,7 +506,31 @@ impl BatchBuilder<'_> {
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameReader<R>) {
+/// What the reader knows of the notifications it has started, to keep them in order.
+#[derive(Default)]
+struct Order {
+    /// Cancelled when the last ordered notification started has been handled.
+    last: Option<CancellationToken>,
+}
+
+impl Order {
+    /// What a call arriving now must wait for before it starts.
+    fn barrier(&mut self) -> Option<CancellationToken> {
+        match &self.last {
+            Some(last) if last.is_cancelled() => {
+                self.last = None;
+                None
+            }
+            last => last.clone(),
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: Arc<Shared>,
+    mut reader: FrameReader<R>,
+    writer_task: JoinHandle<std::io::Result<WriterStats>>,
+) {
     let stop_reading = shared
         .dispatcher
         .as_ref()
@@ -498,6 +542,7 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
     let mut last_frame = tokio::time::Instant::now();
     let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
+    let mut order = Order::default();
     let reason = loop {
         let frame = tokio::select! {
             biased;
@@ -521,19 +566,28 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
                 }
                 continue;
             }
-            frame = reader.next_frame() => frame,
+            // While the connection holds more bytes than it may (answers its peer has
+            // not read, frames of calls in flight), nothing more is read: the sender is
+            // pushed back by its transport.
+            frame = async {
+                shared.ledger.within_byte_limit().await;
+                reader.next_frame().await
+            } => frame,
         };
         if idle_timeout.is_some() {
             last_frame = tokio::time::Instant::now();
         }
         match frame {
             None => {
+                // The other end has nothing more to send; it may still read (a pipe's
+                // writer closed, a TCP half-close), so calls run on to their answers
+                // unless the config says a closed end means a client gone.
                 if shared.config.abandon_calls_on_disconnect {
                     shared.stop_calls.cancel();
                 }
                 break "the other end closed the connection".to_owned();
             }
-            Some(Ok(frame)) => handle_frame(&shared, frame).await,
+            Some(Ok(frame)) => handle_frame(&shared, &mut order, frame).await,
             Some(Err(err)) if err.is_recoverable() => {
                 shared.metrics.record_invalid_message();
                 if shared.dispatcher.is_some() {
@@ -547,11 +601,17 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
                 }
             }
             Some(Err(err)) => {
-                if shared.config.abandon_calls_on_disconnect {
-                    shared.stop_calls.cancel();
-                }
-                if matches!(&err, FrameError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut) {
+                let timed_out =
+                    matches!(&err, FrameError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
+                let broken = matches!(&err, FrameError::Io(_)) && !timed_out;
+                if timed_out {
                     shared.metrics.record_timed_out_connection();
+                }
+                // A failed read (a reset) means the connection is gone both ways; a
+                // half-sent or malformed frame, or one that took too long, ends reading
+                // but the other end may still read the answers.
+                if broken || shared.config.abandon_calls_on_disconnect {
+                    shared.stop_calls.cancel();
                 }
                 break format!("reading failed: {err}");
             }
@@ -561,26 +621,40 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut reader: FrameR
     shared.pending.fail_all(&reason);
     shared.tasks.close();
     shared.tasks.wait().await;
+    // Every call has queued its answer; the connection counts as closed only once the
+    // writer has written them (or the stream failed, or the reader stalled).
     shared.writer.close();
+    if let Ok(Err(err)) = writer_task.await {
+        tracing::debug!(%err, "the connection's writer failed");
+    }
     shared.metrics.add_connections(-1);
     shared.done.cancel();
 }
 
-async fn handle_frame(shared: &Arc<Shared>, frame: Bytes) {
+async fn handle_frame(shared: &Arc<Shared>, order: &mut Order, frame: Bytes) {
     match parse_with(&frame, shared.config.parse_limits) {
         Err(invalid) => answer_invalid(shared, invalid).await,
         Ok(Incoming::Single(message)) => match message {
             Message::Request(req) => {
                 let id = JsonText::within(&frame, req.id.as_json());
-                handle_call(shared, &frame, Some(id), &req.method, req.params).await
+                serve_call(
+                    shared,
+                    order,
+                    &frame,
+                    Some(id),
+                    &req.method,
+                    req.params,
+                    None,
+                )
+                .await
             }
             Message::Notification(n) if n.method == CANCEL_METHOD => cancel(shared, n.params).await,
             Message::Notification(n) => {
-                handle_call(shared, &frame, None, &n.method, n.params).await
+                serve_call(shared, order, &frame, None, &n.method, n.params, None).await
             }
             Message::Response(resp) => handle_response(shared, &frame, resp),
         },
-        Ok(Incoming::Batch(elements)) => handle_batch(shared, &frame, elements).await,
+        Ok(Incoming::Batch(elements)) => handle_batch(shared, order, &frame, elements).await,
     }
 }
 
@@ -596,15 +670,39 @@ async fn answer_invalid(shared: &Shared, invalid: Invalid<'_>) {
 }
 
 fn encode_error_frame(shared: &Shared, id: Id<'_>, code: ErrorCode, message: &str) -> Bytes {
-    let mut buf = shared.config.buffer_pool.take(128 + message.len());
-    encode_error(&mut buf, id, code, message, None);
-    shared.config.buffer_pool.freeze(buf)
+    rpc_error_frame(shared, id, &RpcError::new(code, message.to_owned()))
 }
 
+/// Encodes an error response; one that would not fit in a frame (a huge message or
+/// `data`) is replaced by a short one with the same code, so the other end, whose
+/// frame limit is likely ours, does not drop it and wait for an answer forever.
 fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
-    let mut buf = shared.config.buffer_pool.take(128 + err.message.len());
+    let pool = &shared.config.buffer_pool;
+    let mut buf = pool.take(128 + err.message.len());
     encode_error(&mut buf, id, err.code, &err.message, err.data.as_deref());
-    shared.config.buffer_pool.freeze(buf)
+    if buf.len() > shared.max_frame_len {
+        let size = buf.len();
+        buf.clear();
+        let mut message = prefix(&err.message, 256).to_owned();
+        message.push_str(&format!(
+            " (the full error was {size} bytes, over the frame limit of {} bytes; its data was left out)",
+            shared.max_frame_len
+        ));
+        encode_error(&mut buf, id, err.code, &message, None);
+    }
+    pool.freeze(buf)
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn handle_response(shared: &Shared, frame: &Bytes, resp: Response<'_>) {
@@ -624,23 +722,23 @@ fn handle_response(shared: &Shared, frame: &Bytes, resp: Response<'_>) {
     }
 }
 
-/// Routes and admits one call; `None` when it was answered (or dropped) at once.
-async fn prepare_call(
+/// Routes and admits one call.
+fn prepare_call(
     shared: &Arc<Shared>,
     frame: &Bytes,
     id: Option<&JsonText>,
     method: &str,
     params: Option<&RawValue>,
-) -> Result<(Arc<Dispatcher>, crate::pipeline::Admission, IncomingCall), Option<RpcError>> {
+) -> Result<(Arc<Dispatcher>, crate::pipeline::Admission, IncomingCall), RpcError> {
     let Some(dispatcher) = &shared.dispatcher else {
         shared.metrics.record_unknown_method();
-        return Err(Some(RpcError::method_not_found(method)));
+        return Err(RpcError::method_not_found(method));
     };
     let Some(index) = dispatcher.service.route(method) else {
         shared.metrics.record_unknown_method();
-        return Err(Some(RpcError::method_not_found(method)));
+        return Err(RpcError::method_not_found(method));
     };
-    let admission = dispatcher.admit(index).map_err(Some)?;
+    let admission = dispatcher.admit(index)?;
     let call = IncomingCall {
         method: index,
         id: id.cloned(),
@@ -652,38 +750,68 @@ async fn prepare_call(
     Ok((dispatcher.clone(), admission, call))
 }
 
-async fn handle_call(
+/// Serves one call or notification, alone or as a batch element (`batch`): takes its
+/// place in the connection's in-flight limit (waiting here stops the reader, so the
+/// sender is pushed back), routes and admits it, and starts its task.
+async fn serve_call(
     shared: &Arc<Shared>,
+    order: &mut Order,
     frame: &Bytes,
     id: Option<JsonText>,
     method: &str,
     params: Option<&RawValue>,
+    batch: Option<&Arc<BatchAnswer>>,
 ) {
-    // The connection's own limit: waiting here stops the reader, so the sender is
-    // pushed back.
-    let Ok(slot) = shared.in_flight_limit.clone().acquire_owned().await else {
+    let Some(mut hold) = shared.ledger.take_slot().await else {
         return;
     };
+    if batch.is_none() {
+        // A batch's frame is charged once, by its answer.
+        hold.charge(frame.len());
+    }
     let (dispatcher, admission, call) =
-        match prepare_call(shared, frame, id.as_ref(), method, params).await {
+        match prepare_call(shared, frame, id.as_ref(), method, params) {
             Ok(prepared) => prepared,
             Err(err) => {
-                if let (Some(id), Some(err)) = (&id, err) {
+                if let Some(id) = &id {
                     let id = Id::from_json(id.as_str()).unwrap_or(Id::NULL);
-                    let _ = shared.writer.send(rpc_error_frame(shared, id, &err)).await;
+                    let answer = rpc_error_frame(shared, id, &err);
+                    match batch {
+                        Some(batch) => batch.append(answer),
+                        None => send_answer(shared, answer, hold).await,
+                    }
                 }
                 return;
             }
         };
-    let seq = id.as_ref().and_then(|id| register(shared, id));
+    let unordered = dispatcher.service.methods()[call.method].unordered;
+    let (after, handled) = match &id {
+        Some(_) => (order.barrier(), None),
+        None if unordered => (None, None),
+        None => {
+            // Ordered notifications run one after another: each waits for the one
+            // before, and every call after it waits for it.
+            let after = order.barrier();
+            let handled = CancellationToken::new();
+            order.last = Some(handled.clone());
+            (after, Some(handled.drop_guard()))
+        }
+    };
+    if let (Some(batch), Some(_)) = (batch, &id) {
+        batch.expect();
+    }
+    let seq = id.as_ref().and_then(|id| register(shared, id, batch));
     let context = CallContext {
         shared: shared.clone(),
         dispatcher: dispatcher.clone(),
         admission,
-        slot,
+        hold,
         method: call.method,
         id: id.clone(),
         seq,
+        after,
+        handled,
+        batch: batch.cloned(),
     };
     // The service spawns the task, so that a generated handler's future can live in
     // it unboxed.
@@ -700,17 +828,34 @@ async fn handle_call(
     }
 }
 
+/// Queues a single call's answer; its hold (the call's slot) now covers the answer's
+/// bytes and is given back once the answer is written.
+async fn send_answer(shared: &Shared, answer: Bytes, mut hold: Hold) {
+    hold.recharge(answer.len());
+    let _ = shared
+        .writer
+        .send_holding(answer, Some(hold.carrying(1)))
+        .await;
+}
+
 /// What a call's task needs besides the handler's future.
 pub(crate) struct CallContext {
     shared: Arc<Shared>,
     dispatcher: Arc<Dispatcher>,
     admission: crate::pipeline::Admission,
-    /// The call's place in its connection's in-flight limit.
-    slot: tokio::sync::OwnedSemaphorePermit,
+    /// The call's place in its connection's in-flight limit, and the bytes of its
+    /// frame.
+    hold: Hold,
     method: usize,
     id: Option<JsonText>,
     /// The call's entry in the cancellation map, when it has one.
     seq: Option<u64>,
+    /// The notification that must be handled before this call starts.
+    after: Option<CancellationToken>,
+    /// For an ordered notification: cancelled (dropped) once it has been handled.
+    handled: Option<tokio_util::sync::DropGuard>,
+    /// The batch the call is an element of.
+    batch: Option<Arc<BatchAnswer>>,
 }
 
 /// Spawns a call's task: runs `future` under the pipeline's rules, then answers unless
@@ -723,10 +868,13 @@ where
         shared,
         dispatcher,
         admission,
-        slot,
+        hold,
         method,
         id,
         seq,
+        after,
+        handled,
+        batch,
     } = context;
     let tasks = shared.tasks.clone();
     let task = tasks.spawn(async move {
@@ -737,10 +885,12 @@ where
             admission,
             method,
             is_notification,
+            after,
             future,
         )
         .await;
-        drop(slot);
+        // The next notification, and the calls waiting for this one, may start.
+        drop(handled);
         let Some(id) = id else {
             return;
         };
@@ -750,8 +900,17 @@ where
                 return;
             }
         }
-        let frame = reply_frame(&shared, &id, reply);
-        let _ = shared.writer.send(frame).await;
+        let answer = reply_frame(&shared, &id, reply);
+        // The id was the last piece of the request's frame still held: the answer
+        // waits for the writer without it.
+        drop(id);
+        match batch {
+            Some(batch) => {
+                drop(hold);
+                batch.add(&shared, Some(answer)).await;
+            }
+            None => send_answer(&shared, answer, hold).await,
+        }
     });
     task.abort_handle()
 }
@@ -770,6 +929,7 @@ async fn execute<F>(
     admission: crate::pipeline::Admission,
     method: usize,
     is_notification: bool,
+    after: Option<CancellationToken>,
     future: F,
 ) -> crate::service::Reply
 where
@@ -779,12 +939,19 @@ where
     let started = Instant::now();
     let span =
         tracing::debug_span!("rpc.call", method = %dispatcher.service.methods()[method].name);
+    let run = async {
+        if let Some(after) = after {
+            after.cancelled().await;
+        }
+        dispatcher.run(admission, method, future).await
+    };
     let reply = tokio::select! {
         biased;
-        reply = dispatcher.run(admission, method, future).instrument(span) => reply,
+        reply = run.instrument(span) => reply,
         // Notifications run on when their sender leaves; only the deadline stops them.
         () = if is_notification { dispatcher.hard_stop.cancelled() } else { shared.stop_calls.cancelled() } => {
             if dispatcher.hard_stop.is_cancelled() {
+                shared.metrics.record_interrupted_by_shutdown();
                 Err(RpcError::new(
                     ErrorCode::SHUTTING_DOWN,
                     "server shutting down: the call did not finish before the shutdown deadline",
@@ -803,14 +970,21 @@ where
     reply
 }
 
-fn register(shared: &Shared, id: &JsonText) -> Option<u64> {
+fn register(shared: &Shared, id: &JsonText, batch: Option<&Arc<BatchAnswer>>) -> Option<u64> {
     let seq = shared.incoming_seq.fetch_add(1, Ordering::Relaxed);
     let mut incoming = shared.incoming.lock().unwrap_or_else(|e| e.into_inner());
     if incoming.contains_key(id.as_bytes()) {
         // A second call with an id already in flight runs, but cannot be cancelled.
         return None;
     }
-    incoming.insert(id.as_bytes().clone(), InFlight { seq, abort: None });
+    incoming.insert(
+        id.as_bytes().clone(),
+        InFlight {
+            seq,
+            abort: None,
+            batch: batch.cloned(),
+        },
+    );
     Some(seq)
 }
 
@@ -857,108 +1031,156 @@ async fn cancel(shared: &Shared, params: Option<&RawValue>) {
         ErrorCode::REQUEST_CANCELLED,
         "Request cancelled by the caller",
     );
-    let _ = shared.writer.send(frame).await;
+    match entry.batch {
+        // A batch element's answer belongs in its batch's array.
+        Some(batch) => batch.add(shared, Some(frame)).await,
+        None => {
+            let _ = shared.writer.send(frame).await;
+        }
+    }
 }
 
-enum BatchJob {
-    Done(Option<Bytes>),
-    Running(tokio::task::JoinHandle<crate::service::Reply>, JsonText),
-    Notification,
+/// The answer to one batch, filled in as its elements finish.
+///
+/// Every element is served like a single call (its own slot in the in-flight limit,
+/// registered for `$/cancelRequest`); an element gives its slot back once its answer
+/// is in the array, and the array's bytes are charged to the connection until it has
+/// been written. The frame's bytes stay charged until the last element is done with it.
+pub(crate) struct BatchAnswer {
+    state: Mutex<BatchState>,
+    /// Elements whose answers are still to come, plus one for the reader while it is
+    /// still starting elements.
+    outstanding: AtomicUsize,
+    /// The batch's frame; given back when the last element is done with it.
+    _frame: Hold,
+}
+
+struct BatchState {
+    out: BytesMut,
+    writer: BatchWriter,
+    answers: u32,
+    /// The bytes of the answers gathered so far.
+    hold: Option<Hold>,
+}
+
+impl BatchAnswer {
+    fn new(shared: &Shared, frame: &Bytes) -> Self {
+        let mut frame_hold = shared.ledger.empty_hold();
+        frame_hold.charge(frame.len());
+        BatchAnswer {
+            state: Mutex::new(BatchState {
+                out: shared.config.buffer_pool.take(256),
+                writer: BatchWriter::new(),
+                answers: 0,
+                hold: Some(shared.ledger.empty_hold()),
+            }),
+            outstanding: AtomicUsize::new(1),
+            _frame: frame_hold,
+        }
+    }
+
+    /// One more element will answer through [`BatchAnswer::add`].
+    fn expect(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Puts an answer in the array now, for an element that was answered at once.
+    fn append(&self, answer: Bytes) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let BatchState {
+            out,
+            writer,
+            answers,
+            hold,
+        } = &mut *state;
+        writer.begin_element(out);
+        out.extend_from_slice(&answer);
+        *answers += 1;
+        if let Some(hold) = hold {
+            hold.charge(answer.len());
+        }
+    }
+
+    /// An expected element is done (with its answer, or none for the reader's own
+    /// share); the last one sends the array.
+    async fn add(&self, shared: &Shared, answer: Option<Bytes>) {
+        if let Some(answer) = answer {
+            self.append(answer);
+        }
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let (mut out, writer, answers, hold) = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut state.out),
+                std::mem::replace(&mut state.writer, BatchWriter::new()),
+                state.answers,
+                state.hold.take(),
+            )
+        };
+        if writer.finish(&mut out) {
+            let frame = shared.config.buffer_pool.freeze(out);
+            let _ = shared
+                .writer
+                .send_holding(frame, hold.map(|h| h.carrying(answers)))
+                .await;
+        }
+    }
 }
 
 async fn handle_batch(
     shared: &Arc<Shared>,
+    order: &mut Order,
     frame: &Bytes,
     elements: Vec<Result<Message<'_>, Invalid<'_>>>,
 ) {
-    let Ok(slot) = shared.in_flight_limit.clone().acquire_owned().await else {
-        return;
-    };
-    let mut jobs = Vec::with_capacity(elements.len());
+    let answer = Arc::new(BatchAnswer::new(shared, frame));
     for element in elements {
-        let job = match element {
+        match element {
             Err(invalid) => {
                 shared.metrics.record_invalid_message();
                 if invalid.is_response {
                     shared.metrics.record_undecodable_response();
-                    BatchJob::Done(None)
                 } else {
-                    BatchJob::Done(Some(encode_error_frame(
+                    answer.append(encode_error_frame(
                         shared,
                         invalid.id,
                         invalid.code,
                         &invalid.reason,
-                    )))
+                    ));
                 }
             }
-            Ok(Message::Response(resp)) => {
-                handle_response(shared, frame, resp);
-                BatchJob::Done(None)
-            }
+            Ok(Message::Response(resp)) => handle_response(shared, frame, resp),
             Ok(Message::Notification(n)) if n.method == CANCEL_METHOD => {
                 cancel(shared, n.params).await;
-                BatchJob::Done(None)
             }
             Ok(Message::Notification(n)) => {
-                if let Ok((dispatcher, admission, call)) =
-                    prepare_call(shared, frame, None, &n.method, n.params).await
-                {
-                    let task_shared = shared.clone();
-                    shared.tasks.spawn(async move {
-                        let method = call.method;
-                        let future = dispatcher.service.call(call);
-                        let _ = execute(&task_shared, &dispatcher, admission, method, true, future)
-                            .await;
-                    });
-                }
-                BatchJob::Notification
+                serve_call(
+                    shared,
+                    order,
+                    frame,
+                    None,
+                    &n.method,
+                    n.params,
+                    Some(&answer),
+                )
+                .await;
             }
             Ok(Message::Request(req)) => {
                 let id = JsonText::within(frame, req.id.as_json());
-                match prepare_call(shared, frame, Some(&id), &req.method, req.params).await {
-                    Ok((dispatcher, admission, call)) => {
-                        let task_shared = shared.clone();
-                        let handle = shared.tasks.spawn(async move {
-                            let method = call.method;
-                            let future = dispatcher.service.call(call);
-                            execute(&task_shared, &dispatcher, admission, method, false, future)
-                                .await
-                        });
-                        BatchJob::Running(handle, id)
-                    }
-                    Err(err) => {
-                        let err = err.unwrap_or_else(|| RpcError::internal("call refused"));
-                        BatchJob::Done(Some(rpc_error_frame(shared, req.id, &err)))
-                    }
-                }
+                serve_call(
+                    shared,
+                    order,
+                    frame,
+                    Some(id),
+                    &req.method,
+                    req.params,
+                    Some(&answer),
+                )
+                .await;
             }
-        };
-        jobs.push(job);
+        }
     }
-    let task_shared = shared.clone();
-    shared.tasks.spawn(async move {
-        let mut out = task_shared.config.buffer_pool.take(256 * jobs.len());
-        let mut batch = BatchWriter::new();
-        for job in jobs {
-            let element = match job {
-                BatchJob::Done(element) => element,
-                BatchJob::Notification => None,
-                BatchJob::Running(handle, id) => {
-                    let reply = handle.await.unwrap_or_else(|_| {
-                        Err(RpcError::internal("Internal error: the call's task failed"))
-                    });
-                    Some(reply_frame(&task_shared, &id, reply))
-                }
-            };
-            if let Some(element) = element {
-                batch.begin_element(&mut out);
-                out.extend_from_slice(&element);
-            }
-        }
-        drop(slot);
-        if batch.finish(&mut out) {
-            let frame = task_shared.config.buffer_pool.freeze(out);
-            let _ = task_shared.writer.send(frame).await;
-        }
-    });
+    answer.add(shared, None).await;
 }

@@ -95,9 +95,15 @@ pub struct ServerConfig {
     pub pools: Vec<(Cow<'static, str>, WorkerPoolConfig)>,
     /// The deadline of methods without one of their own (`None`: no deadline).
     pub call_timeout: Option<Duration>,
-    /// Calls (a batch counts once) a connection may have in flight before the server
-    /// stops reading from it.
+    /// Calls and notifications a connection may have in flight before the server
+    /// stops reading from it. Each batch element counts as one; a call keeps its place
+    /// until its answer has been handed to the socket, so answers waiting for a slow
+    /// reader count too.
     pub max_in_flight_per_connection: usize,
+    /// Bytes a connection may hold (frames of calls in flight, answers waiting to be
+    /// written) before the server stops reading from it. It may go over by the one
+    /// frame being read when the limit is reached.
+    pub max_buffered_bytes_per_connection: usize,
     /// Limits on what one frame may hold.
     pub parse_limits: ParseLimits,
     /// Frames a connection's writer queues before handlers wait to send.
@@ -118,8 +124,12 @@ pub struct ServerConfig {
     /// -32000 error (id null) and closed.
     pub max_connections: usize,
     /// Whether calls of a connection accepted by the accept loops are dropped when
-    /// its client closes the connection, instead of running to their deadline for an
-    /// answer nobody can receive; see [`crate::PeerConfig::abandon_calls_on_disconnect`].
+    /// its client closes its sending side, instead of running to their answers. Off
+    /// by default, so a client that half-closes its socket after its last request
+    /// still gets every answer; turn it on when clients that go away are common and
+    /// calls are long (a closed socket cannot be told from a half-closed one until a
+    /// write fails). Calls are always dropped once the connection can no longer be
+    /// written or its read fails; see [`crate::PeerConfig::abandon_calls_on_disconnect`].
     pub abandon_calls_on_disconnect: bool,
 }
 
@@ -131,13 +141,14 @@ impl Default for ServerConfig {
             pools: Vec::new(),
             call_timeout: Some(Duration::from_secs(60)),
             max_in_flight_per_connection: 1024,
+            max_buffered_bytes_per_connection: 16 * 1024 * 1024,
             parse_limits: ParseLimits::default(),
             write_queue: 1024,
             write_stall_timeout: Some(Duration::from_secs(30)),
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
-            abandon_calls_on_disconnect: true,
+            abandon_calls_on_disconnect: false,
         }
     }
 }

@@ -17,12 +17,20 @@ use crate::pipeline::{Dispatcher, ServerConfig};
 use crate::service::Service;
 use crate::transport::{tcp, Connection};
 
-/// How a shutdown ended.
+/// How a shutdown ended. It is returned once every connection has closed, so every
+/// answer it counts had been handed to its socket, or was lost with its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Whether every accepted call finished before the deadline; when `false`, the
     /// calls still running were answered with -32002.
     pub drained: bool,
+    /// Calls answered -32002 because they were still running at the deadline.
+    pub interrupted: u64,
+    /// Answers written to their connections while the server shut down.
+    pub answers_written: u64,
+    /// Answers that could not be written while the server shut down, because their
+    /// connection had failed or its client stopped reading.
+    pub answers_lost: u64,
 }
 
 /// Serves one service on any number of connections.
@@ -167,11 +175,15 @@ impl Server {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = io::Result<Connection<R, W>>>,
     {
+        let mut exhausted = Exhaustion::default();
         loop {
             let accepted = tokio::select! {
                 () = self.stop_accepting.cancelled() => return Ok(()),
                 accepted = accept() => accepted,
             };
+            if accepted.is_ok() {
+                exhausted.ended();
+            }
             match accepted {
                 Ok(connection)
                     if self.open_connections.load(Ordering::Relaxed)
@@ -189,10 +201,23 @@ impl Server {
                     };
                     self.serve_with(connection, config);
                 }
-                Err(err) if is_per_connection(&err) => {
-                    tracing::warn!(%err, "accepting a connection failed");
-                }
-                Err(err) => return Err(err),
+                Err(err) => match classify(&err) {
+                    AcceptError::OneConnection => {
+                        tracing::debug!(%err, "accepting a connection failed");
+                    }
+                    AcceptError::Exhausted => {
+                        // The listener stays readable while there is no descriptor to
+                        // accept with: retrying at once would spin a core. Wait, and
+                        // let connections that end give their descriptors back.
+                        self.dispatcher.metrics.record_accept_error();
+                        let pause = exhausted.next_pause(&err);
+                        tokio::select! {
+                            () = self.stop_accepting.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                    AcceptError::Fatal => return Err(err),
+                },
             }
         }
     }
@@ -200,7 +225,11 @@ impl Server {
     /// Shuts down gracefully: stops accepting connections and reading new calls,
     /// lets accepted calls finish for up to `grace`, answers those still running with
     /// -32002, and closes every connection.
+    ///
+    /// It returns once every connection has written its answers and closed: a
+    /// connection whose client does not read is given up after the write-stall time.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let before = self.dispatcher.metrics.snapshot(Default::default());
         self.stop_accepting.cancel();
         self.dispatcher.stop_reading.cancel();
         self.connections.close();
@@ -211,7 +240,13 @@ impl Server {
             self.dispatcher.hard_stop.cancel();
             self.connections.wait().await;
         }
-        ShutdownReport { drained }
+        let after = self.dispatcher.metrics.snapshot(Default::default());
+        ShutdownReport {
+            drained,
+            interrupted: after.interrupted_by_shutdown - before.interrupted_by_shutdown,
+            answers_written: after.answers_written - before.answers_written,
+            answers_lost: after.answers_lost - before.answers_lost,
+        }
     }
 
     /// A snapshot of the server's counters.
@@ -222,14 +257,86 @@ impl Server {
     }
 }
 
-fn is_per_connection(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
+/// What a failed accept means for the accept loop.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptError {
+    /// One connection failed before it was accepted; accept the next at once.
+    OneConnection,
+    /// The process or system is out of descriptors or memory: wait, then go on.
+    Exhausted,
+    /// The listener itself is broken.
+    Fatal,
+}
+
+fn classify(err: &io::Error) -> AcceptError {
+    match err.kind() {
         io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || err.raw_os_error() == Some(24) // EMFILE: out of descriptors, try again later
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock
+        | io::ErrorKind::TimedOut => return AcceptError::OneConnection,
+        io::ErrorKind::OutOfMemory => return AcceptError::Exhausted,
+        _ => {}
+    }
+    #[cfg(unix)]
+    if let Some(code) = err.raw_os_error() {
+        if [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM].contains(&code) {
+            return AcceptError::Exhausted;
+        }
+        // accept(2) passes on network errors of the pending connection; Linux's
+        // manual asks to treat them like EAGAIN. EPERM is a firewall refusing it.
+        let of_the_connection = [
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::EPERM,
+            #[cfg(target_os = "linux")]
+            libc::ENONET,
+        ];
+        if of_the_connection.contains(&code) {
+            return AcceptError::OneConnection;
+        }
+    }
+    AcceptError::Fatal
+}
+
+/// An episode of failed accepts for want of descriptors or memory: the pause before
+/// the next try doubles from 10 ms up to 1 s, and the episode is logged once when it
+/// starts and once when it ends.
+#[derive(Debug, Default)]
+struct Exhaustion {
+    failures: u64,
+    pause: Duration,
+}
+
+impl Exhaustion {
+    const FIRST_PAUSE: Duration = Duration::from_millis(10);
+    const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+    fn next_pause(&mut self, err: &io::Error) -> Duration {
+        if self.failures == 0 {
+            tracing::warn!(
+                %err,
+                "cannot accept connections: out of file descriptors or memory; retrying with back-off (raise `ulimit -n` or lower ServerConfig::max_connections)"
+            );
+            self.pause = Self::FIRST_PAUSE;
+        } else {
+            self.pause = (self.pause * 2).min(Self::MAX_PAUSE);
+        }
+        self.failures += 1;
+        self.pause
+    }
+
+    fn ended(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!(failures = self.failures, "accepting connections again");
+            *self = Exhaustion::default();
+        }
+    }
 }
 
 impl std::fmt::Debug for Server {

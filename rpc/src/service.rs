@@ -48,6 +48,12 @@ pub struct MethodInfo {
     pub timeout: Option<Duration>,
     /// How many of its calls may run at once, across all connections.
     pub concurrency: Option<usize>,
+    /// For a notification: whether it may run alongside the notifications and calls
+    /// around it. By default a connection's notifications are handled one after
+    /// another in arrival order, and a call that arrives after a notification starts
+    /// once that notification has been handled; an unordered notification neither
+    /// waits nor is waited for. Requests always run concurrently.
+    pub unordered: bool,
 }
 
 impl MethodInfo {
@@ -58,7 +64,15 @@ impl MethodInfo {
             execution: Execution::Async,
             timeout: None,
             concurrency: None,
+            unordered: false,
         }
+    }
+
+    /// Lets the method's notifications run out of order, alongside other calls
+    /// (see [`MethodInfo::unordered`]).
+    pub fn unordered(mut self) -> Self {
+        self.unordered = true;
+        self
     }
 
     /// Runs the method's calls on the blocking pool.

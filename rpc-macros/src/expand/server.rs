@@ -58,12 +58,14 @@ impl Generator<'_> {
                 Some(n) => q!(#option::Some(#n)),
                 None => q!(#option::None),
             };
+            let unordered = m.unordered;
             q! {
                 #rt::MethodInfo {
                     name: #rt::Cow::Borrowed(#name),
                     execution: #execution,
                     timeout: #timeout,
                     concurrency: #concurrency,
+                    unordered: #unordered,
                 }
             }
         });

@@ -29,6 +29,7 @@ use crate::framing::FrameCodec;
 pub use reader::FrameReader;
 pub use writer::{
     spawn_writer, spawn_writer_with, FrameWriter, WriterClosed, WriterHandle, WriterStats,
+    MIN_WRITE_PROGRESS,
 };
 pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames};
 

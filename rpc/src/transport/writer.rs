@@ -8,8 +8,10 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::Hold;
 use crate::buffer::BufferPool;
 use crate::framing::FrameCodec;
 
@@ -18,6 +20,62 @@ use crate::framing::FrameCodec;
 const COPY_THRESHOLD: usize = 2 * 1024;
 /// Slices handed to one vectored write (well under every platform's `IOV_MAX`).
 const MAX_SLICES: usize = 64;
+/// What a writer must get through in each stall period to count as progressing (or
+/// everything it holds, when that is less): a reader that takes a few bytes now and
+/// then is not reading.
+pub const MIN_WRITE_PROGRESS: usize = 64 * 1024;
+
+/// The stall rule of a writer task: in every period of `limit` while frames wait, at
+/// least [`MIN_WRITE_PROGRESS`] bytes are written, or everything waiting.
+#[derive(Debug)]
+struct Progress {
+    limit: Duration,
+    deadline: Instant,
+    since: usize,
+}
+
+impl Progress {
+    fn new(limit: Duration) -> Self {
+        Progress {
+            limit,
+            deadline: Instant::now() + limit,
+            since: 0,
+        }
+    }
+
+    /// A new period starts: the writer had nothing left to write.
+    fn restart(&mut self) {
+        self.deadline = Instant::now() + self.limit;
+        self.since = 0;
+    }
+
+    fn wrote(&mut self, bytes: usize) {
+        self.since += bytes;
+        if self.since >= MIN_WRITE_PROGRESS {
+            self.restart();
+        }
+    }
+
+    fn stalled(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the other end read less than {} KiB in {:?}; the connection is given up",
+                MIN_WRITE_PROGRESS / 1024,
+                self.limit
+            ),
+        )
+    }
+
+    async fn within<T>(
+        &self,
+        io: impl std::future::Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        tokio::time::timeout_at(self.deadline, io)
+            .await
+            .unwrap_or_else(|_| Err(self.stalled()))
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Segment {
@@ -90,6 +148,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// When the stream fails; some frames may have been written.
     pub async fn write_frames(&mut self, frames: &mut Vec<Bytes>) -> io::Result<()> {
+        self.write_frames_watched(frames, None).await
+    }
+
+    /// [`FrameWriter::write_frames`] under a stall rule: each write must end before
+    /// the rule's deadline, and what it writes counts as progress.
+    async fn write_frames_watched(
+        &mut self,
+        frames: &mut Vec<Bytes>,
+        progress: Option<&mut Progress>,
+    ) -> io::Result<()> {
         self.scratch.clear();
         self.segments.clear();
         let mut start = 0;
@@ -112,7 +180,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.segments
                 .push(Segment::Scratch(start, self.scratch.len()));
         }
-        self.write_segments(frames).await?;
+        self.write_segments(frames, progress).await?;
         self.stats.frames += frames.len() as u64;
         match &self.pool {
             Some(pool) => frames.drain(..).for_each(|f| pool.recycle(f)),
@@ -121,7 +189,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
-    async fn write_segments(&mut self, frames: &[Bytes]) -> io::Result<()> {
+    async fn write_segments(
+        &mut self,
+        frames: &[Bytes],
+        mut progress: Option<&mut Progress>,
+    ) -> io::Result<()> {
         let mut segment = 0;
         let mut offset = 0;
         while segment < self.segments.len() {
@@ -138,7 +210,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
                 slices[count] = IoSlice::new(if i == 0 { &bytes[offset..] } else { bytes });
                 count += 1;
             }
-            let mut written = self.io.write_vectored(&slices[..count]).await?;
+            let write = self.io.write_vectored(&slices[..count]);
+            let mut written = match progress.as_deref_mut() {
+                Some(progress) => {
+                    let written = progress.within(write).await?;
+                    progress.wrote(written);
+                    written
+                }
+                None => write.await?,
+            };
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -213,13 +293,20 @@ impl<W> std::fmt::Debug for FrameWriter<W> {
 /// Frames gathered into one write at most.
 const MAX_FRAMES_PER_WRITE: usize = 256;
 
+/// A frame on its way to the writer task, with what it holds of its connection's
+/// budget (given back once the frame is written, or dropped with the connection).
+pub(crate) struct Outgoing {
+    frame: Bytes,
+    hold: Option<Hold>,
+}
+
 /// A cloneable handle that queues frames for a writer task.
 ///
 /// The task sends whatever is queued when it wakes in one gathered write, and flushes
 /// when the queue is empty, so frames produced together leave together.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Outgoing>,
     close: CancellationToken,
 }
 
@@ -235,7 +322,20 @@ impl WriterHandle {
     ///
     /// When the writer task has stopped.
     pub async fn send(&self, frame: Bytes) -> Result<(), WriterClosed> {
-        self.tx.send(frame).await.map_err(|e| WriterClosed(e.0))
+        self.send_holding(frame, None).await
+    }
+
+    /// Queues a frame with the budget it holds; the hold is given back once the frame
+    /// has been written.
+    pub(crate) async fn send_holding(
+        &self,
+        frame: Bytes,
+        hold: Option<Hold>,
+    ) -> Result<(), WriterClosed> {
+        self.tx
+            .send(Outgoing { frame, hold })
+            .await
+            .map_err(|e| WriterClosed(e.0.frame))
     }
 
     /// Queues a frame if there is room now.
@@ -244,7 +344,13 @@ impl WriterHandle {
     ///
     /// When the queue is full or the writer has stopped; the frame is handed back.
     pub fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
-        self.tx.try_send(frame)
+        use mpsc::error::TrySendError;
+        self.tx
+            .try_send(Outgoing { frame, hold: None })
+            .map_err(|err| match err {
+                TrySendError::Full(o) => TrySendError::Full(o.frame),
+                TrySendError::Closed(o) => TrySendError::Closed(o.frame),
+            })
     }
 
     /// Whether the writer task has stopped.
@@ -280,9 +386,11 @@ where
 ///
 /// The task ends when every handle is dropped or [`WriterHandle::close`] is called
 /// (after writing what was queued and shutting the stream down), when the stream
-/// fails, or when one write makes no progress for `stall_timeout`: a peer that stops
-/// reading cannot hold the queue, and the calls waiting on it, forever. Its result
-/// carries the counters or the error.
+/// fails, or when the other end stops reading: while frames wait, every period of
+/// `stall_timeout` must see at least [`MIN_WRITE_PROGRESS`] bytes written (or all that
+/// was waiting), so a peer that never reads, or reads a few bytes now and then,
+/// cannot hold the queue and the calls waiting on it. Its result carries the counters
+/// or the error.
 pub fn spawn_writer_with<W>(
     writer: FrameWriter<W>,
     queue_capacity: usize,
@@ -301,7 +409,7 @@ pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
 /// [`spawn_writer_with`], with a hint of how many frames are on their way. Without
 /// one, the writer waits for more only when frames kept coming during its last write.
 pub(crate) fn spawn_writer_hinted<W>(
-    mut writer: FrameWriter<W>,
+    writer: FrameWriter<W>,
     queue_capacity: usize,
     stall_timeout: Option<Duration>,
     expected: Option<ExpectedFrames>,
@@ -309,73 +417,122 @@ pub(crate) fn spawn_writer_hinted<W>(
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(queue_capacity.max(1));
+    let (tx, rx) = mpsc::channel::<Outgoing>(queue_capacity.max(1));
     let close = CancellationToken::new();
-    let closing = close.clone();
-    let task = tokio::spawn(async move {
-        let mut frames = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
-        // Whether frames were queued while the last write ran.
-        let mut busy = false;
-        loop {
-            tokio::select! {
-                received = rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE) => {
-                    if received == 0 {
-                        break;
-                    }
-                    let more_coming = match &expected {
-                        Some(expected) => expected() > frames.len(),
-                        None => busy,
-                    };
-                    if more_coming && frames.len() < MAX_FRAMES_PER_WRITE {
-                        // Other frames are on their way: let the tasks that woke with
-                        // this one queue theirs too. With many calls in flight that turns
-                        // a write per frame into a write per wake-up. One call at a time
-                        // never gets here, and pays nothing (a yield costs a poll of the
-                        // IO driver).
-                        tokio::task::yield_now().await;
-                        while frames.len() < MAX_FRAMES_PER_WRITE {
-                            match rx.try_recv() {
-                                Ok(frame) => frames.push(frame),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    within(stall_timeout, writer.write_frames(&mut frames)).await?;
-                    busy = !rx.is_empty();
-                    if !busy {
-                        within(stall_timeout, writer.flush()).await?;
-                    }
-                }
-                () = closing.cancelled() => {
-                    rx.close();
-                    while rx.recv_many(&mut frames, MAX_FRAMES_PER_WRITE).await > 0 {
-                        within(stall_timeout, writer.write_frames(&mut frames)).await?;
-                    }
-                    break;
-                }
-            }
-        }
-        within(stall_timeout, writer.flush()).await?;
-        // The peer may already be gone; what was queued has been written.
-        let _ = within(stall_timeout, writer.shutdown()).await;
-        Ok(writer.stats())
-    });
+    let task = tokio::spawn(write_loop(
+        writer,
+        rx,
+        close.clone(),
+        stall_timeout,
+        expected,
+    ));
     (WriterHandle { tx, close }, task)
 }
 
-async fn within<F: std::future::Future<Output = io::Result<()>>>(
-    limit: Option<Duration>,
-    write: F,
+/// The frames of one gathered write and the holds given back once it is written.
+struct Gathered {
+    frames: Vec<Bytes>,
+    holds: Vec<Hold>,
+}
+
+impl Gathered {
+    fn push(&mut self, outgoing: Outgoing) {
+        self.frames.push(outgoing.frame);
+        if let Some(hold) = outgoing.hold {
+            self.holds.push(hold);
+        }
+    }
+
+    fn delivered(&mut self) {
+        self.holds.drain(..).for_each(Hold::delivered);
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: FrameWriter<W>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    closing: CancellationToken,
+    stall_timeout: Option<Duration>,
+    expected: Option<ExpectedFrames>,
+) -> io::Result<WriterStats> {
+    let mut received = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
+    let mut out = Gathered {
+        frames: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
+        holds: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
+    };
+    let mut progress = stall_timeout.map(Progress::new);
+    // Whether frames were queued while the last write ran.
+    let mut busy = false;
+    loop {
+        tokio::select! {
+            count = rx.recv_many(&mut received, MAX_FRAMES_PER_WRITE) => {
+                if count == 0 {
+                    break;
+                }
+                if !busy {
+                    // The writer had written everything: a new stall period starts.
+                    if let Some(progress) = &mut progress {
+                        progress.restart();
+                    }
+                }
+                received.drain(..).for_each(|o| out.push(o));
+                let more_coming = match &expected {
+                    Some(expected) => expected() > out.frames.len(),
+                    None => busy,
+                };
+                if more_coming && out.frames.len() < MAX_FRAMES_PER_WRITE {
+                    // Other frames are on their way: let the tasks that woke with
+                    // this one queue theirs too. With many calls in flight that turns
+                    // a write per frame into a write per wake-up. One call at a time
+                    // never gets here, and pays nothing (a yield costs a poll of the
+                    // IO driver).
+                    tokio::task::yield_now().await;
+                    while out.frames.len() < MAX_FRAMES_PER_WRITE {
+                        match rx.try_recv() {
+                            Ok(o) => out.push(o),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                writer.write_frames_watched(&mut out.frames, progress.as_mut()).await?;
+                out.delivered();
+                busy = !rx.is_empty();
+                if !busy {
+                    flush(&mut writer, progress.as_ref()).await?;
+                }
+            }
+            () = closing.cancelled() => {
+                rx.close();
+                loop {
+                    if rx.recv_many(&mut received, MAX_FRAMES_PER_WRITE).await == 0 {
+                        break;
+                    }
+                    received.drain(..).for_each(|o| out.push(o));
+                    writer.write_frames_watched(&mut out.frames, progress.as_mut()).await?;
+                    out.delivered();
+                }
+                break;
+            }
+        }
+    }
+    if let Some(progress) = &mut progress {
+        progress.restart();
+    }
+    flush(&mut writer, progress.as_ref()).await?;
+    // The peer may already be gone; what was queued has been written.
+    let _ = match &progress {
+        Some(progress) => progress.within(writer.shutdown()).await,
+        None => writer.shutdown().await,
+    };
+    Ok(writer.stats())
+}
+
+async fn flush<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    progress: Option<&Progress>,
 ) -> io::Result<()> {
-    match limit {
-        None => write.await,
-        Some(limit) => tokio::time::timeout(limit, write)
-            .await
-            .unwrap_or_else(|_| {
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("the other end has not read for {limit:?}; the connection is given up"),
-                ))
-            }),
+    match progress {
+        Some(progress) => progress.within(writer.flush()).await,
+        None => writer.flush().await,
     }
 }

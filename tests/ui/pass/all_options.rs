@@ -64,6 +64,9 @@ pub trait Everything {
     async fn r#type(&self, r#in: u8) -> u8;
     /// A result with the runtime's error.
     async fn divide(&self, a: f64, b: f64) -> Result<f64, RpcError>;
+    /// A notification that may run out of arrival order.
+    #[rpc(notification, unordered)]
+    async fn heartbeat(&self);
 }
 
 /// No methods at all.
@@ -98,6 +101,7 @@ impl Everything for Impl {
         Ok(arguments.map_or_else(String::new, |a| a.get().to_owned()))
     }
     async fn log(&self, _line: Cow<'_, str>) {}
+    async fn heartbeat(&self) {}
     async fn sum(&self, numbers: Vec<f64>) -> f64 {
         numbers.iter().sum()
     }
@@ -153,6 +157,7 @@ fn main() {
     assert_eq!(methods[8].timeout, Some(Duration::from_secs(5)));
     assert_eq!(methods[9].timeout, Some(Duration::from_secs(120)));
     assert_eq!(server.route("r#type"), Some(11));
+    assert!(methods[13].unordered && !methods[3].unordered);
     fn is_service<S: Service>(_: &S) {}
     is_service(&server.clone());
     let _ = format!("{server:?}");
