@@ -4,6 +4,8 @@
 //! stdin/stdout: `initialize`, `notifications/initialized`, `ping`, `tools/list` and
 //! `tools/call` with the tools `add` and `echo`.
 
+use std::borrow::Cow;
+
 use rpc::prelude::*;
 use rpc::transport::stdio;
 use serde::Deserialize;
@@ -33,8 +35,10 @@ pub trait Mcp {
     #[rpc(name = "tools/list")]
     async fn list_tools(&self, cursor: Option<String>) -> Value;
     /// Runs a tool. Tool failures are results with `isError`, so the model sees them.
+    /// The name is a `Cow`: borrowed from the frame, or owned when it has escapes
+    /// (`"ech\u006f"` is `"echo"` too).
     #[rpc(name = "tools/call")]
-    async fn call_tool(&self, name: &str, arguments: Option<Value>) -> Value;
+    async fn call_tool(&self, name: Cow<'_, str>, arguments: Option<Value>) -> Value;
 }
 
 struct Tools;
@@ -100,9 +104,9 @@ impl Mcp for Tools {
         })
     }
 
-    async fn call_tool(&self, name: &str, arguments: Option<Value>) -> Value {
+    async fn call_tool(&self, name: Cow<'_, str>, arguments: Option<Value>) -> Value {
         let arguments = arguments.unwrap_or(Value::Null);
-        let outcome = match name {
+        let outcome = match &*name {
             "add" => serde_json::from_value::<AddArgs>(arguments)
                 .map(|args| args.a.saturating_add(args.b).to_string())
                 .map_err(|e| format!("invalid arguments for add: {e}")),

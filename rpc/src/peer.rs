@@ -683,7 +683,7 @@ fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
     if buf.len() > shared.max_frame_len {
         let size = buf.len();
         buf.clear();
-        let mut message = prefix(&err.message, 256).to_owned();
+        let mut message = crate::message::bound_message(&*err.message, 256).into_owned();
         message.push_str(&format!(
             " (the full error was {size} bytes, over the frame limit of {} bytes; its data was left out)",
             shared.max_frame_len
@@ -691,18 +691,6 @@ fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
         encode_error(&mut buf, id, err.code, &message, None);
     }
     pool.freeze(buf)
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn prefix(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn handle_response(shared: &Shared, frame: &Bytes, resp: Response<'_>) {

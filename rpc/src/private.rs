@@ -11,7 +11,7 @@ pub use serde_json;
 pub use crate::client::Client;
 pub use crate::correlation::RawResponse;
 pub use crate::error::Error;
-pub use crate::message::{encode_result, ErrorCode, Id, RpcError};
+pub use crate::message::{bound_message, encode_result, ErrorCode, Id, RpcError, MAX_MESSAGE_LEN};
 pub use crate::peer::Peer;
 pub use crate::service::{
     BoxFuture, CallSpawner, Execution, IncomingCall, MethodInfo, Reply, Service,

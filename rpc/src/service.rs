@@ -169,8 +169,7 @@ impl IncomingCall {
     ///
     /// -32602 with serde's message, which names the field or position at fault.
     pub fn decode_params<'a, T: Deserialize<'a>>(&'a self) -> Result<T, RpcError> {
-        serde_json::from_str(self.params().unwrap_or("[]"))
-            .map_err(|err| RpcError::invalid_params(format!("invalid params: {err}")))
+        serde_json::from_str(self.params().unwrap_or("[]")).map_err(RpcError::invalid_params_from)
     }
 
     /// The peer the call came from; use it to call back on the same connection.

@@ -45,7 +45,8 @@ impl Generator<'_> {
                     }
                     __message.truncate(__at);
                 }
-                #rt::RpcError::invalid_params(__message)
+                // serde quotes the offending value whole: keep a bounded start and end.
+                #rt::RpcError::invalid_params(#rt::bound_message(__message, #rt::MAX_MESSAGE_LEN))
             }
 
             /// Decodes a call's __params; missing __params are an empty array.

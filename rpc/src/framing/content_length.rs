@@ -11,6 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{FrameError, DEFAULT_MAX_FRAME_LEN};
+use crate::message::{bound_message, MAX_QUOTE_LEN};
 
 /// The default limit on one header block.
 pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
@@ -120,7 +121,7 @@ impl ContentLengthCodec {
                 continue;
             }
             let Some(colon) = memchr::memchr(b':', line) else {
-                let shown = String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned();
+                let shown = bound_message(String::from_utf8_lossy(line), MAX_QUOTE_LEN);
                 return Err(self.fail(format!("header line without a colon: {shown:?}")));
             };
             if !line[..colon]
@@ -136,7 +137,7 @@ impl ContentLengthCodec {
                 .and_then(|v| v.parse::<usize>().ok());
             match (parsed, length) {
                 (None, _) => {
-                    let shown = String::from_utf8_lossy(&value[..value.len().min(32)]).into_owned();
+                    let shown = bound_message(String::from_utf8_lossy(value), MAX_QUOTE_LEN);
                     return Err(self.fail(format!("Content-Length is not a length: {shown:?}")));
                 }
                 (Some(n), Some(m)) if n != m => {

@@ -155,11 +155,36 @@ impl RpcError {
         Self::new(ErrorCode::INVALID_PARAMS, message)
     }
 
-    /// -32601 naming the method.
+    /// -32602 `invalid params: {err}`, for an error from decoding the params (serde's
+    /// message, say).
+    ///
+    /// serde quotes the offending value whole, so the message is cut to
+    /// [`MAX_MESSAGE_LEN`] bytes with [`bound_message`]: a huge string in the params
+    /// does not make a huge error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rpc::message::RpcError;
+    ///
+    /// let err = serde_json::from_str::<i64>(&format!("{:?}", "A".repeat(100_000))).unwrap_err();
+    /// let err = RpcError::invalid_params_from(err);
+    /// assert!(err.message.starts_with("invalid params: invalid type: string \"AAAA"));
+    /// assert!(err.message.len() <= 256);
+    /// ```
+    pub fn invalid_params_from(err: impl fmt::Display) -> Self {
+        Self::invalid_params(bound_message(
+            format!("invalid params: {err}"),
+            MAX_MESSAGE_LEN,
+        ))
+    }
+
+    /// -32601 naming the method; a name longer than [`MAX_QUOTE_LEN`] bytes is cut
+    /// (see [`bound_message`]).
     pub fn method_not_found(method: &str) -> Self {
         Self::new(
             ErrorCode::METHOD_NOT_FOUND,
-            format!("Method not found: {method}"),
+            format!("Method not found: {}", bound_message(method, MAX_QUOTE_LEN)),
         )
     }
 
@@ -185,3 +210,97 @@ impl fmt::Display for RpcError {
 }
 
 impl std::error::Error for RpcError {}
+
+/// The most bytes of an error message built from a decoder's message (serde quotes
+/// the offending input whole, escaped); see [`bound_message`].
+pub const MAX_MESSAGE_LEN: usize = 256;
+
+/// The most bytes of a received name (a method, a header line) that an error message
+/// quotes; see [`bound_message`].
+pub const MAX_QUOTE_LEN: usize = 64;
+
+/// `text` cut to at most `max` bytes, for error messages that quote received input.
+///
+/// Text that fits is returned as it came (no copy). Longer text keeps its start and
+/// its end (about a quarter of the room, where serde puts `expected ...`), each cut at
+/// a character boundary, joined by `…(N bytes cut)…`, `N` being the bytes left out;
+/// the whole is at most `max` bytes once `max` leaves room for that marker (about 30
+/// bytes).
+///
+/// # Examples
+///
+/// ```
+/// use rpc::message::bound_message;
+///
+/// assert_eq!(bound_message("short", 64), "short");
+/// let long = "x".repeat(1000);
+/// let cut = bound_message(long.as_str(), 64);
+/// assert!(cut.len() <= 64);
+/// assert!(cut.starts_with("xxxx") && cut.contains("bytes cut)"));
+/// ```
+pub fn bound_message<'a>(text: impl Into<Cow<'a, str>>, max: usize) -> Cow<'a, str> {
+    let text = text.into();
+    if text.len() <= max {
+        return text;
+    }
+    // The count has at most as many digits as the text's length.
+    let digits = text.len().checked_ilog10().unwrap_or(0) as usize + 1;
+    let marker = "…(".len() + digits + " bytes cut)…".len();
+    let room = max.saturating_sub(marker);
+    let tail = room / 4;
+    let mut head_end = room - tail;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut tail_start = text.len() - tail;
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let mut out = String::with_capacity(max);
+    out.push_str(&text[..head_end]);
+    out.push_str("…(");
+    out.push_str(itoa::Buffer::new().format(tail_start - head_end));
+    out.push_str(" bytes cut)…");
+    out.push_str(&text[tail_start..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_message_keeps_short_text_and_cuts_long_text_at_char_boundaries() {
+        assert!(matches!(bound_message("abc", 3), Cow::Borrowed("abc")));
+        let owned = String::from("abc");
+        let ptr = owned.as_ptr();
+        let kept = bound_message(owned, 3);
+        assert_eq!(kept.as_ptr(), ptr, "a short owned message is not copied");
+
+        for max in [32, 64, 100, 256] {
+            for text in ["é".repeat(5000), "a€b".repeat(777), "x".repeat(max + 1)] {
+                let cut = bound_message(text.as_str(), max);
+                assert!(cut.len() <= max, "{max}: {} bytes: {cut}", cut.len());
+                let (head, rest) = cut.split_once("…(").unwrap();
+                let (count, tail) = rest.split_once(" bytes cut)…").unwrap();
+                assert!(text.starts_with(head) && text.ends_with(tail));
+                assert_eq!(
+                    head.len() + count.parse::<usize>().unwrap() + tail.len(),
+                    text.len()
+                );
+                assert!(!head.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn method_not_found_quotes_a_bounded_name() {
+        assert_eq!(
+            RpcError::method_not_found("nope").message,
+            "Method not found: nope"
+        );
+        let err = RpcError::method_not_found(&"m".repeat(4 << 20));
+        assert!(err.message.len() <= "Method not found: ".len() + MAX_QUOTE_LEN);
+        assert!(err.message.contains("bytes cut)"));
+    }
+}

@@ -16,7 +16,7 @@ pub use encode::{
     encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,
     encode_result, write_json, BatchWriter, EncodeError,
 };
-pub use error::{ErrorCode, ErrorObject, RpcError};
+pub use error::{bound_message, ErrorCode, ErrorObject, RpcError, MAX_MESSAGE_LEN, MAX_QUOTE_LEN};
 pub use id::{Id, IdKind, OwnedId};
 pub use parse::{
     parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use super::{ErrorCode, ErrorObject, Id};
+use super::{bound_message, ErrorCode, ErrorObject, Id, MAX_MESSAGE_LEN};
 
 /// A request: a call that expects a response.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl<'a> Invalid<'a> {
         Invalid {
             code: ErrorCode::PARSE_ERROR,
             id: Id::NULL,
-            reason: Cow::Owned(format!("Parse error: {err}")),
+            reason: bound_message(format!("Parse error: {err}"), MAX_MESSAGE_LEN),
             is_response: false,
         }
     }
@@ -391,7 +391,7 @@ pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
                 Category::Data => Invalid {
                     code: ErrorCode::INVALID_REQUEST,
                     id: Id::NULL,
-                    reason: Cow::Owned(format!("Invalid Request: {err}")),
+                    reason: bound_message(format!("Invalid Request: {err}"), MAX_MESSAGE_LEN),
                     is_response: false,
                 },
                 _ => Invalid::parse_error(&err),
