@@ -108,6 +108,7 @@ use syn::Item;
 /// | `name = "tools/call"` | the whole wire name (the namespace is not added) |
 /// | `aliases = ["a", "b"]` | more wire names the server answers to (taken as written) |
 /// | `notification` | no response; the method returns nothing, the client's call returns once sent |
+/// | `unordered` | with `notification`: it may run alongside the calls around it (see below) |
 /// | `blocking` | a `fn` method run on the blocking pool |
 /// | `pool = "io"` | run in the named worker pool (a bulkhead) |
 /// | `timeout = "500ms"` | the method's deadline: a whole number with `ms`, `s` or `m` |
@@ -116,6 +117,11 @@ use syn::Item;
 /// | `raw_params` | the one parameter receives the whole params value (e.g. `Vec<f64>` for a variadic `sum`, or `&RawValue`) |
 ///
 /// On a parameter, `#[rpc(rename = "firstName")]` sets its name in a params object.
+///
+/// On one connection, notifications are handled one after another in arrival order,
+/// and a call that arrives after a notification starts only once that notification's
+/// handler has finished; requests run concurrently. A notification marked
+/// `unordered` neither waits for the others nor holds back what follows it.
 ///
 /// Wire names beginning with `rpc.` are reserved by the protocol and refused, as are
 /// duplicates after namespace, `name` and `aliases`.

@@ -16,6 +16,32 @@
 //! - [`peer`], [`correlation`] and [`client`]: calls in both directions on one
 //!   connection, responses matched to callers, connection pools.
 //! - [`metrics`]: counters and latency histograms.
+//!
+//! # Guarantees
+//!
+//! - Every call that was accepted gets exactly one answer, written before the
+//!   connection is reported closed ([`Peer::closed`] returns after the writer has
+//!   written it): when the other end closes its sending side (EOF on stdio or a child's
+//!   stdin, a TCP half-close; calls run on to their answers unless
+//!   [`PeerConfig::abandon_calls_on_disconnect`] says otherwise), on [`Peer::close`], and
+//!   in [`Server::shutdown`], whose [`server::ShutdownReport`] counts the answers
+//!   written and lost. A failed read or write ends the connection and drops its calls.
+//! - Memory per connection is bounded: calls in flight
+//!   ([`ServerConfig::max_in_flight_per_connection`], each batch element and
+//!   notification counting one, each call holding its place until its answer has been
+//!   handed to the socket), bytes of frames and waiting answers
+//!   ([`ServerConfig::max_buffered_bytes_per_connection`]), frame sizes. Over a limit,
+//!   the connection is not read until it is back under, so the sender is pushed back.
+//!   A reader that writes less than [`transport::MIN_WRITE_PROGRESS`] per
+//!   `write_stall_timeout` is cut off.
+//! - On one connection, notifications are handled one after another in arrival
+//!   order, and a call that arrives after a notification starts only after that
+//!   notification's handler has finished. Requests run concurrently and may answer out
+//!   of order. A notification method marked [`service::MethodInfo::unordered`]
+//!   (`#[rpc(notification, unordered)]`) neither waits nor is waited for.
+//! - A panicking handler answers -32603 for its own id; a response that fails to decode
+//!   fails only its own call; an overloaded server answers with an error; no error
+//!   answer is larger than the connection's frame limit.
 #![warn(missing_docs)]
 
 mod budget;

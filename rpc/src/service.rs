@@ -69,7 +69,7 @@ impl MethodInfo {
     }
 
     /// Lets the method's notifications run out of order, alongside other calls
-    /// (see [`MethodInfo::unordered`]).
+    /// (see the `unordered` field).
     pub fn unordered(mut self) -> Self {
         self.unordered = true;
         self
