@@ -11,7 +11,7 @@ use bytes::Bytes;
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{child, memory, tcp, Connection, FrameReader, FrameWriter};
-use rpc::{Server, ServerConfig};
+use rpc::Server;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
@@ -67,8 +67,13 @@ where
             assert!(seen.insert(id), "id {id} answered twice");
         }
     };
-    timeout(LIMIT, reading).await.expect("the answers in time");
-    sending.await.unwrap();
+    timeout(LIMIT, reading)
+        .await
+        .unwrap_or_else(|_| panic!("answers stopped after {}", seen.len()));
+    timeout(LIMIT, sending)
+        .await
+        .expect("the server read every request")
+        .unwrap();
     assert_eq!(seen.len() as u64, REQUESTS, "answers delivered");
 }
 
@@ -166,11 +171,19 @@ async fn tcp_half_close_still_gets_every_answer() {
         .await
         .expect("the server closes after its answers");
         assert_eq!(seen.len() as u64, REQUESTS);
-        drop(sending.await.unwrap());
+        drop(timeout(LIMIT, sending).await.unwrap().unwrap());
     }
     let metrics = server.metrics();
     assert_eq!(metrics.answers_written, REQUESTS * RUNS as u64);
     assert_eq!(metrics.answers_lost, 0);
+}
+
+async fn wait_for_in_flight(server: &Server, calls: i64) {
+    let started = tokio::time::Instant::now();
+    while server.metrics().in_flight < calls {
+        assert!(started.elapsed() < LIMIT, "{:?}", server.metrics());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn read_answers<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Vec<Value> {
@@ -181,14 +194,28 @@ async fn read_answers<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Vec<
     answers
 }
 
+/// A service whose `nap` calls wait until the gate opens (`[0]`) or for ever (`[1]`),
+/// so a test can hold any number of calls in flight however slow the machine is.
+fn gated() -> (Router, tokio::sync::watch::Sender<bool>) {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let router = Router::new().method(MethodInfo::new("nap"), move |call| {
+        let mut gate = gate.clone();
+        async move {
+            let (forever,): (u8,) = call.decode_params()?;
+            if forever == 1 {
+                std::future::pending::<()>().await;
+            }
+            let _ = gate.wait_for(|open| *open).await;
+            call.respond(&"rested")
+        }
+    });
+    (router, open)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_reports_closed_only_after_the_running_calls_are_answered() {
-    let server = Server::new(
-        Router::new().method(MethodInfo::new("nap"), |call| async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            call.respond(&"rested")
-        }),
-    );
+    let (router, open) = gated();
+    let server = Server::new(router);
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1024 * 1024);
     let peer = server.serve_connection(theirs);
     let Connection {
@@ -196,13 +223,15 @@ async fn close_reports_closed_only_after_the_running_calls_are_answered() {
         mut writer,
     } = ours;
     for id in 0..100 {
-        let frame = format!(r#"{{"jsonrpc":"2.0","method":"nap","id":{id}}}"#);
+        let frame = format!(r#"{{"jsonrpc":"2.0","method":"nap","params":[0],"id":{id}}}"#);
         writer.send(Bytes::from(frame)).await.unwrap();
     }
-    while server.metrics().in_flight < 100 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_for_in_flight(&server, 100).await;
     peer.close();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open.send(true).unwrap();
+    });
     timeout(LIMIT, peer.closed()).await.unwrap();
     // Reported closed: every answer is in the pipe already.
     let answers = read_answers(&mut reader).await;
@@ -212,31 +241,24 @@ async fn close_reports_closed_only_after_the_running_calls_are_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_report_counts_the_answers_really_written() {
-    let config = ServerConfig::default();
-    let server = Server::with_config(
-        Router::new().method(MethodInfo::new("nap"), |call| async move {
-            let (ms,): (u64,) = call.decode_params()?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            call.respond(&ms)
-        }),
-        config,
-    );
+    let (router, open) = gated();
+    let server = Server::new(router);
     let mut clients = Vec::new();
     for _ in 0..4 {
         let (ours, theirs) = memory::pair(Framing::Ndjson, 1024 * 1024);
         server.serve_connection(theirs);
         let Connection { reader, mut writer } = ours;
         for id in 0..25 {
-            // Three quarters finish within the grace period, the rest do not.
-            let ms = if id % 4 == 0 { 60_000 } else { 20 };
-            let frame = format!(r#"{{"jsonrpc":"2.0","method":"nap","params":[{ms}],"id":{id}}}"#);
+            // Three quarters finish within the grace period, the rest never would.
+            let forever = u8::from(id % 4 == 0);
+            let frame =
+                format!(r#"{{"jsonrpc":"2.0","method":"nap","params":[{forever}],"id":{id}}}"#);
             writer.send(Bytes::from(frame)).await.unwrap();
         }
         clients.push((reader, writer));
     }
-    while server.metrics().in_flight < 100 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_for_in_flight(&server, 100).await;
+    open.send(true).unwrap();
     let report = timeout(LIMIT, server.shutdown(Duration::from_millis(500)))
         .await
         .unwrap();
