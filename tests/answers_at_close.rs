@@ -258,10 +258,16 @@ async fn shutdown_report_counts_the_answers_really_written() {
         clients.push((reader, writer));
     }
     wait_for_in_flight(&server, 100).await;
-    open.send(true).unwrap();
-    let report = timeout(LIMIT, server.shutdown(Duration::from_millis(500)))
-        .await
-        .unwrap();
+    // The gate opens once the shutdown has begun, so every answer is written during it.
+    let opening = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open.send(true).unwrap();
+    };
+    let (report, ()) = tokio::join!(
+        timeout(LIMIT, server.shutdown(Duration::from_millis(500))),
+        opening
+    );
+    let report = report.unwrap();
     assert!(!report.drained);
     assert_eq!(report.interrupted, 28);
     assert_eq!(report.answers_written, 100);
