@@ -65,7 +65,8 @@ impl Ledger {
 
     /// Waits until the bytes charged are within the limit.
     pub(crate) async fn within_byte_limit(&self) {
-        loop {
+        // The common case costs one load: registering with `Notify` takes its lock.
+        while self.bytes.load(Ordering::SeqCst) > self.max_bytes {
             let below = self.below.notified();
             tokio::pin!(below);
             // Registered before the check, so a release between the check and the wait
@@ -122,8 +123,11 @@ impl Hold {
     /// Gives back every byte charged so far (the frame they stood for is gone), and
     /// charges `bytes` instead.
     pub(crate) fn recharge(&mut self, bytes: usize) {
-        self.ledger.charge(bytes);
-        self.ledger.release(0, self.bytes);
+        if bytes > self.bytes {
+            self.ledger.charge(bytes - self.bytes);
+        } else {
+            self.ledger.release(0, self.bytes - bytes);
+        }
         self.bytes = bytes;
     }
 
