@@ -284,3 +284,43 @@ async fn shutdown_report_counts_the_answers_really_written() {
     }
     assert_eq!(received, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_still_running_past_the_half_close_grace_are_answered_cancelled() {
+    let (router, open) = gated();
+    let config = rpc::ServerConfig {
+        half_close_grace: Some(Duration::from_millis(200)),
+        ..rpc::ServerConfig::default()
+    };
+    let server = Arc::new(Server::with_config(router, config));
+    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    open.send(true).unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"nap\",\"params\":[0],\"id\":1}\n\
+              {\"jsonrpc\":\"2.0\",\"method\":\"nap\",\"params\":[1],\"id\":2}\n",
+        )
+        .await
+        .unwrap();
+    write.shutdown().await.unwrap();
+    let mut reader = FrameReader::new(read, Framing::Ndjson);
+    let mut answers = std::collections::HashMap::new();
+    timeout(LIMIT, async {
+        while let Some(frame) = reader.next_frame().await {
+            let answer: Value = serde_json::from_slice(&frame.unwrap()).unwrap();
+            answers.insert(answer["id"].as_u64().unwrap(), answer);
+        }
+    })
+    .await
+    .expect("the connection closes once the grace has passed");
+    assert_eq!(answers[&1]["result"], "rested");
+    assert_eq!(answers[&2]["error"]["code"], -32800);
+    drop(write);
+}

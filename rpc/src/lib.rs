@@ -22,8 +22,9 @@
 //! - Every call that was accepted gets exactly one answer, written before the
 //!   connection is reported closed ([`Peer::closed`] returns after the writer has
 //!   written it): when the other end closes its sending side (EOF on stdio or a child's
-//!   stdin, a TCP half-close; calls run on to their answers unless
-//!   [`PeerConfig::abandon_calls_on_disconnect`] says otherwise), on [`Peer::close`], and
+//!   stdin, a TCP half-close; calls run on to their answers, for at most
+//!   [`PeerConfig::half_close_grace`], after which they are answered -32800), on
+//!   [`Peer::close`], and
 //!   in [`Server::shutdown`], whose [`server::ShutdownReport`] counts the answers
 //!   written and lost. A failed read or write ends the connection and drops its calls.
 //! - Memory per connection is bounded: calls in flight

@@ -73,6 +73,11 @@ pub struct PeerConfig {
     /// has nothing more to send and still reads the answers. Calls are always dropped
     /// once the connection can no longer be written, or when reading fails (a reset).
     pub abandon_calls_on_disconnect: bool,
+    /// How long calls still running when the other end closes its sending side may go
+    /// on to their answers before they are dropped (answered -32800); `None`: until
+    /// they finish. A client that half-closes gets every answer that comes within it;
+    /// one that has gone away holds its workers no longer than it.
+    pub half_close_grace: Option<Duration>,
     /// Where outgoing messages are encoded.
     pub buffer_pool: Arc<BufferPool>,
 }
@@ -88,6 +93,7 @@ impl Default for PeerConfig {
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,
             abandon_calls_on_disconnect: false,
+            half_close_grace: None,
             buffer_pool: Arc::new(BufferPool::default()),
         }
     }
@@ -543,6 +549,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
     let mut order = Order::default();
+    // Whether reading ended because the other end closed its sending side.
+    let mut half_closed = false;
     let reason = loop {
         let frame = tokio::select! {
             biased;
@@ -585,6 +593,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 if shared.config.abandon_calls_on_disconnect {
                     shared.stop_calls.cancel();
                 }
+                half_closed = true;
                 break "the other end closed the connection".to_owned();
             }
             Some(Ok(frame)) => handle_frame(&shared, &mut order, frame).await,
@@ -613,6 +622,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 if broken || shared.config.abandon_calls_on_disconnect {
                     shared.stop_calls.cancel();
                 }
+                half_closed = !broken;
                 break format!("reading failed: {err}");
             }
         }
@@ -620,7 +630,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tracing::debug!(%reason, "connection stops reading");
     shared.pending.fail_all(&reason);
     shared.tasks.close();
-    shared.tasks.wait().await;
+    match shared.config.half_close_grace {
+        Some(grace) if half_closed => {
+            if tokio::time::timeout(grace, shared.tasks.wait())
+                .await
+                .is_err()
+            {
+                // A client gone for good cannot be told from one still reading; the
+                // grace bounds what it can hold.
+                shared.stop_calls.cancel();
+                shared.tasks.wait().await;
+            }
+        }
+        _ => shared.tasks.wait().await,
+    }
     // Every call has queued its answer; the connection counts as closed only once the
     // writer has written them (or the stream failed, or the reader stalled).
     shared.writer.close();

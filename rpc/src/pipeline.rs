@@ -131,6 +131,11 @@ pub struct ServerConfig {
     /// write fails). Calls are always dropped once the connection can no longer be
     /// written or its read fails; see [`crate::PeerConfig::abandon_calls_on_disconnect`].
     pub abandon_calls_on_disconnect: bool,
+    /// How long calls of a connection accepted by the accept loops may go on after
+    /// its client closed its sending side, before they are answered -32800; see
+    /// [`crate::PeerConfig::half_close_grace`]. A client that has gone away cannot
+    /// hold workers longer than this.
+    pub half_close_grace: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -149,6 +154,7 @@ impl Default for ServerConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
             abandon_calls_on_disconnect: false,
+            half_close_grace: Some(Duration::from_secs(5)),
         }
     }
 }

@@ -197,6 +197,7 @@ impl Server {
                     let config = PeerConfig {
                         idle_timeout: server.idle_timeout,
                         abandon_calls_on_disconnect: server.abandon_calls_on_disconnect,
+                        half_close_grace: server.half_close_grace,
                         ..self.peer_config.clone()
                     };
                     self.serve_with(connection, config);
