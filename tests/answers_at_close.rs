@@ -2,6 +2,9 @@
 //! closed: when the other end closes its sending side (stdio EOF, a child's stdin
 //! closed, a TCP half-close), on `Peer::close`, and in `Server::shutdown`.
 
+#[path = "support/tcp_server.rs"]
+mod tcp_server;
+
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
-use rpc::transport::{child, memory, tcp, Connection, FrameReader, FrameWriter};
+use rpc::transport::{child, memory, Connection, FrameReader, FrameWriter};
 use rpc::Server;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -135,12 +138,7 @@ fn slow_echo() -> Router {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_half_close_still_gets_every_answer() {
     let server = Arc::new(Server::new(slow_echo()));
-    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let addr = tcp_server::serve_on_loopback(&server, Framing::Ndjson).await;
     for _ in 0..RUNS {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (read, mut write) = stream.into_split();
@@ -293,12 +291,7 @@ async fn calls_still_running_past_the_half_close_grace_are_answered_cancelled() 
         ..rpc::ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(router, config));
-    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let addr = tcp_server::serve_on_loopback(&server, Framing::Ndjson).await;
     open.send(true).unwrap();
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (read, mut write) = stream.into_split();

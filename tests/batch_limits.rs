@@ -2,6 +2,9 @@
 //! notifications alike, so one connection's batches cannot take the server from the
 //! others.
 
+#[path = "support/tcp_server.rs"]
+mod tcp_server;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rpc::framing::Framing;
 use rpc::prelude::*;
-use rpc::transport::{tcp, FrameReader, FrameWriter};
+use rpc::transport::{FrameReader, FrameWriter};
 use serde_json::Value;
 use tokio::time::{timeout, Instant};
 
@@ -74,12 +77,7 @@ async fn batch_elements_count_one_by_one_against_the_in_flight_limit() {
         ..ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(service(gauge.clone()), config));
-    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let addr = tcp_server::serve_on_loopback(&server, Framing::Ndjson).await;
 
     // One connection floods batches of calls, then batches of notifications.
     let (read, write) = tokio::net::TcpStream::connect(addr)

@@ -6,13 +6,15 @@
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
+#[path = "support/tcp_server.rs"]
+mod tcp_server;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rpc::framing::Framing;
 use rpc::prelude::*;
-use rpc::transport::tcp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -29,12 +31,7 @@ fn echo() -> Router {
 
 async fn start(config: ServerConfig) -> (Arc<Server>, SocketAddr) {
     let server = Arc::new(Server::with_config(echo(), config));
-    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let addr = tcp_server::serve_on_loopback(&server, Framing::Ndjson).await;
     (server, addr)
 }
 

@@ -3,6 +3,9 @@
 //! has been handled; requests still run concurrently. The same holds for
 //! notifications a server pushes to its client.
 
+#[path = "support/tcp_server.rs"]
+mod tcp_server;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use rpc::framing::Framing;
 use rpc::prelude::*;
-use rpc::transport::{memory, tcp};
+use rpc::transport::memory;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
@@ -124,12 +127,7 @@ async fn notifications_are_handled_in_arrival_order_over_tcp() {
     let server = Arc::new(Server::new(DocumentsServer::new(
         Arc::new(Store::default()),
     )));
-    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::ContentLength)
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move { serving.serve_tcp(&listener).await });
+    let addr = tcp_server::serve_on_loopback(&server, Framing::ContentLength).await;
     let client = Client::connect_tcp(addr, Framing::ContentLength, PeerConfig::default())
         .await
         .unwrap();

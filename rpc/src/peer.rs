@@ -693,25 +693,35 @@ async fn answer_invalid(shared: &Shared, invalid: Invalid<'_>) {
 }
 
 fn encode_error_frame(shared: &Shared, id: Id<'_>, code: ErrorCode, message: &str) -> Bytes {
-    rpc_error_frame(shared, id, &RpcError::new(code, message.to_owned()))
+    error_frame(shared, id, code, message, None)
+}
+
+fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
+    error_frame(shared, id, err.code, &err.message, err.data.as_deref())
 }
 
 /// Encodes an error response; one that would not fit in a frame (a huge message or
 /// `data`) is replaced by a short one with the same code, so the other end, whose
 /// frame limit is likely ours, does not drop it and wait for an answer forever.
-fn rpc_error_frame(shared: &Shared, id: Id<'_>, err: &RpcError) -> Bytes {
+fn error_frame(
+    shared: &Shared,
+    id: Id<'_>,
+    code: ErrorCode,
+    message: &str,
+    data: Option<&RawValue>,
+) -> Bytes {
     let pool = &shared.config.buffer_pool;
-    let mut buf = pool.take(128 + err.message.len());
-    encode_error(&mut buf, id, err.code, &err.message, err.data.as_deref());
+    let mut buf = pool.take(128 + message.len());
+    encode_error(&mut buf, id, code, message, data);
     if buf.len() > shared.max_frame_len {
         let size = buf.len();
         buf.clear();
-        let mut message = crate::message::bound_message(&*err.message, 256).into_owned();
+        let mut message = crate::message::bound_message(message, 256).into_owned();
         message.push_str(&format!(
             " (the full error was {size} bytes, over the frame limit of {} bytes; its data was left out)",
             shared.max_frame_len
         ));
-        encode_error(&mut buf, id, err.code, &message, None);
+        encode_error(&mut buf, id, code, &message, None);
     }
     pool.freeze(buf)
 }

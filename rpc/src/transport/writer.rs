@@ -498,7 +498,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 out.delivered();
                 busy = !rx.is_empty();
                 if !busy {
-                    flush(&mut writer, progress.as_ref()).await?;
+                    watched(progress.as_ref(), writer.flush()).await?;
                 }
             }
             () = closing.cancelled() => {
@@ -518,21 +518,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     if let Some(progress) = &mut progress {
         progress.restart();
     }
-    flush(&mut writer, progress.as_ref()).await?;
+    watched(progress.as_ref(), writer.flush()).await?;
     // The peer may already be gone; what was queued has been written.
-    let _ = match &progress {
-        Some(progress) => progress.within(writer.shutdown()).await,
-        None => writer.shutdown().await,
-    };
+    let _ = watched(progress.as_ref(), writer.shutdown()).await;
     Ok(writer.stats())
 }
 
-async fn flush<W: AsyncWrite + Unpin>(
-    writer: &mut FrameWriter<W>,
+/// Runs `io` under the stall rule's deadline, when there is one.
+async fn watched<T>(
     progress: Option<&Progress>,
-) -> io::Result<()> {
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
     match progress {
-        Some(progress) => progress.within(writer.flush()).await,
-        None => writer.flush().await,
+        Some(progress) => progress.within(io).await,
+        None => io.await,
     }
 }
