@@ -14,8 +14,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::error::Error;
+use crate::message::JsonText;
 use crate::message::RpcError;
-use crate::service::JsonText;
 
 const SHARDS: usize = 16;
 

@@ -31,13 +31,14 @@ use crate::buffer::BufferPool;
 use crate::correlation::{Completion, Pending, RawResponse};
 use crate::error::Error;
 use crate::framing::FrameError;
+use crate::message::JsonText;
 use crate::message::{
     encode_error, encode_notification, encode_request, parse_with, BatchWriter, ErrorCode, Id,
     Incoming, Invalid, Message, ParseLimits, Response, RpcError,
 };
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::pipeline::{Dispatcher, Gauge, ServerConfig};
-use crate::service::{IncomingCall, JsonText, Service};
+use crate::service::{IncomingCall, Service};
 use crate::transport::{spawn_writer_hinted, Connection, FrameReader, WriterHandle, WriterStats};
 
 /// The notification a caller sends to cancel one of its calls, as in LSP.

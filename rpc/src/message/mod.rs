@@ -10,6 +10,7 @@
 mod encode;
 mod error;
 mod id;
+mod json_text;
 mod parse;
 
 pub use encode::{
@@ -18,6 +19,7 @@ pub use encode::{
 };
 pub use error::{bound_message, ErrorCode, ErrorObject, RpcError, MAX_MESSAGE_LEN, MAX_QUOTE_LEN};
 pub use id::{Id, IdKind, OwnedId};
+pub use json_text::JsonText;
 pub use parse::{
     parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,
     MAX_DEPTH,

@@ -1,0 +1,1 @@
+//! Decoding a method's params, for the code `#[rpc_service]` generates.
