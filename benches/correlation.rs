@@ -2,7 +2,7 @@
 //! and 100,000 other calls already pending on the same connection.
 //!
 //! Why: the design holds correlation to O(1), flat from 1 to 100,000 calls in flight.
-//! `rpc::correlation::Pending`'s `insert` and `complete` are crate-private, so this
+//! `rpc::peer::correlation::Pending`'s `insert` and `complete` are crate-private, so this
 //! measures through the public path: a `Client` (a `Peer`) over the in-memory pipe,
 //! whose other end is a minimal responder written here with the public framing and
 //! message API (no server pipeline). The responder answers `ping` at once and ignores
@@ -31,7 +31,7 @@ use rpc::framing::Framing;
 use rpc::message::{encode_result, parse, Incoming, Message};
 use rpc::transport::memory::{self, MemoryConnection};
 use rpc::transport::Connection;
-use rpc::{Client, PeerConfig};
+use rpc::{Client, ConnectionConfig};
 use tokio::runtime::Runtime;
 
 const PENDING: [usize; 3] = [1, 1_000, 100_000];
@@ -65,9 +65,9 @@ async fn client_with_pending(pending: usize) -> Client {
     tokio::spawn(respond(theirs));
     let client = Client::new(
         ours,
-        PeerConfig {
-            call_timeout: None,
-            ..PeerConfig::default()
+        ConnectionConfig {
+            request_timeout: None,
+            ..ConnectionConfig::default()
         },
     );
     let mut left = pending;

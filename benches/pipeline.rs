@@ -88,10 +88,10 @@ fn connect(config: ServerConfig) -> (BenchClient, Server) {
     server.serve_connection(theirs);
     let client = Client::new(
         ours,
-        PeerConfig {
+        ConnectionConfig {
             // The calls that hold the pool never finish; they must not time out.
-            call_timeout: None,
-            ..PeerConfig::default()
+            request_timeout: None,
+            ..ConnectionConfig::default()
         },
     );
     (BenchClient::new(client), server)
@@ -104,7 +104,7 @@ fn pool(workers: usize, queue: usize, overload: OverloadPolicy) -> ServerConfig 
             queue,
             overload,
         },
-        call_timeout: None,
+        handler_timeout: None,
         ..ServerConfig::default()
     }
 }

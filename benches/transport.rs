@@ -105,7 +105,7 @@ async fn setup(transport: Transport) -> Setup {
         Transport::Memory => {
             let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 18);
             server.serve_connection(theirs);
-            Client::new(ours, PeerConfig::default())
+            Client::new(ours, ConnectionConfig::default())
         }
         Transport::Tcp => {
             let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
@@ -114,7 +114,7 @@ async fn setup(transport: Transport) -> Setup {
             let addr: SocketAddr = listener.local_addr().unwrap();
             let serving = server.clone();
             tokio::spawn(async move { serving.serve_tcp(&listener).await });
-            Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+            Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
                 .await
                 .unwrap()
         }

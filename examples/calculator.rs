@@ -65,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("listening on {addr}");
 
-    let client = Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default()).await?;
+    let client = Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default()).await?;
     let calc = CalculatorClient::new(client);
     println!("calc.add(2, 3) = {}", calc.add(2, 3).await?);
     println!("calc.divide(1, 4) = {}", calc.divide(1.0, 4.0).await?);

@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut command = tokio::process::Command::new(std::env::current_exe()?);
     command.arg("--serve");
     let (connection, mut process) = child::spawn(&mut command, Framing::Ndjson)?;
-    let client = Client::new(connection, PeerConfig::default());
+    let client = Client::new(connection, ConnectionConfig::default());
 
     let greeting: String = client.call("greet", &["child"]).await?;
     let pid: u32 = client.call("pid", &()).await?;

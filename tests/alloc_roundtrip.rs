@@ -16,7 +16,7 @@ use std::task::Poll;
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{memory, tcp};
-use rpc::{rpc_service, Client, PeerConfig, Server};
+use rpc::{rpc_service, Client, ConnectionConfig, Server};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -53,13 +53,13 @@ async fn connect(server: &'static Server, tcp: bool) -> Client {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { server.serve_tcp(&listener).await });
-        Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+        Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
             .await
             .unwrap()
     } else {
         let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
         server.serve_connection(theirs);
-        Client::new(ours, PeerConfig::default())
+        Client::new(ours, ConnectionConfig::default())
     }
 }
 

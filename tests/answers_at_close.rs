@@ -287,7 +287,10 @@ async fn shutdown_report_counts_the_answers_really_written() {
 async fn calls_still_running_past_the_half_close_grace_are_answered_cancelled() {
     let (router, open) = gated();
     let config = rpc::ServerConfig {
-        half_close_grace: Some(Duration::from_millis(200)),
+        connection: rpc::ConnectionConfig {
+            half_close_grace: Some(Duration::from_millis(200)),
+            ..rpc::ConnectionConfig::default()
+        },
         ..rpc::ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(router, config));

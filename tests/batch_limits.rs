@@ -73,7 +73,10 @@ async fn batch_elements_count_one_by_one_against_the_in_flight_limit() {
     const ELEMENTS: u64 = 256;
     let gauge = Arc::new(Gauge::default());
     let config = ServerConfig {
-        max_in_flight_per_connection: IN_FLIGHT,
+        connection: ConnectionConfig {
+            max_in_flight: IN_FLIGHT,
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(service(gauge.clone()), config));
@@ -108,7 +111,7 @@ async fn batch_elements_count_one_by_one_against_the_in_flight_limit() {
     });
 
     // Another connection's calls are answered meanwhile.
-    let other = Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+    let other = Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
         .await
         .unwrap();
     let mut reader = FrameReader::new(read, Framing::Ndjson);

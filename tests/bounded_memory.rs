@@ -63,13 +63,16 @@ async fn flood(mut stream: TcpStream, count: usize, size: usize) -> usize {
 async fn clients_that_never_read_cannot_pin_server_memory() {
     const BUDGET: usize = 4 << 20;
     let config = ServerConfig {
-        max_buffered_bytes_per_connection: BUDGET,
-        write_stall_timeout: Some(Duration::from_secs(5)),
+        connection: ConnectionConfig {
+            max_buffered_bytes: BUDGET,
+            write_stall_timeout: Some(Duration::from_secs(5)),
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let (server, addr) = start(config).await;
     // Someone else uses the server meanwhile.
-    let other = Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+    let other = Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
         .await
         .unwrap();
     let _: String = other.call("echo", &["warm"]).await.unwrap();
@@ -139,7 +142,10 @@ async fn clients_that_never_read_cannot_pin_server_memory() {
 async fn a_reader_that_takes_a_few_bytes_now_and_then_is_cut_off() {
     let stall = Duration::from_secs(1);
     let config = ServerConfig {
-        write_stall_timeout: Some(stall),
+        connection: ConnectionConfig {
+            write_stall_timeout: Some(stall),
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let (server, addr) = start(config).await;

@@ -13,7 +13,9 @@ use rpc::framing::Framing;
 use rpc::message::{encode_result, parse, Incoming, Message};
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{memory, tcp, Connection};
-use rpc::{Client, ClientPool, ErrorCode, PeerConfig, Server, ServerConfig, WorkerPoolConfig};
+use rpc::{
+    Client, ClientPool, ConnectionConfig, ErrorCode, Server, ServerConfig, WorkerPoolConfig,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::timeout;
@@ -55,7 +57,7 @@ where
 #[tokio::test]
 async fn connection_loss_fails_every_pending_call_at_once() {
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
-    let client = Client::new(ours, PeerConfig::default());
+    let client = Client::new(ours, ConnectionConfig::default());
     let calls: Vec<_> = (0..50)
         .map(|_| {
             let client = client.clone();
@@ -86,7 +88,7 @@ async fn bad_response_fails_only_its_own_call() {
             _ => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":7}}"#),
         })
     }));
-    let client = Client::new(ours, PeerConfig::default());
+    let client = Client::new(ours, ConnectionConfig::default());
     let (bad, good) = tokio::join!(
         client.call::<_, u64>("bad", &[1]),
         client.call::<_, u64>("good", &[1])
@@ -110,7 +112,7 @@ async fn garbage_and_unknown_ids_are_counted_and_dropped() {
              {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":5}}"
         ))
     }));
-    let client = Client::new(ours, PeerConfig::default());
+    let client = Client::new(ours, ConnectionConfig::default());
     assert_eq!(client.call::<_, u64>("m", &[1]).await.unwrap(), 5);
     let metrics = client.metrics();
     assert_eq!(metrics.unknown_responses, 2);
@@ -127,7 +129,7 @@ async fn error_response_reaches_the_caller_with_its_code() {
             r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32099,"message":"custom","data":[1]}}}}"#
         ))
     }));
-    let client = Client::new(ours, PeerConfig::default());
+    let client = Client::new(ours, ConnectionConfig::default());
     let err = client.call::<_, u64>("m", &[1]).await.unwrap_err();
     let rpc = err.rpc_error().unwrap();
     assert_eq!(rpc.code, ErrorCode(-32099));
@@ -138,9 +140,9 @@ async fn error_response_reaches_the_caller_with_its_code() {
 #[tokio::test]
 async fn call_timeout_removes_the_pending_entry() {
     let (ours, _theirs) = memory::pair(Framing::Ndjson, 1 << 16);
-    let config = PeerConfig {
-        call_timeout: Some(Duration::from_millis(30)),
-        ..PeerConfig::default()
+    let config = ConnectionConfig {
+        request_timeout: Some(Duration::from_millis(30)),
+        ..ConnectionConfig::default()
     };
     let client = Client::new(ours, config);
     let err = client.call::<_, u64>("silent", &[1]).await.unwrap_err();
@@ -154,7 +156,7 @@ async fn batch_calls_come_back_in_order() {
     let server = Server::new(echo_router());
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
     server.serve_connection(theirs);
-    let client = Client::new(ours, PeerConfig::default());
+    let client = Client::new(ours, ConnectionConfig::default());
     let results = client
         .batch()
         .call("echo", &[1])
@@ -193,7 +195,7 @@ async fn connection_pool_spreads_calls_by_least_pending_and_replaces_closed_ones
         let server = server.clone();
         tokio::spawn(async move { server.serve_tcp(&listener).await })
     };
-    let pool = ClientPool::connect(addr, Framing::Ndjson, PeerConfig::default(), 3)
+    let pool = ClientPool::connect(addr, Framing::Ndjson, ConnectionConfig::default(), 3)
         .await
         .unwrap();
     let mut calls = Vec::new();
@@ -242,7 +244,10 @@ async fn hundred_thousand_calls_in_flight_all_complete() {
             queue: 0,
             ..WorkerPoolConfig::default()
         },
-        max_in_flight_per_connection: CALLS,
+        connection: ConnectionConfig {
+            max_in_flight: CALLS,
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = Server::with_config(router, config);
@@ -250,9 +255,9 @@ async fn hundred_thousand_calls_in_flight_all_complete() {
     server.serve_connection(theirs);
     let client = Client::new(
         ours,
-        PeerConfig {
-            call_timeout: None,
-            ..PeerConfig::default()
+        ConnectionConfig {
+            request_timeout: None,
+            ..ConnectionConfig::default()
         },
     );
     let mut calls = tokio::task::JoinSet::new();
@@ -381,9 +386,9 @@ async fn faults_never_lose_or_duplicate_a_call() {
         );
         let client = Client::new(
             client_conn,
-            PeerConfig {
-                call_timeout: Some(Duration::from_secs(5)),
-                ..PeerConfig::default()
+            ConnectionConfig {
+                request_timeout: Some(Duration::from_secs(5)),
+                ..ConnectionConfig::default()
             },
         );
         let mut calls = tokio::task::JoinSet::new();

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{child, memory, Connection};
-use rpc::{Client, PeerConfig, Server, ServerConfig};
+use rpc::{Client, ConnectionConfig, Server, ServerConfig};
 use tokio::time::{timeout, Instant};
 
 #[path = "support/examples.rs"]
@@ -20,7 +20,7 @@ async fn killing_a_child_server_mid_call_fails_every_pending_call_at_once() {
     let mut command = tokio::process::Command::new(examples::example("child_process"));
     command.arg("--serve");
     let (connection, mut process) = child::spawn(&mut command, Framing::Ndjson).unwrap();
-    let client = Client::new(connection, PeerConfig::default());
+    let client = Client::new(connection, ConnectionConfig::default());
     let pid: u32 = timeout(LIMIT, client.call("pid", &()))
         .await
         .unwrap()
@@ -70,9 +70,12 @@ async fn a_slow_reader_gets_every_answer_and_the_server_stays_bounded() {
     // A small pipe and write queue: the server can hold only a few answers at a time,
     // so it must wait for the reader, neither dropping answers nor buffering them all.
     let config = ServerConfig {
-        write_queue: 4,
-        max_in_flight_per_connection: 16,
-        write_stall_timeout: Some(Duration::from_secs(5)),
+        connection: ConnectionConfig {
+            write_queue: 4,
+            max_in_flight: 16,
+            write_stall_timeout: Some(Duration::from_secs(5)),
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let router = Router::new().method(MethodInfo::new("block"), |call| async move {
@@ -133,7 +136,10 @@ async fn calls_of_a_client_that_disconnects_are_dropped_not_run_to_their_deadlin
     // A client that closes its end cannot be told from one that half-closes it and
     // still reads; this server says closing means leaving.
     let config = ServerConfig {
-        abandon_calls_on_disconnect: true,
+        connection: ConnectionConfig {
+            abandon_calls_on_disconnect: true,
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = std::sync::Arc::new(Server::with_config(router, config));
@@ -143,7 +149,7 @@ async fn calls_of_a_client_that_disconnects_are_dropped_not_run_to_their_deadlin
     let addr = listener.local_addr().unwrap();
     let serving = server.clone();
     tokio::spawn(async move { serving.serve_tcp(&listener).await });
-    let client = Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+    let client = Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
         .await
         .unwrap();
     let calls: Vec<_> = (0..10)

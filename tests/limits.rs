@@ -10,7 +10,7 @@ use rpc::framing::{Framing, NdjsonCodec};
 use rpc::message::{ParseLimits, MAX_DEPTH};
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::tcp;
-use rpc::{ErrorCode, Server, ServerConfig};
+use rpc::{ConnectionConfig, ErrorCode, Server, ServerConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -102,9 +102,12 @@ async fn oversized_frame_gets_an_error_and_the_next_frame_is_served() {
 #[tokio::test]
 async fn batch_over_the_limit_is_refused_whole() {
     let config = ServerConfig {
-        parse_limits: ParseLimits {
-            max_batch_len: 4,
-            ..ParseLimits::default()
+        connection: ConnectionConfig {
+            parse_limits: ParseLimits {
+                max_batch_len: 4,
+                ..ParseLimits::default()
+            },
+            ..ConnectionConfig::default()
         },
         ..ServerConfig::default()
     };
@@ -147,9 +150,12 @@ async fn nesting_deeper_than_the_limit_is_an_invalid_request() {
         .contains(&format!("limit of {MAX_DEPTH} levels")));
     // A lower configured limit; brackets inside strings do not count.
     let config = ServerConfig {
-        parse_limits: ParseLimits {
-            max_depth: Some(8),
-            ..ParseLimits::default()
+        connection: ConnectionConfig {
+            parse_limits: ParseLimits {
+                max_depth: Some(8),
+                ..ParseLimits::default()
+            },
+            ..ConnectionConfig::default()
         },
         ..ServerConfig::default()
     };
@@ -221,7 +227,7 @@ async fn connections_over_the_limit_are_answered_and_closed() {
 #[tokio::test]
 async fn idle_connections_are_closed_but_busy_ones_are_not() {
     let config = ServerConfig {
-        idle_timeout: Some(Duration::from_millis(200)),
+        accepted_idle_timeout: Some(Duration::from_millis(200)),
         ..ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(router(), config));
@@ -247,7 +253,10 @@ async fn idle_connections_are_closed_but_busy_ones_are_not() {
 #[tokio::test]
 async fn a_frame_trickled_byte_by_byte_is_cut_off() {
     let config = ServerConfig {
-        frame_timeout: Some(Duration::from_millis(300)),
+        connection: ConnectionConfig {
+            frame_timeout: Some(Duration::from_millis(300)),
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = Arc::new(Server::with_config(router(), config));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rpc::framing::Framing;
 use rpc::service::{Execution, Service};
 use rpc::transport::memory;
-use rpc::{rpc_service, Client, ErrorCode, PeerConfig, RpcError, Server};
+use rpc::{rpc_service, Client, ConnectionConfig, ErrorCode, RpcError, Server};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
@@ -129,7 +129,7 @@ fn start() -> (CalculatorClient, Arc<Calc>, Server) {
     let server = Server::new(CalculatorServer::from_arc(calc.clone()));
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
     server.serve_connection(theirs);
-    let client = CalculatorClient::new(Client::new(ours, PeerConfig::default()));
+    let client = CalculatorClient::new(Client::new(ours, ConnectionConfig::default()));
     (client, calc, server)
 }
 
@@ -408,7 +408,7 @@ async fn client_sends_the_declared_shape() {
     let server = Server::new(Recorder(seen.clone()));
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
     server.serve_connection(theirs);
-    let client = ShapesClient::new(Client::new(ours, PeerConfig::default()));
+    let client = ShapesClient::new(Client::new(ours, ConnectionConfig::default()));
     client.named(1, "x", None).await.unwrap();
     client.named(1, "x", Some(3)).await.unwrap();
     client.positional(1, None).await.unwrap();

@@ -118,7 +118,7 @@ async fn notifications_are_handled_in_arrival_order_over_memory() {
     let server = Server::new(DocumentsServer::new(Arc::new(Store::default())));
     let (ours, theirs) = memory::pair(Framing::Ndjson, 64 * 1024);
     server.serve_connection(theirs);
-    let client = DocumentsClient::new(Client::new(ours, PeerConfig::default()));
+    let client = DocumentsClient::new(Client::new(ours, ConnectionConfig::default()));
     edits_arrive_in_order(&client).await;
 }
 
@@ -128,7 +128,7 @@ async fn notifications_are_handled_in_arrival_order_over_tcp() {
         Arc::new(Store::default()),
     )));
     let addr = tcp_server::serve_on_loopback(&server, Framing::ContentLength).await;
-    let client = Client::connect_tcp(addr, Framing::ContentLength, PeerConfig::default())
+    let client = Client::connect_tcp(addr, Framing::ContentLength, ConnectionConfig::default())
         .await
         .unwrap();
     edits_arrive_in_order(&DocumentsClient::new(client)).await;
@@ -139,7 +139,7 @@ async fn a_call_after_a_slow_notification_starts_once_it_is_handled() {
     let server = Server::new(DocumentsServer::new(Arc::new(Store::default())));
     let (ours, theirs) = memory::pair(Framing::Ndjson, 64 * 1024);
     server.serve_connection(theirs);
-    let client = DocumentsClient::new(Client::new(ours, PeerConfig::default()));
+    let client = DocumentsClient::new(Client::new(ours, ConnectionConfig::default()));
     client.slow_flag(200).await.unwrap();
     assert!(
         timeout(LIMIT, client.flag()).await.unwrap().unwrap(),
@@ -153,7 +153,7 @@ async fn an_unordered_notification_does_not_hold_back_the_calls_after_it() {
     let server = Server::new(DocumentsServer::new(store.clone()));
     let (ours, theirs) = memory::pair(Framing::Ndjson, 64 * 1024);
     server.serve_connection(theirs);
-    let client = DocumentsClient::new(Client::new(ours, PeerConfig::default()));
+    let client = DocumentsClient::new(Client::new(ours, ConnectionConfig::default()));
     client.wait_for_release().await.unwrap();
     // Ordered, the notification would wait for `release` and `release` for it.
     let started = tokio::time::Instant::now();
@@ -174,6 +174,7 @@ async fn notifications_pushed_to_the_client_arrive_in_order() {
     let router = Router::new().method(MethodInfo::new("push"), |call| async move {
         for i in 0..PUSHED {
             call.peer()
+                .expect("the call came on a connection")
                 .notify("item", Some(&[i]))
                 .await
                 .map_err(|e| RpcError::internal(e.to_string()))?;
@@ -198,7 +199,7 @@ async fn notifications_pushed_to_the_client_arrive_in_order() {
             call.respond(&())
         }
     });
-    let client = Peer::serve(ours, items, PeerConfig::default(), ServerConfig::default());
+    let client = Server::new(items).serve_connection(ours);
     let pushed: u64 = timeout(LIMIT, client.call("push", &()))
         .await
         .unwrap()

@@ -10,7 +10,9 @@ use rpc::framing::Framing;
 use rpc::message::{parse, Incoming, Message};
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{memory, Connection, FrameReader, FrameWriter};
-use rpc::{Client, ErrorCode, OverloadPolicy, PeerConfig, Server, ServerConfig, WorkerPoolConfig};
+use rpc::{
+    Client, ConnectionConfig, ErrorCode, OverloadPolicy, Server, ServerConfig, WorkerPoolConfig,
+};
 use serde_json::Value;
 use tokio::io::DuplexStream;
 use tokio::time::timeout;
@@ -94,7 +96,7 @@ fn serve(server: &Server) -> Raw {
 fn client_of(server: &Server) -> Client {
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
     server.serve_connection(theirs);
-    Client::new(ours, PeerConfig::default())
+    Client::new(ours, ConnectionConfig::default())
 }
 
 #[tokio::test]
@@ -259,7 +261,7 @@ async fn deadline_answers_with_timeout_error_and_drops_the_handler() {
 #[tokio::test]
 async fn server_wide_deadline_applies_to_methods_without_one() {
     let config = ServerConfig {
-        call_timeout: Some(Duration::from_millis(30)),
+        handler_timeout: Some(Duration::from_millis(30)),
         ..ServerConfig::default()
     };
     let server = Server::with_config(router(), config);
@@ -406,6 +408,7 @@ async fn server_calls_its_client_back_on_the_same_connection() {
         let (question,): (String,) = call.decode_params()?;
         let answer: String = call
             .peer()
+            .expect("the call came on a connection")
             .call("client/answer", &[question])
             .await
             .map_err(|e| rpc::RpcError::internal(e.to_string()))?;
@@ -418,12 +421,7 @@ async fn server_calls_its_client_back_on_the_same_connection() {
     let server = Server::new(server_router);
     let (ours, theirs) = memory::pair(Framing::ContentLength, 1 << 16);
     server.serve_connection(theirs);
-    let client = rpc::Peer::serve(
-        ours,
-        client_router,
-        PeerConfig::default(),
-        ServerConfig::default(),
-    );
+    let client = Server::new(client_router).serve_connection(ours);
     let reply: String = timeout(LIMIT, client.call("ask_client", &["hello"]))
         .await
         .unwrap()
@@ -551,7 +549,10 @@ fn parse_is_used_for_raw_frames() {
 #[tokio::test]
 async fn connection_in_flight_limit_stops_reading_until_calls_finish() {
     let config = ServerConfig {
-        max_in_flight_per_connection: 2,
+        connection: ConnectionConfig {
+            max_in_flight: 2,
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = Server::with_config(router(), config);
@@ -580,8 +581,11 @@ async fn connection_in_flight_limit_stops_reading_until_calls_finish() {
 #[tokio::test]
 async fn client_that_never_reads_is_disconnected_and_frees_its_workers() {
     let config = ServerConfig {
-        write_stall_timeout: Some(Duration::from_millis(200)),
-        write_queue: 4,
+        connection: ConnectionConfig {
+            write_stall_timeout: Some(Duration::from_millis(200)),
+            write_queue: 4,
+            ..ConnectionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let router = Router::new().method(MethodInfo::new("big"), |call| async move {
@@ -632,7 +636,7 @@ async fn cancels_are_read_while_the_pool_is_full() {
             queue: 0,
             overload: OverloadPolicy::Wait,
         },
-        call_timeout: None,
+        handler_timeout: None,
         ..ServerConfig::default()
     };
     let server = Server::with_config(router(), config);

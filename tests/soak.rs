@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::tcp;
-use rpc::{Client, Error, ErrorCode, PeerConfig, Server, ServerConfig};
+use rpc::{Client, ConnectionConfig, Error, ErrorCode, Server, ServerConfig};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -233,9 +233,9 @@ async fn client_driver(addr: String, calls: u64, seed: u64) -> Tally {
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
     let addr: std::net::SocketAddr = addr.parse().unwrap();
-    let config = PeerConfig {
-        call_timeout: Some(Duration::from_secs(20)),
-        ..PeerConfig::default()
+    let config = ConnectionConfig {
+        request_timeout: Some(Duration::from_secs(20)),
+        ..ConnectionConfig::default()
     };
     let mut client = Client::connect_tcp(addr, Framing::Ndjson, config.clone())
         .await

@@ -43,7 +43,7 @@ use futures::{future, StreamExt};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use rpc::framing::Framing;
 use rpc::transport::tcp;
-use rpc::PeerConfig;
+use rpc::ConnectionConfig;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::{Bincode, Json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -282,7 +282,7 @@ async fn round_ours(config: LoopbackConfig) -> Round {
         let server = server.clone();
         tokio::spawn(async move { server.serve_tcp(&listener).await })
     };
-    let client = rpc::Client::connect_tcp(addr, Framing::Ndjson, PeerConfig::default())
+    let client = rpc::Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
         .await
         .unwrap();
     let round = measure(Ours(CalcClient::new(client)), config).await;

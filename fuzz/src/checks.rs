@@ -32,7 +32,7 @@ use rpc::message::{
     parse, parse_with, BatchWriter, ErrorCode, Id, Incoming, Invalid, Message, ParseLimits,
 };
 use rpc::transport::{memory, Connection};
-use rpc::{Peer, PeerConfig, RpcError, Server, ServerConfig};
+use rpc::{ConnectionConfig, Peer, RpcError, Server, ServerConfig};
 use serde_json::value::RawValue;
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Decoder;
@@ -889,7 +889,7 @@ fn normalized(replies: Vec<Reply>) -> Vec<Reply> {
 /// Checks a generated server on calls read from arbitrary bytes; see the module docs.
 pub fn dispatch(data: &[u8]) {
     let stream = dispatch_stream(&mut Input::new(data));
-    let limits = ServerConfig::default().parse_limits;
+    let limits = ServerConfig::default().connection.parse_limits;
     let expected: Vec<Reply> = frames_of(NdjsonCodec::new(), &stream)
         .iter()
         .filter_map(|f| expected_reply(f, limits))
@@ -968,9 +968,9 @@ async fn converse(singles: usize, with_batch: bool, max_frame: usize, garbage: &
     let server_end = Connection::new(from_client, to_client, NdjsonCodec::new());
     let peer = Peer::connect(
         client_end,
-        PeerConfig {
-            call_timeout: None,
-            ..PeerConfig::default()
+        ConnectionConfig {
+            request_timeout: None,
+            ..ConnectionConfig::default()
         },
     );
     let mut calls = Vec::new();
@@ -1053,7 +1053,7 @@ async fn converse(singles: usize, with_batch: bool, max_frame: usize, garbage: &
 
     // What each call must have received: the first response in the garbage that
     // matches its id, else the final one.
-    let limits = PeerConfig::default().parse_limits;
+    let limits = ConnectionConfig::default().parse_limits;
     let mut first: HashMap<u64, Outcome> = HashMap::new();
     let mut owed = Vec::new();
     let mut garbage_line = garbage.to_vec();

@@ -68,7 +68,7 @@ use syn::Item;
 /// let server = Server::new(CalculatorServer::new(Calc));
 /// server.serve_connection(server_end);
 ///
-/// let calc = CalculatorClient::new(Client::new(client_end, PeerConfig::default()));
+/// let calc = CalculatorClient::new(Client::new(client_end, ConnectionConfig::default()));
 /// assert_eq!(calc.add(2, 3).await?, 5);
 /// assert_eq!(calc.echo("hi").await?, "hi");
 /// assert!(calc.divide(1.0, 0.0).await.unwrap_err().is_rpc());

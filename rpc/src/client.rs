@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::framing::FrameCodec;
-use crate::peer::{Peer, PeerConfig};
+use crate::peer::{ConnectionConfig, Peer};
 use crate::transport::{tcp, Connection};
 
 struct CloseOnDrop(Peer);
@@ -29,7 +29,7 @@ pub struct Client {
 
 impl Client {
     /// A client over an established connection.
-    pub fn new<R, W>(connection: Connection<R, W>, config: PeerConfig) -> Self
+    pub fn new<R, W>(connection: Connection<R, W>, config: ConnectionConfig) -> Self
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -47,7 +47,7 @@ impl Client {
     pub async fn connect_tcp(
         addr: SocketAddr,
         codec: impl Into<FrameCodec>,
-        config: PeerConfig,
+        config: ConnectionConfig,
     ) -> io::Result<Self> {
         Ok(Self::new(tcp::connect(addr, codec).await?, config))
     }
@@ -77,7 +77,7 @@ impl std::fmt::Debug for Client {
 pub struct ClientPool {
     addr: SocketAddr,
     codec: FrameCodec,
-    config: PeerConfig,
+    config: ConnectionConfig,
     clients: Vec<Mutex<Client>>,
 }
 
@@ -90,7 +90,7 @@ impl ClientPool {
     pub async fn connect(
         addr: SocketAddr,
         codec: impl Into<FrameCodec>,
-        config: PeerConfig,
+        config: ConnectionConfig,
         size: usize,
     ) -> io::Result<Self> {
         let codec = codec.into();

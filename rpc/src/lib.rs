@@ -11,27 +11,34 @@
 //!   stdio, a child process and in-memory pipes.
 //! - [`service`]: the interface generated code implements ([`service::Service`]), and
 //!   [`service::Router`] for services written by hand.
-//! - [`pipeline`] and [`server`]: worker pools, overload policies, deadlines, panic
-//!   isolation, cancellation and graceful shutdown.
-//! - [`peer`], [`correlation`] and [`client`]: calls in both directions on one
-//!   connection, responses matched to callers, connection pools.
+//! - [`engine`]: the call engine, independent of any connection: from one received
+//!   frame to its answer (routing, admission to worker pools, limits, deadlines,
+//!   panic isolation, cancellation, batches), as a `tower::Service` per call so
+//!   tower's layers wrap calls ([`Server::layer`]), and callable in process without a
+//!   socket ([`Server::session`], [`Session::handle_frame`]).
+//! - [`peer`] and [`client`]: a stream connection's two directions (the reader that
+//!   drives the engine, outgoing calls matched to their responses), and connection
+//!   pools; [`ConnectionConfig`] configures a connection at either end.
+//! - [`server`]: serving a service on listeners and connections, with graceful
+//!   shutdown; [`ServerConfig`] holds its pools, deadlines and connection config.
 //! - [`metrics`]: counters and latency histograms.
 //!
 //! # Guarantees
 //!
-//! - Every call that was accepted gets exactly one answer, written before the
+//! - Every call that was accepted gets exactly one answer (a frame handed in process
+//!   gets its answer back as a value), written before the
 //!   connection is reported closed ([`Peer::closed`] returns after the writer has
 //!   written it): when the other end closes its sending side (EOF on stdio or a child's
 //!   stdin, a TCP half-close; calls run on to their answers, for at most
-//!   [`PeerConfig::half_close_grace`], after which they are answered -32800), on
+//!   [`ConnectionConfig::half_close_grace`], after which they are answered -32800), on
 //!   [`Peer::close`], and
 //!   in [`Server::shutdown`], whose [`server::ShutdownReport`] counts the answers
 //!   written and lost. A failed read or write ends the connection and drops its calls.
 //! - Memory per connection is bounded: calls in flight
-//!   ([`ServerConfig::max_in_flight_per_connection`], each batch element and
+//!   ([`ConnectionConfig::max_in_flight`], each batch element and
 //!   notification counting one, each call holding its place until its answer has been
 //!   handed to the socket), bytes of frames and waiting answers
-//!   ([`ServerConfig::max_buffered_bytes_per_connection`]), frame sizes. Over a limit,
+//!   ([`ConnectionConfig::max_buffered_bytes`]), frame sizes. Over a limit,
 //!   the connection is not read until it is back under, so the sender is pushed back.
 //!   A reader that writes less than [`transport::MIN_WRITE_PROGRESS`] per
 //!   `write_stall_timeout` is cut off.
@@ -45,26 +52,24 @@
 //!   answer is larger than the connection's frame limit.
 #![warn(missing_docs)]
 
-mod budget;
 pub mod buffer;
 pub mod client;
-pub mod correlation;
+pub mod engine;
 mod error;
 pub mod framing;
 pub mod message;
 pub mod metrics;
 pub mod peer;
-pub mod pipeline;
 pub mod server;
 pub mod service;
 pub mod transport;
 
 pub use client::{Client, ClientPool};
+pub use engine::Session;
 pub use error::Error;
 pub use message::{ErrorCode, RpcError};
-pub use peer::{Peer, PeerConfig};
-pub use pipeline::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
-pub use server::Server;
+pub use peer::{ConnectionConfig, Peer};
+pub use server::{OverloadPolicy, Server, ServerConfig, WorkerPoolConfig};
 
 pub use rpc_macros::rpc_service;
 
@@ -75,12 +80,13 @@ pub mod __private;
 /// The names most programs need: `use rpc::prelude::*;`.
 pub mod prelude {
     pub use crate::client::{Client, ClientPool};
+    pub use crate::engine::Session;
     pub use crate::error::Error;
     pub use crate::framing::Framing;
     pub use crate::message::{ErrorCode, RpcError};
-    pub use crate::peer::{Peer, PeerConfig};
-    pub use crate::pipeline::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
+    pub use crate::peer::{ConnectionConfig, Peer};
     pub use crate::rpc_service;
     pub use crate::server::Server;
+    pub use crate::server::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
     pub use crate::service::{IncomingCall, MethodInfo, Router, Service};
 }

@@ -9,13 +9,12 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::Client;
-pub use crate::correlation::RawResponse;
+pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
 pub use crate::message::{bound_message, encode_result, ErrorCode, Id, RpcError, MAX_MESSAGE_LEN};
 pub use crate::peer::Peer;
-pub use crate::service::{
-    BoxFuture, CallSpawner, Execution, IncomingCall, MethodInfo, Reply, Service,
-};
+pub use crate::peer::RawResponse;
+pub use crate::service::{BoxFuture, Execution, IncomingCall, MethodInfo, Reply, Service};
 pub use tokio::task::AbortHandle;
 
 pub use std::borrow::Cow;
@@ -27,3 +26,10 @@ pub use std::string::String;
 pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
+
+// Params decoding and the bounded helpers through which handlers meet user types
+// (`service/params.rs`).
+pub use crate::service::params::{
+    decode_params, duplicate_param, into_rpc_error, missing_param, respond, too_many_params,
+    CowStrSeed, ParamKey, ParamSeed,
+};

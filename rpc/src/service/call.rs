@@ -3,17 +3,18 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Session;
 use crate::message::{encode_result, Id, JsonText, RpcError};
 use crate::peer::Peer;
 use crate::service::Reply;
 
-/// One call handed to [`Service::call`]: which method, its id and params (borrowed
-/// from the received frame) and the peer it came from.
+/// One call handed to [`crate::service::Service::call`]: which method, its id and
+/// params (borrowed from the received frame) and the session it came in.
 pub struct IncomingCall {
     pub(crate) method: usize,
     pub(crate) id: Option<JsonText>,
     pub(crate) params: Option<JsonText>,
-    pub(crate) peer: Peer,
+    pub(crate) session: Session,
 }
 
 impl IncomingCall {
@@ -49,9 +50,12 @@ impl IncomingCall {
         serde_json::from_str(self.params().unwrap_or("[]")).map_err(RpcError::invalid_params_from)
     }
 
-    /// The peer the call came from; use it to call back on the same connection.
-    pub fn peer(&self) -> &Peer {
-        &self.peer
+    /// The peer the call came from, to call it back on the same connection; `None`
+    /// for a call that came with no connection (a frame handed in process) or whose
+    /// connection has closed.
+    pub fn peer(&self) -> Option<Peer> {
+        let shared = self.session.state.peer.upgrade()?;
+        Some(Peer { shared })
     }
 
     /// Encodes a success response into a pooled buffer. For a notification it
@@ -64,11 +68,12 @@ impl IncomingCall {
         let Some(id) = self.id() else {
             return Ok(Bytes::new());
         };
-        let mut buf = self.peer.buffer_pool().take(512);
+        let pool = self.session.state.engine.buffer_pool();
+        let mut buf = pool.take(512);
         match encode_result(&mut buf, id, value) {
-            Ok(()) => Ok(self.peer.buffer_pool().freeze(buf)),
+            Ok(()) => Ok(pool.freeze(buf)),
             Err(err) => {
-                self.peer.buffer_pool().give(buf);
+                pool.give(buf);
                 Err(RpcError::internal(format!(
                     "failed to encode the result: {err}"
                 )))

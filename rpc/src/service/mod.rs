@@ -126,29 +126,11 @@ pub trait Service: Send + Sync + 'static {
     /// The default boxes that future, so the call costs two allocations (the box and
     /// the task). Generated services override it and pass each method's future
     /// unboxed, so the handler lives inside the task: one allocation.
-    fn spawn_call(&self, call: IncomingCall, spawner: CallSpawner) -> tokio::task::AbortHandle {
+    fn spawn_call(
+        &self,
+        call: IncomingCall,
+        spawner: crate::engine::CallSpawner,
+    ) -> tokio::task::AbortHandle {
         spawner.spawn(self.call(call))
-    }
-}
-
-/// Starts an admitted call's task: applies the method's deadline, catches panics,
-/// writes the reply and keeps the call cancellable. Handed to [`Service::spawn_call`].
-pub struct CallSpawner {
-    pub(crate) context: crate::peer::CallContext,
-}
-
-impl CallSpawner {
-    /// Spawns the task that runs `future` (the call's handler) to its reply.
-    pub fn spawn<F>(self, future: F) -> tokio::task::AbortHandle
-    where
-        F: Future<Output = Reply> + Send + 'static,
-    {
-        crate::peer::spawn_call(self.context, future)
-    }
-}
-
-impl std::fmt::Debug for CallSpawner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallSpawner").finish_non_exhaustive()
     }
 }

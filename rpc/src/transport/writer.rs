@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::Hold;
 use crate::buffer::BufferPool;
+use crate::engine::budget::Hold;
 use crate::framing::FrameCodec;
 
 /// Bodies up to this size are copied next to their headers; larger ones are written

@@ -1,0 +1,236 @@
+//! Serving one call, alone or as a batch element: its place in the session's limits,
+//! routing, admission, order, registration for cancellation, and the task that runs
+//! it to its answer.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::task::AbortHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
+
+use super::answer::id_of;
+use super::batch::BatchAnswer;
+use super::budget::Hold;
+use super::pipeline::{Admission, Gauge};
+use super::session::{Session, SessionState, Sink};
+use crate::message::{ErrorCode, JsonText, RpcError};
+use crate::metrics::Metrics;
+use crate::service::{IncomingCall, Reply};
+
+/// Where one call's answer goes.
+#[derive(Clone)]
+pub(crate) enum Destination {
+    /// A single call answers its frame.
+    Frame(Sink),
+    /// A batch element answers in its batch's array.
+    Batch(Arc<BatchAnswer>),
+}
+
+/// Serves one call or notification: takes its place in the session's in-flight limit
+/// (waiting here stops the reader, so the sender is pushed back), routes and admits
+/// it, and starts its task. A call refused on the way is answered at once.
+pub(crate) async fn serve_call(
+    session: &Session,
+    frame: &Bytes,
+    id: Option<JsonText>,
+    method: &str,
+    params: Option<&RawValue>,
+    to: Destination,
+) {
+    let state = &*session.state;
+    let Some(mut hold) = state.ledger.take_slot().await else {
+        return;
+    };
+    if let Destination::Frame(_) = &to {
+        // A batch's frame is charged once, by its answer.
+        hold.charge(frame.len());
+    }
+    let engine = &state.engine;
+    let admitted = match engine.service.route(method) {
+        Some(index) => engine.admit(index).map(|admission| (index, admission)),
+        None => {
+            engine.metrics.record_unknown_method();
+            Err(RpcError::method_not_found(method))
+        }
+    };
+    let (index, admission) = match admitted {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            if let Some(id) = &id {
+                let answer = state.rpc_error_frame(id_of(id), &err);
+                match &to {
+                    Destination::Batch(batch) => batch.append(answer),
+                    Destination::Frame(_) => state.answer(&to, answer, hold).await,
+                }
+            }
+            return;
+        }
+    };
+    let unordered = engine.service.methods()[index].unordered;
+    let (after, handled) = {
+        let mut order = state.order.lock().unwrap_or_else(|e| e.into_inner());
+        match &id {
+            Some(_) => (order.barrier(), None),
+            None if unordered => (None, None),
+            // Ordered notifications run one after another: each waits for the one
+            // before, and every call after it waits for it.
+            None => {
+                let (after, handled) = order.push_notification();
+                (after, Some(handled))
+            }
+        }
+    };
+    if let (Destination::Batch(batch), Some(_)) = (&to, &id) {
+        batch.expect();
+    }
+    let seq = id.as_ref().and_then(|id| state.registry.register(id, &to));
+    let call = IncomingCall {
+        method: index,
+        id: id.clone(),
+        params: params.map(|p| JsonText::within(frame, p.get())),
+        session: session.clone(),
+    };
+    let spawner = CallSpawner {
+        session: session.clone(),
+        admission,
+        hold,
+        method: index,
+        id: id.clone(),
+        seq,
+        after,
+        handled,
+        to,
+    };
+    let task = match &engine.layers {
+        // The service spawns the task, so that a generated handler's future can live
+        // in it unboxed.
+        None => engine.service.spawn_call(call, spawner),
+        Some(stack) => spawner.spawn(stack.run(call)),
+    };
+    if let (Some(id), Some(seq)) = (id, seq) {
+        state.registry.set_abort(&id, seq, task);
+    }
+}
+
+/// Starts an admitted call's task: applies the method's deadline, catches panics,
+/// sends the answer and keeps the call cancellable. Handed to
+/// [`crate::service::Service::spawn_call`].
+pub struct CallSpawner {
+    session: Session,
+    admission: Admission,
+    /// The call's place in its session's in-flight limit, and the bytes of its frame.
+    hold: Hold,
+    method: usize,
+    id: Option<JsonText>,
+    /// The call's entry in the cancellation registry, when it has one.
+    seq: Option<u64>,
+    /// The notification that must be handled before this call starts.
+    after: Option<CancellationToken>,
+    /// For an ordered notification: cancelled (dropped) once it has been handled.
+    handled: Option<DropGuard>,
+    to: Destination,
+}
+
+impl CallSpawner {
+    /// Spawns the task that runs `future` (the call's handler) to its answer.
+    pub fn spawn<F>(self, future: F) -> AbortHandle
+    where
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let CallSpawner {
+            session,
+            admission,
+            hold,
+            method,
+            id,
+            seq,
+            after,
+            handled,
+            to,
+        } = self;
+        let tasks = session.state.tasks.clone();
+        let task = tasks.spawn(async move {
+            let state = &*session.state;
+            let is_notification = id.is_none();
+            let reply = execute(state, admission, method, is_notification, after, future).await;
+            // The next notification, and the calls waiting for this one, may start.
+            drop(handled);
+            let Some(id) = id else {
+                return;
+            };
+            if let Some(seq) = seq {
+                if !state.registry.unregister(&id, seq) {
+                    // Cancelled: the canceller has answered.
+                    return;
+                }
+            }
+            let answer = state.reply_frame(&id, reply);
+            // The id was the last piece of the request's frame still held: the answer
+            // waits for the writer without it.
+            drop(id);
+            state.answer(&to, answer, hold).await;
+        });
+        task.abort_handle()
+    }
+}
+
+impl std::fmt::Debug for CallSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSpawner")
+            .field("method", &self.method)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs an admitted call to its reply, or to an error when its connection can no
+/// longer take the answer or the server's shutdown deadline passes.
+async fn execute<F>(
+    state: &SessionState,
+    admission: Admission,
+    method: usize,
+    is_notification: bool,
+    after: Option<CancellationToken>,
+    future: F,
+) -> Reply
+where
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let engine = &*state.engine;
+    let _in_flight = Gauge::new(&engine.metrics, Metrics::add_in_flight);
+    let started = Instant::now();
+    let span = tracing::debug_span!("rpc.call", method = %engine.service.methods()[method].name);
+    let run = async {
+        if let Some(after) = after {
+            after.cancelled().await;
+        }
+        engine.run(admission, method, future).await
+    };
+    let reply = tokio::select! {
+        biased;
+        reply = run.instrument(span) => reply,
+        // Notifications run on when their sender leaves; only the deadline stops them.
+        () = if is_notification { engine.hard_stop.cancelled() } else { state.stop_calls.cancelled() } => {
+            if engine.hard_stop.is_cancelled() {
+                engine.metrics.record_interrupted_by_shutdown();
+                Err(RpcError::new(
+                    ErrorCode::SHUTTING_DOWN,
+                    "server shutting down: the call did not finish before the shutdown deadline",
+                ))
+            } else {
+                Err(RpcError::new(
+                    ErrorCode::REQUEST_CANCELLED,
+                    "the caller's connection closed before the call finished",
+                ))
+            }
+        }
+    };
+    if let Some(m) = engine.metrics.method(method) {
+        m.record(started.elapsed(), reply.is_err());
+    }
+    reply
+}

@@ -1,0 +1,275 @@
+//! A session: the state a run of frames shares (one connection's, or one embedder's),
+//! and the first step of every frame: parse it and hand each message on.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::batch::BatchAnswer;
+use super::budget::Ledger;
+use super::call::{serve_call, Destination};
+use super::cancel::{Registry, CANCEL_METHOD};
+use super::order::Order;
+use super::Engine;
+use crate::framing::DEFAULT_MAX_FRAME_LEN;
+use crate::message::{parse_with, Id, Incoming, Invalid, JsonText, Message, Response};
+use crate::transport::WriterHandle;
+
+/// Where the answer to one frame goes.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// The session's connection writer.
+    Connection,
+    /// The caller of one exchange, waiting for the frame's answer as a value.
+    Exchange(Arc<ExchangeSlot>),
+}
+
+/// The one answer an exchange waits for; taken by whichever answer comes first.
+pub(crate) type ExchangeSlot = Mutex<Option<oneshot::Sender<Bytes>>>;
+
+/// Where the responses to this end's own calls go (a connection's waiting callers).
+pub(crate) trait Responses: Sync {
+    /// A response arrived in `frame`.
+    fn response(&self, frame: &Bytes, response: Response<'_>);
+}
+
+pub(crate) struct SessionState {
+    pub(crate) engine: Arc<Engine>,
+    /// Calls in flight and bytes held, against the session's limits.
+    pub(crate) ledger: Arc<Ledger>,
+    /// Calls in flight by id, for `$/cancelRequest`.
+    pub(crate) registry: Registry,
+    pub(crate) order: Mutex<Order>,
+    /// The session's call tasks; a connection closes only once they have answered.
+    pub(crate) tasks: TaskTracker,
+    /// Stops the calls being served: cancelled at the server's shutdown deadline (a
+    /// child of its token) or when their answers can no longer be delivered.
+    pub(crate) stop_calls: CancellationToken,
+    /// The connection's writer, for a session that is one connection's.
+    pub(crate) writer: Option<WriterHandle>,
+    /// The peer that calls came from, so handlers can call it back.
+    pub(crate) peer: Weak<crate::peer::Shared>,
+    /// The largest frame the other end reads; error answers are kept within it.
+    pub(crate) max_frame_len: usize,
+}
+
+/// The state a run of frames shares: the in-flight limit and byte budget, the ids
+/// that `$/cancelRequest` can name, and the order of notifications.
+///
+/// Each connection a [`crate::Server`] serves has one. [`crate::Server::session`]
+/// makes one for frames handed in process, without a socket: for embedding the
+/// server in another transport, and for tests. Cloning is cheap and shares the
+/// session.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use rpc::service::{MethodInfo, Router};
+/// use rpc::Server;
+///
+/// let router = Router::new().method(MethodInfo::new("ping"), |call| async move { call.respond("pong") });
+/// let session = Server::new(router).session();
+/// let answer = session
+///     .handle_frame(r#"{"jsonrpc":"2.0","method":"ping","id":1}"#.into())
+///     .await
+///     .expect("a request gets an answer");
+/// assert_eq!(&answer[..], br#"{"jsonrpc":"2.0","result":"pong","id":1}"#);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) state: Arc<SessionState>,
+}
+
+impl Session {
+    /// The session of one stream connection, whose answers go to `writer`.
+    pub(crate) fn for_connection(
+        engine: Arc<Engine>,
+        writer: WriterHandle,
+        peer: Weak<crate::peer::Shared>,
+        max_frame_len: usize,
+    ) -> Session {
+        let tasks = TaskTracker::new();
+        Self::new(engine, Some(writer), peer, max_frame_len, tasks)
+    }
+
+    /// A session for frames handed in process; its calls are tracked with the
+    /// engine's exchanges, so a server's shutdown waits for them.
+    pub(crate) fn for_exchanges(engine: Arc<Engine>) -> Session {
+        let tasks = engine.exchanges.clone();
+        Self::new(engine, None, Weak::new(), DEFAULT_MAX_FRAME_LEN, tasks)
+    }
+
+    fn new(
+        engine: Arc<Engine>,
+        writer: Option<WriterHandle>,
+        peer: Weak<crate::peer::Shared>,
+        max_frame_len: usize,
+        tasks: TaskTracker,
+    ) -> Session {
+        let connection = &engine.config.connection;
+        let ledger = Ledger::new(
+            connection.max_in_flight,
+            connection.max_buffered_bytes,
+            engine.metrics.clone(),
+        );
+        Session {
+            state: Arc::new(SessionState {
+                ledger,
+                registry: Registry::default(),
+                order: Mutex::new(Order::default()),
+                tasks,
+                stop_calls: engine.hard_stop.child_token(),
+                writer,
+                peer,
+                max_frame_len,
+                engine,
+            }),
+        }
+    }
+
+    /// Serves one frame handed in process and waits for its answer: the encoded
+    /// response, or the array of a batch's responses; `None` when nothing is to be
+    /// answered (a notification, a batch of notifications).
+    ///
+    /// The frame is served as if it had come on a connection: the same admission,
+    /// limits, deadlines and cancellation, and notifications of the session handled
+    /// in order. Once the server is shutting down, a frame is answered -32002
+    /// (nothing for a notification) without being served.
+    pub async fn handle_frame(&self, frame: Bytes) -> Option<Bytes> {
+        let (tx, rx) = oneshot::channel();
+        let slot = Arc::new(Mutex::new(Some(tx)));
+        if self.state.engine.stop_reading.is_cancelled() {
+            self.state.refuse_during_shutdown(&frame, slot);
+        } else {
+            self.serve_frame(frame, Sink::Exchange(slot), None).await;
+        }
+        // The sender is dropped without an answer when there is none to give.
+        rx.await.ok()
+    }
+
+    /// Parses one received frame and starts what it holds: calls, notifications,
+    /// cancels; responses go to `responses`.
+    pub(crate) async fn serve_frame(
+        &self,
+        frame: Bytes,
+        sink: Sink,
+        responses: Option<&dyn Responses>,
+    ) {
+        let state = &*self.state;
+        match parse_with(&frame, state.engine.config.connection.parse_limits) {
+            Err(invalid) => {
+                if let Some(answer) = state.invalid_answer(&invalid) {
+                    state.send(&sink, answer, None).await;
+                }
+            }
+            Ok(Incoming::Single(message)) => match message {
+                Message::Request(req) => {
+                    let id = JsonText::within(&frame, req.id.as_json());
+                    let to = Destination::Frame(sink);
+                    serve_call(self, &frame, Some(id), &req.method, req.params, to).await;
+                }
+                Message::Notification(n) if n.method == CANCEL_METHOD => {
+                    state.cancel(n.params).await;
+                }
+                Message::Notification(n) => {
+                    let to = Destination::Frame(sink);
+                    serve_call(self, &frame, None, &n.method, n.params, to).await;
+                }
+                Message::Response(resp) => state.response(responses, &frame, resp),
+            },
+            Ok(Incoming::Batch(elements)) => {
+                let batch = Arc::new(BatchAnswer::new(state, &frame, sink));
+                for element in elements {
+                    match element {
+                        Err(invalid) => {
+                            if let Some(answer) = state.invalid_answer(&invalid) {
+                                batch.append(answer);
+                            }
+                        }
+                        Ok(Message::Response(resp)) => state.response(responses, &frame, resp),
+                        Ok(Message::Notification(n)) if n.method == CANCEL_METHOD => {
+                            state.cancel(n.params).await;
+                        }
+                        Ok(Message::Notification(n)) => {
+                            let to = Destination::Batch(batch.clone());
+                            serve_call(self, &frame, None, &n.method, n.params, to).await;
+                        }
+                        Ok(Message::Request(req)) => {
+                            let id = JsonText::within(&frame, req.id.as_json());
+                            let to = Destination::Batch(batch.clone());
+                            serve_call(self, &frame, Some(id), &req.method, req.params, to).await;
+                        }
+                    }
+                }
+                // The reader's own share: the last element done sends the array.
+                batch.add(state, None).await;
+            }
+        }
+    }
+
+    /// How many calls of this session are being served.
+    pub fn calls_in_flight(&self) -> usize {
+        self.state.tasks.len()
+    }
+}
+
+impl SessionState {
+    /// The error answer to a message that is not a valid request, if it gets one.
+    fn invalid_answer(&self, invalid: &Invalid<'_>) -> Option<Bytes> {
+        self.engine.metrics.record_invalid_message();
+        if invalid.is_response {
+            // Answering a broken response could start an endless exchange of errors.
+            self.engine.metrics.record_undecodable_response();
+            return None;
+        }
+        Some(self.error_frame(invalid.id, invalid.code, &invalid.reason, None))
+    }
+
+    fn response(&self, responses: Option<&dyn Responses>, frame: &Bytes, resp: Response<'_>) {
+        match responses {
+            Some(responses) => responses.response(frame, resp),
+            None => {
+                self.engine.metrics.record_unknown_response();
+                tracing::debug!(id = %resp.id, "dropped a response: this session makes no calls");
+            }
+        }
+    }
+
+    /// Answers an exchange's frame with -32002 while the server shuts down: one
+    /// error with the request's id, or with a null id for a batch or a frame that
+    /// does not parse; nothing for notifications.
+    fn refuse_during_shutdown(&self, frame: &Bytes, slot: Arc<ExchangeSlot>) {
+        let id = match parse_with(frame, self.engine.config.connection.parse_limits) {
+            Ok(Incoming::Single(Message::Request(req))) => Some(req.id),
+            Ok(Incoming::Single(_)) => None,
+            Ok(Incoming::Batch(_)) | Err(_) => Some(Id::NULL),
+        };
+        let Some(id) = id else {
+            return;
+        };
+        let answer = self.error_frame(
+            id,
+            crate::message::ErrorCode::SHUTTING_DOWN,
+            "server shutting down: no new calls are accepted",
+            None,
+        );
+        if let Some(tx) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("calls_in_flight", &self.state.tasks.len())
+            .field("connection", &self.state.writer.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,185 @@
+//! One end of a stream connection: it serves the calls that come in and makes calls of
+//! its own, so a server can call its client back on the same connection.
+//!
+//! ```text
+//!              ┌──────────────── Peer (cheap to clone) ────────────────┐
+//! frames in ──▶│ reader (connection.rs) ─ calls ──▶ Session (the engine) ──┐
+//!              │                        └ responses ─▶ Pending ─▶ caller │ │
+//! frames out ◀─│ writer task ◀── answers, calls (outgoing.rs), notifications ◀┘
+//!              └───────────────────────────────────────────────────────┘
+//! ```
+//!
+//! - `connection.rs`: the reader loop, the stream driver of the call engine, and how
+//!   a connection ends.
+//! - `outgoing.rs`: calls, notifications and batches this end sends.
+//! - `correlation.rs`: responses matched to the calls waiting for them.
+//! - `config.rs`: [`ConnectionConfig`], shared by clients and servers.
+
+mod config;
+mod connection;
+pub mod correlation;
+mod outgoing;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::buffer::BufferPool;
+use crate::engine::{Engine, Session};
+use crate::metrics::MetricsSnapshot;
+use crate::server::ServerConfig;
+use crate::transport::{spawn_writer_hinted, Connection, ExpectedFrames, WriterHandle};
+
+pub use config::ConnectionConfig;
+pub use correlation::RawResponse;
+pub use outgoing::BatchBuilder;
+
+pub(crate) struct Shared {
+    writer: WriterHandle,
+    pending: correlation::Pending,
+    next_id: AtomicU64,
+    /// The serving side: the engine's state for this connection.
+    session: Session,
+    close: CancellationToken,
+    done: CancellationToken,
+}
+
+impl Shared {
+    fn config(&self) -> &ConnectionConfig {
+        &self.session.state.engine.config.connection
+    }
+}
+
+/// A handle to one end of a connection: make calls, send notifications, and (when
+/// it serves a service) answer the other end's calls.
+///
+/// Cloning is cheap. The connection stays open until the other end closes it,
+/// [`Peer::close`] is called, or the server shuts down; [`crate::client::Client`] also
+/// closes it when its last clone is dropped. To serve a service on a connection, hand
+/// it to [`crate::Server::serve_connection`].
+#[derive(Clone)]
+pub struct Peer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Peer {
+    /// Starts a peer that only makes calls (incoming calls get -32601).
+    pub fn connect<R, W>(connection: Connection<R, W>, config: ConnectionConfig) -> Peer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let engine = Engine::without_service(ServerConfig {
+            connection: config,
+            ..ServerConfig::default()
+        });
+        Self::start(connection, Arc::new(engine), None)
+    }
+
+    /// Starts the reader and writer of a connection served by `engine`, under the
+    /// engine's connection config (`idle_timeout` replaced when given).
+    pub(crate) fn start<R, W>(
+        connection: Connection<R, W>,
+        engine: Arc<Engine>,
+        idle_timeout: Option<Option<std::time::Duration>>,
+    ) -> Peer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection { reader, writer } = connection;
+        let config = &engine.config.connection;
+        let reader = reader.with_frame_timeout(config.frame_timeout);
+        let max_frame_len = reader.codec().max_frame_len();
+        let mut writer_task = None;
+        let shared = Arc::new_cyclic(|this: &std::sync::Weak<Shared>| {
+            // The writer is told how many frames are on their way (calls waiting for
+            // answers, calls being served), so it can gather them into one write.
+            let hint = this.clone();
+            let expected: ExpectedFrames = Box::new(move || {
+                hint.upgrade().map_or(0, |shared| {
+                    shared.pending.len() + shared.session.state.tasks.len()
+                })
+            });
+            let (writer, task) = spawn_writer_hinted(
+                writer,
+                config.write_queue,
+                config.write_stall_timeout,
+                Some(expected),
+            );
+            writer_task = Some(task);
+            Shared {
+                session: Session::for_connection(
+                    engine.clone(),
+                    writer.clone(),
+                    this.clone(),
+                    max_frame_len,
+                ),
+                writer,
+                pending: correlation::Pending::new(),
+                next_id: AtomicU64::new(1),
+                close: CancellationToken::new(),
+                done: CancellationToken::new(),
+            }
+        });
+        engine.metrics.add_connections(1);
+        let writer_task = writer_task.expect("the writer starts with the peer");
+        let idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
+        tokio::spawn(connection::read_loop(
+            shared.clone(),
+            reader,
+            writer_task,
+            idle_timeout,
+        ));
+        Peer { shared }
+    }
+
+    /// How many outgoing calls are waiting for responses.
+    pub fn pending_calls(&self) -> usize {
+        self.shared.pending.len()
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.pending.is_closed()
+    }
+
+    /// Closes the connection: stops reading, fails waiting calls, lets running
+    /// incoming calls finish, then closes the stream.
+    pub fn close(&self) {
+        self.shared.close.cancel();
+    }
+
+    /// Waits until the connection has fully closed: every call it accepted has been
+    /// answered and the answers written (or the stream failed).
+    pub async fn closed(&self) {
+        self.shared.done.cancelled().await;
+    }
+
+    /// The counters of this peer (shared with its server, when it has one).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let engine = &self.shared.session.state.engine;
+        engine.metrics.snapshot(engine.buffer_pool().stats())
+    }
+
+    /// The pool messages are encoded in.
+    pub fn buffer_pool(&self) -> &BufferPool {
+        self.shared.session.state.engine.buffer_pool()
+    }
+
+    /// The engine's state for this connection: its calls in flight and their limits.
+    pub fn session(&self) -> &Session {
+        &self.shared.session
+    }
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("pending", &self.shared.pending)
+            .field("session", &self.shared.session)
+            .finish_non_exhaustive()
+    }
+}
