@@ -349,10 +349,9 @@ fn param_kind(ty: &Type) -> ParamKind<'_> {
 }
 
 fn output_of<'a>(cx: &mut Ctxt, ty: &'a Type) -> Output<'a> {
-    if let Type::Tuple(t) = ty {
-        if t.elems.is_empty() {
-            return Output::Unit;
-        }
+    let output = output_type(ty);
+    if matches!(output, Output::Unit) {
+        return output;
     }
     let mut borrows = Borrows::default();
     borrows.visit_type(ty);
@@ -367,6 +366,17 @@ fn output_of<'a>(cx: &mut Ctxt, ty: &'a Type) -> Output<'a> {
         cx.error_spanned(tokens,
             "a return type cannot borrow: the client decodes it from a response it does not keep; return an owned type",
         );
+    }
+    output
+}
+
+/// What a method's return type means, without checking it: `()`, `Result<T, E>` (by
+/// its last path segment), or any other type.
+pub fn output_type(ty: &Type) -> Output<'_> {
+    if let Type::Tuple(t) = ty {
+        if t.elems.is_empty() {
+            return Output::Unit;
+        }
     }
     if let Some(seg) = last_segment(ty) {
         let args = type_args(seg);

@@ -3,8 +3,10 @@
 //! The pipeline: [`attr`] reads the options, [`ast`] builds the service model and
 //! checks what concerns one item, [`check`] checks what needs the whole service, and
 //! [`expand`] generates the code. Errors are gathered in a [`ctxt::Ctxt`]; when there
-//! are any, the user's trait is emitted unchanged (less our attributes) beside them, so
-//! each mistake gives its own error and nothing else.
+//! are any, the user's trait is emitted unchanged (less our attributes) beside them,
+//! with stand-ins for the generated `{Trait}Client` and `{Trait}Server<T>`, so each
+//! mistake gives its own error and nothing else, even where other code names the
+//! generated types.
 #![warn(missing_docs)]
 
 mod ast;
@@ -144,32 +146,50 @@ use syn::Item;
 ///   and report a missing, duplicate or mistyped parameter as -32602 naming it; the
 ///   client's params encoders; and `CalculatorServer::__call_{method}`, which decodes
 ///   params text and runs the handler (exposed for allocation tests).
+///
+/// The shared decoding code (the -32602 messages, the seeds that name a parameter in
+/// its error) is ordinary runtime code, which the generated code calls.
+///
+/// When the trait has a mistake, the macro reports it and still emits the trait and
+/// stand-ins for `CalculatorClient` and `CalculatorServer<T>` with the same
+/// constructors, `Service` impl and client methods, so that code using them adds no
+/// errors of its own.
 #[proc_macro_attribute]
 pub fn rpc_service(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: Item = match syn::parse(input.clone()) {
+    rpc_service_impl(args.into(), input.into()).into()
+}
+
+/// The macro on `proc_macro2` tokens: the expansion, or the errors with what goes
+/// beside them (see [`expand::fallback`]).
+fn rpc_service_impl(
+    args: proc_macro2::TokenStream,
+    input: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let item: Item = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(err) => {
             let mut out = err.to_compile_error();
-            out.extend(proc_macro2::TokenStream::from(input));
-            return out.into();
+            if let Some(item) = expand::unparsed_trait(input.clone()) {
+                out.extend(expand::fallback_types(&item));
+            }
+            out.extend(input);
+            return out;
         }
     };
     let Item::Trait(item) = item else {
-        return not_a_trait(item).into();
+        return not_a_trait(item);
     };
 
     let mut cx = ctxt::Ctxt::default();
-    let attrs = attr::trait_attrs(&mut cx, args.into());
+    let attrs = attr::trait_attrs(&mut cx, args);
     let service = ast::Service::from_syn(&mut cx, attrs, &item);
     check::check(&mut cx, &service);
     match cx.finish() {
-        None => expand::expand(&service).into(),
+        None => expand::expand(&service),
         Some(err) => {
-            let mut item = item.clone();
-            expand::strip_for_fallback(&mut item);
             let mut out = err.to_compile_error();
-            item.to_tokens(&mut out);
-            out.into()
+            out.extend(expand::fallback(&item));
+            out
         }
     }
 }
@@ -189,4 +209,130 @@ fn not_a_trait(item: Item) -> proc_macro2::TokenStream {
     let mut out = err.to_compile_error();
     item.to_tokens(&mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::rpc_service_impl;
+
+    /// The expansion as one string, with the spacing `TokenStream`'s `Display` gives.
+    fn expand(args: proc_macro2::TokenStream, input: proc_macro2::TokenStream) -> String {
+        rpc_service_impl(args, input).to_string()
+    }
+
+    fn occurrences(haystack: &str, needle: &str) -> usize {
+        haystack.matches(needle).count()
+    }
+
+    #[test]
+    fn an_error_comes_with_stand_in_client_and_server() {
+        let out = expand(
+            quote!(),
+            quote! {
+                pub trait Calculator {
+                    #[rpc(bogus)]
+                    async fn add(&self, a: i64, b: i64) -> i64;
+                    async fn divide(&self, a: f64, b: f64) -> Result<f64, RpcError>;
+                    #[rpc(notification)]
+                    async fn log(&self, line: String);
+                    #[rpc(blocking)]
+                    fn checksum<'a>(&self, data: &'a str) -> u32;
+                }
+            },
+        );
+        assert_eq!(occurrences(&out, "compile_error"), 1, "{out}");
+        assert!(out.contains("pub trait Calculator"), "{out}");
+        assert!(!out.contains("# [rpc"), "{out}");
+        assert!(out.contains("pub struct CalculatorClient"), "{out}");
+        assert!(out.contains("pub struct CalculatorServer < T >"), "{out}");
+        for constructor in ["fn new", "fn inner", "fn from_arc", "fn get_ref"] {
+            assert!(out.contains(constructor), "{constructor}: {out}");
+        }
+        assert!(out.contains(":: rpc :: __private :: Service for CalculatorServer"));
+        // One stand-in method per trait method, with the client's result types.
+        assert!(out.contains(
+            "pub async fn add (& self , _ : i64 , _ : i64) -> :: core :: result :: Result < i64 ,"
+        ));
+        assert!(out.contains("pub async fn divide (& self , _ : f64 , _ : f64) -> :: core :: result :: Result < f64 ,"));
+        assert!(out.contains(
+            "pub async fn log (& self , _ : String) -> :: core :: result :: Result < () ,"
+        ));
+        assert!(out.contains("pub async fn checksum < 'a > (& self , _ : & 'a str) -> :: core :: result :: Result < u32 ,"));
+        // Nothing that touches the user's types beyond the signatures.
+        assert!(!out.contains("__rpc_send"), "{out}");
+        assert!(!out.contains("__call_"), "{out}");
+    }
+
+    #[test]
+    fn the_stand_in_client_leaves_out_methods_it_could_not_have() {
+        let out = expand(
+            quote!(),
+            quote! {
+                pub(crate) trait Factory<K> {
+                    type Item;
+                    async fn new(&self, kind: String) -> u64;
+                    async fn inner(&self) -> u64;
+                    async fn item(&self) -> Self::Item;
+                    async fn keyed(&self, key: K) -> u64;
+                    async fn shown(&self) -> impl std::fmt::Display;
+                    async fn guessed(&self, values: Vec<_>) -> u64;
+                    async fn converted(&self, name: impl Into<String>) -> u64;
+                    async fn kept(&self, name: String) -> Result<String, RpcError>;
+                    async fn kept(&self) -> u64;
+                }
+            },
+        );
+        assert!(out.contains("pub (crate) struct FactoryClient"), "{out}");
+        assert!(
+            out.contains("pub (crate) struct FactoryServer < T >"),
+            "{out}"
+        );
+        // The constructors only, not the methods of the same names.
+        assert_eq!(occurrences(&out, "pub fn new"), 2, "{out}");
+        assert_eq!(occurrences(&out, "pub fn inner"), 1, "{out}");
+        assert!(out.contains("pub async fn converted (& self , _ : impl Into < String >)"));
+        for method in ["new", "inner", "item", "keyed", "shown", "guessed"] {
+            assert!(!out.contains(&format!("pub async fn {method}")), "{out}");
+        }
+        assert_eq!(occurrences(&out, "pub async fn kept"), 1, "{out}");
+        assert!(out.contains(
+            "pub async fn kept (& self , _ : String) -> :: core :: result :: Result < String ,"
+        ));
+    }
+
+    #[test]
+    fn input_that_does_not_parse_still_gets_stand_ins() {
+        let out = expand(
+            quote!(),
+            quote!(pub trait Calculator { async fn add(&self) -> ; }),
+        );
+        assert_eq!(occurrences(&out, "compile_error"), 1, "{out}");
+        assert!(out.contains("pub struct CalculatorClient"), "{out}");
+        assert!(out.contains("pub struct CalculatorServer < T >"), "{out}");
+
+        let out = expand(quote!(), quote!(struct NotATrait { x: }));
+        assert!(!out.contains("Client"), "{out}");
+    }
+
+    #[test]
+    fn a_correct_trait_expands_without_stand_ins() {
+        let out = expand(
+            quote!(namespace = "calc"),
+            quote!(
+                pub trait Calculator {
+                    async fn add(&self, a: i64, b: i64) -> i64;
+                }
+            ),
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(!out.contains("unreachable"), "{out}");
+        assert!(out.contains("\"calc.add\""), "{out}");
+        assert!(
+            out.contains(":: rpc :: __private :: decode_params"),
+            "{out}"
+        );
+        assert!(!out.contains("fn __rpc_decode <"), "{out}");
+    }
 }

@@ -1,5 +1,9 @@
 //! Per-method codecs: the params decoder the server runs (arrays and objects, borrowing
 //! from the frame) and the args encoder the client runs (named or positional).
+//!
+//! What all methods share (the -32602 conversion, the seeds that name a parameter in
+//! its error, the key matcher) is runtime code in `rpc/src/service/params.rs`, reached
+//! as `::rpc::__private::{decode_params, ParamSeed, CowStrSeed, ParamKey, ..}`.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::format_ident;
@@ -9,170 +13,9 @@ use crate::ast::{Method, ParamKind};
 use crate::attr::Shape;
 
 impl Generator<'_> {
-    // input:  the service
-    // output: helpers shared by all methods: `__rpc_decode` (text -> P or -32602),
-    //         seeds that name the parameter in errors, the key matcher
-    pub fn codec_helpers(&self) -> TokenStream {
-        let rt = &self.rt;
-        let serde = q!(#rt::serde);
-        let de = q!(#rt::serde::de);
-        let result = q!(::core::result::Result);
-        let option = q!(::core::option::Option);
-        q! {
-            fn __rpc_invalid_params(__err: #rt::serde_json::Error) -> #rt::RpcError {
-                fn digits(__s: &str) -> bool {
-                    !__s.is_empty() && ::core::iter::Iterator::all(&mut __s.bytes(), |__b| __b.is_ascii_digit())
-                }
-                let mut __message = #rt::String::new();
-                let _ = ::core::fmt::Write::write_fmt(
-                    &mut __message,
-                    ::core::format_args!("invalid params: {}", __err),
-                );
-                // serde_json appends " at line L column C", once per nesting level; the
-                // __position within a __params __value is noise to a caller.
-                loop {
-                    let __at = match __message.rfind(" at line ") {
-                        #option::Some(__at) => __at,
-                        #option::None => break,
-                    };
-                    let __tail = &__message[__at + 9..];
-                    let __position = match __tail.find(" column ") {
-                        #option::Some(__c) => digits(&__tail[..__c]) && digits(&__tail[__c + 8..]),
-                        #option::None => false,
-                    };
-                    if !__position {
-                        break;
-                    }
-                    __message.truncate(__at);
-                }
-                // serde quotes the offending value whole: keep a bounded start and end.
-                #rt::RpcError::invalid_params(#rt::bound_message(__message, #rt::MAX_MESSAGE_LEN))
-            }
-
-            /// Decodes a call's __params; missing __params are an empty array.
-            fn __rpc_decode<'de, P: #serde::Deserialize<'de>>(
-                __params: #option<&'de str>,
-            ) -> #result<P, #rt::RpcError> {
-                match #rt::serde_json::from_str::<P>(__params.unwrap_or("[]")) {
-                    #result::Ok(__p) => #result::Ok(__p),
-                    #result::Err(__err) => #result::Err(__rpc_invalid_params(__err)),
-                }
-            }
-
-            fn __rpc_respond<T: #serde::Serialize + ?::core::marker::Sized>(
-                __call: &#rt::IncomingCall,
-                __value: &T,
-            ) -> #rt::Reply {
-                __call.respond(__value)
-            }
-
-            fn __rpc_into_error<E: ::core::convert::Into<#rt::RpcError>>(__err: E) -> #rt::RpcError {
-                ::core::convert::Into::into(__err)
-            }
-
-            fn __rpc_missing<E: #de::Error>(__name: &str) -> E {
-                E::custom(::core::format_args!("missing parameter `{}`", __name))
-            }
-
-            fn __rpc_duplicate<E: #de::Error>(__name: &str) -> E {
-                E::custom(::core::format_args!("duplicate parameter `{}`", __name))
-            }
-
-            fn __rpc_too_many<E: #de::Error>(__max: usize) -> E {
-                E::custom(::core::format_args!("too many parameters: expected at most {}", __max))
-            }
-
-            /// Matches an object __key against the parameter names: `Some(index)`, or
-            /// `None` for a __key the method does not know (ignored).
-            struct __RpcKey(&'static [&'static str]);
-
-            impl<'de> #de::DeserializeSeed<'de> for __RpcKey {
-                type Value = #option<usize>;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<#option<usize>, D::Error> {
-                    __d.deserialize_identifier(self)
-                }
-            }
-
-            impl<'de> #de::Visitor<'de> for __RpcKey {
-                type Value = #option<usize>;
-                fn expecting(&self, __f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
-                    __f.write_str("a parameter name")
-                }
-                fn visit_str<E: #de::Error>(self, __key: &str) -> #result<#option<usize>, E> {
-                    let mut __i = 0;
-                    while __i < self.0.len() {
-                        if self.0[__i] == __key {
-                            return #result::Ok(#option::Some(__i));
-                        }
-                        __i += 1;
-                    }
-                    #result::Ok(#option::None)
-                }
-            }
-
-            /// Decodes one parameter, naming it in the error.
-            struct __RpcParam<A>(&'static str, ::core::marker::PhantomData<fn() -> A>);
-
-            impl<A> __RpcParam<A> {
-                fn new(__name: &'static str) -> Self {
-                    __RpcParam(__name, ::core::marker::PhantomData)
-                }
-            }
-
-            impl<'de, A: #serde::Deserialize<'de>> #de::DeserializeSeed<'de> for __RpcParam<A> {
-                type Value = A;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<A, D::Error> {
-                    match A::deserialize(__d) {
-                        #result::Ok(__v) => #result::Ok(__v),
-                        #result::Err(__err) => #result::Err(<D::Error as #de::Error>::custom(
-                            ::core::format_args!("parameter `{}`: {}", self.0, __err),
-                        )),
-                    }
-                }
-            }
-
-            /// Decodes a `Cow<str>` parameter, borrowing from the frame unless the
-            /// string has escapes.
-            struct __RpcCowParam<A>(&'static str, ::core::marker::PhantomData<fn() -> A>);
-
-            impl<A> __RpcCowParam<A> {
-                fn new(__name: &'static str) -> Self {
-                    __RpcCowParam(__name, ::core::marker::PhantomData)
-                }
-            }
-
-            impl<'de, A: ::core::convert::From<#rt::Cow<'de, str>>> #de::DeserializeSeed<'de> for __RpcCowParam<A> {
-                type Value = A;
-                fn deserialize<D: #serde::Deserializer<'de>>(self, __d: D) -> #result<A, D::Error> {
-                    match __d.deserialize_str(__RpcCowVisitor) {
-                        #result::Ok(__v) => #result::Ok(A::from(__v)),
-                        #result::Err(__err) => #result::Err(<D::Error as #de::Error>::custom(
-                            ::core::format_args!("parameter `{}`: {}", self.0, __err),
-                        )),
-                    }
-                }
-            }
-
-            struct __RpcCowVisitor;
-
-            impl<'de> #de::Visitor<'de> for __RpcCowVisitor {
-                type Value = #rt::Cow<'de, str>;
-                fn expecting(&self, __f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
-                    __f.write_str("a string")
-                }
-                fn visit_borrowed_str<E: #de::Error>(self, __v: &'de str) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Borrowed(__v))
-                }
-                fn visit_str<E: #de::Error>(self, __v: &str) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Owned(::core::convert::From::from(__v)))
-                }
-                fn visit_string<E: #de::Error>(self, __v: #rt::String) -> #result<Self::Value, E> {
-                    #result::Ok(#rt::Cow::Owned(__v))
-                }
-            }
-        }
-    }
-
+    // input:  the service's methods
+    // output: for each method without `raw_params`, its params decoder, and its args
+    //         encoder when it has parameters
     pub fn codecs(&self) -> TokenStream {
         let mut out = TokenStream::new();
         for (i, method) in self.service.methods.iter().enumerate() {
@@ -241,8 +84,8 @@ impl Generator<'_> {
             .map(|(p, ty)| {
                 let name = &p.wire;
                 match p.kind {
-                    ParamKind::CowStr => q!(__RpcCowParam::<#ty>::new(#name)),
-                    _ => q!(__RpcParam::<#ty>::new(#name)),
+                    ParamKind::CowStr => q!(#rt::CowStrSeed::<#ty>::new(#name)),
+                    _ => q!(#rt::ParamSeed::<#ty>::new(#name)),
                 }
             })
             .collect();
@@ -253,7 +96,7 @@ impl Generator<'_> {
                 let name = &p.wire;
                 match p.kind {
                     ParamKind::Optional(_) => q!(#option::None),
-                    _ => q!(return #result::Err(__rpc_missing(#name))),
+                    _ => q!(return #result::Err(#rt::missing_param(#name))),
                 }
             })
             .collect();
@@ -285,19 +128,19 @@ impl Generator<'_> {
                         };
                     )*
                     if __seq.next_element::<#de::IgnoredAny>()?.is_some() {
-                        return #result::Err(__rpc_too_many(#n));
+                        return #result::Err(#rt::too_many_params(#n));
                     }
                     #result::Ok(#params(#(#fields),*))
                 }
 
                 fn visit_map<M: #de::MapAccess<'de>>(self, mut __map: M) -> #result<Self::Value, M::Error> {
                     #( let mut #fields: #option<#field_types> = #option::None; )*
-                    while let #option::Some(__key) = __map.next_key_seed(__RpcKey(&[#(#names),*]))? {
+                    while let #option::Some(__key) = __map.next_key_seed(#rt::ParamKey::new(&[#(#names),*]))? {
                         match __key {
                             #(
                                 #option::Some(#indexes) => {
                                     if #fields.is_some() {
-                                        return #result::Err(__rpc_duplicate(#names));
+                                        return #result::Err(#rt::duplicate_param(#names));
                                     }
                                     #fields = #option::Some(__map.next_value_seed(#seeds)?);
                                 }
@@ -320,7 +163,7 @@ impl Generator<'_> {
             fn #decode<'de, #(#bounds),*>(
                 __params: #option<&'de str>,
             ) -> #result<#params<#(#a),*>, #rt::RpcError> {
-                __rpc_decode(__params)
+                #rt::decode_params(__params)
             }
         }
     }

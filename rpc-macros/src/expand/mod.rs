@@ -4,9 +4,14 @@
 //! Everything that is not a user-visible item goes into one `const _: () = { .. };`
 //! block, so helper names cannot collide with the user's. User types appear only in the
 //! trait, the client's signatures, and as explicit generic arguments (turbofish) of
-//! bounded helper functions: when a type lacks `Deserialize`, `Serialize` or
-//! `Into<RpcError>`, that argument is the one place the bound fails, so rustc reports
-//! one error, on the user's type.
+//! bounded functions (the runtime's `::rpc::__private::{decode_params, respond,
+//! into_rpc_error}`, each method's params decoder and client sender): when a type lacks
+//! `Deserialize`, `Serialize` or `Into<RpcError>`, that argument is the one place the
+//! bound fails, so rustc reports one error, on the user's type. What all services share
+//! (the -32602 texts, the parameter seeds, the key matcher) is runtime code in
+//! `rpc/src/service/params.rs`; only per-method code is generated.
+//!
+//! When the input has a mistake, [`fallback`] writes what goes beside the error.
 
 /// `quote!` with every token it writes at `Span::mixed_site()`: the generated code's
 /// own locals, parameters and lifetimes cannot be captured by, nor capture, a name in
@@ -20,6 +25,7 @@ macro_rules! q {
 
 mod client;
 mod codec;
+mod fallback;
 mod server;
 mod service_trait;
 
@@ -30,7 +36,7 @@ use syn::Type;
 
 use crate::ast::{Output, Service};
 
-pub use service_trait::strip_for_fallback;
+pub use fallback::{fallback, fallback_types, unparsed_trait};
 
 /// The paths and names every generator needs, computed once.
 pub struct Generator<'a> {
@@ -46,23 +52,23 @@ pub struct Generator<'a> {
 
 // input:  a checked service
 // output: the trait, `{Trait}Client`, `{Trait}Server<T>`, and a `const _` block with
-//         the codecs, the method table and the `Service` impl
+//         the codecs, the client's impls, the method table and the server's impls
 pub fn expand(service: &Service) -> TokenStream {
-    let g = Generator {
-        service,
-        rt: quote!(::rpc::__private),
-        trait_ident: service.ident,
-        client_ident: format_ident!("{}Client", service.ident),
-        server_ident: format_ident!("{}Server", service.ident),
-        impl_ident: Ident::new("__RpcImpl", Span::call_site()),
-    };
+    let g = Generator::new(service);
     let service_trait = g.service_trait();
     let client_struct = g.client_struct();
     let server_struct = g.server_struct();
-    let helpers = g.codec_helpers();
     let codecs = g.codecs();
     let client_impl = g.client_impl();
-    let server_impl = g.server_impl();
+    let client_clone = g.client_clone();
+    let client_debug = g.client_debug();
+    let client_senders = g.client_senders();
+    let method_table = g.method_table();
+    let server_constructors = g.server_constructors();
+    let server_clone = g.server_clone();
+    let server_debug = g.server_debug();
+    let server_handlers = g.server_handlers();
+    let service_impl = g.service_impl();
     quote! {
         #service_trait
         #client_struct
@@ -70,11 +76,31 @@ pub fn expand(service: &Service) -> TokenStream {
         #[doc(hidden)]
         #[allow(dead_code, non_camel_case_types, clippy::all, clippy::pedantic)]
         const _: () = {
-            #helpers
             #codecs
             #client_impl
-            #server_impl
+            #client_clone
+            #client_debug
+            #client_senders
+            #method_table
+            #server_constructors
+            #server_clone
+            #server_debug
+            #server_handlers
+            #service_impl
         };
+    }
+}
+
+impl<'a> Generator<'a> {
+    pub fn new(service: &'a Service<'a>) -> Self {
+        Generator {
+            service,
+            rt: quote!(::rpc::__private),
+            trait_ident: service.ident,
+            client_ident: format_ident!("{}Client", service.ident),
+            server_ident: format_ident!("{}Server", service.ident),
+            impl_ident: Ident::new("__RpcImpl", Span::call_site()),
+        }
     }
 }
 

@@ -29,18 +29,14 @@ impl Generator<'_> {
     }
 
     // input:  the service's methods
-    // output: impl CalculatorServer<T> { new, from_arc, get_ref, __call_add, .. }
-    //         impl Service for CalculatorServer<T> { methods, route, call }
-    pub fn server_impl(&self) -> TokenStream {
+    // output: static __RPC_METHODS: [MethodInfo; 2] = [
+    //             MethodInfo { name: "calc.add", execution: Async, timeout: None, .. }, ..
+    //         ];
+    pub fn method_table(&self) -> TokenStream {
         let rt = &self.rt;
-        let server = &self.server_ident;
-        let trait_ident = self.trait_ident;
-        let t = &self.impl_ident;
-        let result = q!(::core::result::Result);
         let option = q!(::core::option::Option);
         let methods = &self.service.methods;
         let count = methods.len();
-
         let infos = methods.iter().map(|m| {
             let name = &m.wire;
             let execution = if m.blocking {
@@ -69,6 +65,96 @@ impl Generator<'_> {
                 }
             }
         });
+        q! {
+            static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
+        }
+    }
+
+    // input:  pub trait Calculator
+    // output: impl<T> CalculatorServer<T> { fn new(T), fn from_arc(Arc<T>), fn get_ref(&self) -> &T }
+    pub fn server_constructors(&self) -> TokenStream {
+        let rt = &self.rt;
+        let server = &self.server_ident;
+        q! {
+            impl<T> #server<T> {
+                /// Serves `service`.
+                pub fn new(__service: T) -> Self {
+                    #server { service: #rt::Arc::new(__service) }
+                }
+
+                /// Serves a service that is shared with other owners.
+                pub fn from_arc(__service: #rt::Arc<T>) -> Self {
+                    #server { service: __service }
+                }
+
+                /// The implementation being served.
+                pub fn get_ref(&self) -> &T {
+                    &self.service
+                }
+            }
+        }
+    }
+
+    // input:  pub trait Calculator
+    // output: impl<T> Clone for CalculatorServer<T> (shares the implementation; no `T: Clone`)
+    pub fn server_clone(&self) -> TokenStream {
+        let server = &self.server_ident;
+        q! {
+            impl<T> ::core::clone::Clone for #server<T> {
+                fn clone(&self) -> Self {
+                    #server { service: ::core::clone::Clone::clone(&self.service) }
+                }
+            }
+        }
+    }
+
+    // input:  pub trait Calculator
+    // output: impl<T> Debug for CalculatorServer<T> (writes `CalculatorServer`; no `T: Debug`)
+    pub fn server_debug(&self) -> TokenStream {
+        let server = &self.server_ident;
+        q! {
+            impl<T> ::core::fmt::Debug for #server<T> {
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    __f.write_str(::core::stringify!(#server))
+                }
+            }
+        }
+    }
+
+    // input:  the service's methods
+    // output: impl<T: Calculator + Send + Sync + 'static> CalculatorServer<T> {
+    //             pub async fn __call_add(..) -> Result<i64, RpcError> { .. }, ..
+    //         }
+    pub fn server_handlers(&self) -> TokenStream {
+        let server = &self.server_ident;
+        let trait_ident = self.trait_ident;
+        let t = &self.impl_ident;
+        let handlers = self
+            .service
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| self.handler(i, m));
+        q! {
+            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #server<#t> {
+                #(#handlers)*
+            }
+        }
+    }
+
+    // input:  the service's methods
+    // output: impl<T: Calculator + Send + Sync + 'static> Service for CalculatorServer<T> {
+    //             fn methods -> &__RPC_METHODS, fn route: match on the wire names,
+    //             fn call / fn spawn_call: match on the index, run the handler, respond
+    //         }
+    pub fn service_impl(&self) -> TokenStream {
+        let rt = &self.rt;
+        let server = &self.server_ident;
+        let trait_ident = self.trait_ident;
+        let t = &self.impl_ident;
+        let result = q!(::core::result::Result);
+        let option = q!(::core::option::Option);
+        let methods = &self.service.methods;
 
         let routes = methods.iter().enumerate().map(|(i, m)| {
             let names =
@@ -76,7 +162,6 @@ impl Generator<'_> {
             q!(#(#names)|* => #option::Some(#i),)
         });
 
-        let handlers = methods.iter().enumerate().map(|(i, m)| self.handler(i, m));
         // Locals next to user types get mixed-site hygiene, so that no name in a type
         // (an array length, say) can resolve to them.
         let service = Ident::new("__service", Span::mixed_site());
@@ -98,7 +183,7 @@ impl Generator<'_> {
                 q! {
                     async move {
                         let #out = Self::#handler(&*#service, #call.params()).await?;
-                        __rpc_respond::<#ok>(&#call, &#out)
+                        #rt::respond::<#ok>(&#call, &#out)
                     }
                 }
             })
@@ -111,41 +196,6 @@ impl Generator<'_> {
         });
 
         q! {
-            static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
-
-            impl<T> #server<T> {
-                /// Serves `service`.
-                pub fn new(__service: T) -> Self {
-                    #server { service: #rt::Arc::new(__service) }
-                }
-
-                /// Serves a service that is shared with other owners.
-                pub fn from_arc(__service: #rt::Arc<T>) -> Self {
-                    #server { service: __service }
-                }
-
-                /// The implementation being served.
-                pub fn get_ref(&self) -> &T {
-                    &self.service
-                }
-            }
-
-            impl<T> ::core::clone::Clone for #server<T> {
-                fn clone(&self) -> Self {
-                    #server { service: ::core::clone::Clone::clone(&self.service) }
-                }
-            }
-
-            impl<T> ::core::fmt::Debug for #server<T> {
-                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    __f.write_str(::core::stringify!(#server))
-                }
-            }
-
-            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #server<#t> {
-                #(#handlers)*
-            }
-
             impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #rt::Service for #server<#t> {
                 fn methods(&self) -> &[#rt::MethodInfo] {
                     &__RPC_METHODS
@@ -190,7 +240,7 @@ impl Generator<'_> {
     //         pub async fn __call_add(service: &T, params: Option<&str>) -> Result<i64, RpcError> {
     //             let __RpcParams0(a0, a1) = __rpc_decode_0::<i64, i64>(params)?;
     //             match <T as Calculator>::add(service, a0, a1).await {
-    //                 Ok(v) => Ok(v), Err(e) => Err(__rpc_into_error::<E>(e)),
+    //                 Ok(v) => Ok(v), Err(e) => Err(rt::into_rpc_error::<E>(e)),
     //             }
     //         }
     fn handler(&self, i: usize, method: &Method) -> TokenStream {
@@ -212,7 +262,7 @@ impl Generator<'_> {
         let decode = if method.raw_params {
             let ty = elided(method.params[0].ty);
             let a0 = &locals[0];
-            q!(let #a0 = __rpc_decode::<#ty>(#params)?;)
+            q!(let #a0 = #rt::decode_params::<#ty>(#params)?;)
         } else {
             let params_ident = Self::params_ident(i);
             let decode_fn = Self::decode_fn_ident(i);
@@ -231,7 +281,7 @@ impl Generator<'_> {
             Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),
             Output::Plain(ty) => (q!(#ty), q!(#result::Ok(#invoke))),
             Output::Result { ok, err } => {
-                let into = quote_spanned!(err.span()=> __rpc_into_error::<#err>);
+                let into = quote_spanned!(err.span()=> ::rpc::__private::into_rpc_error::<#err>);
                 (
                     q!(#ok),
                     q! {
@@ -243,14 +293,13 @@ impl Generator<'_> {
                 )
             }
         };
-        let _ = rt;
         q! {
             #[doc(hidden)]
             #[allow(clippy::unused_async)]
             pub async fn #handler(
                 #service: &#t,
                 #params: ::core::option::Option<&str>,
-            ) -> #result<#out, ::rpc::__private::RpcError> {
+            ) -> #result<#out, #rt::RpcError> {
                 #decode
                 #body
             }
