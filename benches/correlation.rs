@@ -2,8 +2,8 @@
 //! and 100,000 other calls already pending on the same connection.
 //!
 //! Why: the design holds correlation to O(1), flat from 1 to 100,000 calls in flight.
-//! `rpc::peer::correlation::Pending`'s `insert` and `complete` are crate-private, so this
-//! measures through the public path: a `Client` (a `Peer`) over the in-memory pipe,
+//! The pending map (`Pending`, in `rpc/src/peer/correlation.rs`) is crate-private, so
+//! this measures through the public path: a `Client` (a `Peer`) over the in-memory pipe,
 //! whose other end is a minimal responder written here with the public framing and
 //! message API (no server pipeline). The responder answers `ping` at once and ignores
 //! `hold`; the pending calls are `hold` calls sent as batches of 10,000 (no call

@@ -310,3 +310,39 @@ async fn a_session_is_a_tower_service_of_frames() {
     let answer = session.call(frame).await.unwrap().unwrap();
     assert_eq!(json(&answer)["result"], 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_elements_run_concurrently_within_the_batch_bound_and_all_answer() {
+    use rpc::ServerConfig;
+    let probe = Impl::default();
+    let config = ServerConfig {
+        connection: ConnectionConfig {
+            max_batch_concurrency: 3,
+            ..ConnectionConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = Server::with_config(ProbeServer::new(probe.clone()), config);
+    let elements: Vec<String> = (0..12)
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"slow","params":[30],"id":{i}}}"#))
+        .collect();
+    let frame = format!("[{}]", elements.join(","));
+    let answer = timeout(LIMIT, server.handle_frame(frame))
+        .await
+        .unwrap()
+        .unwrap();
+    let answers = json(&answer);
+    let mut ids: Vec<i64> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["result"], 30);
+            a["id"].as_i64().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..12).collect::<Vec<_>>());
+    // Elements overlapped, but never more than the bound.
+    assert_eq!(probe.0.most.load(Ordering::SeqCst), 3);
+}

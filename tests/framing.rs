@@ -757,21 +757,6 @@ fn content_length_encoder_writes_the_header() {
 }
 
 #[test]
-fn write_header_and_trailer_frame_like_encode() {
-    for mut codec in both_framings(1 << 20) {
-        for frame in sample_frames(2) {
-            let mut encoded = BytesMut::new();
-            codec.encode(frame.clone(), &mut encoded).unwrap();
-            let mut assembled = BytesMut::new();
-            codec.write_header(frame.len(), &mut assembled);
-            assembled.extend_from_slice(&frame);
-            codec.write_trailer(&mut assembled);
-            assert_eq!(encoded, assembled, "{}", codec.framing());
-        }
-    }
-}
-
-#[test]
 fn encoded_frames_round_trip() {
     for seed in SEEDS {
         let frames = sample_frames(seed);

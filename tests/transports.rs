@@ -12,9 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rpc::buffer::BufferPool;
 use rpc::framing::{ContentLengthCodec, FrameCodec, FrameError, Framing, NdjsonCodec};
-use rpc::transport::{
-    child, memory, spawn_writer, stdio, tcp, Connection, FrameReader, FrameWriter,
-};
+use rpc::transport::{child, memory, stdio, tcp, Connection, FrameReader, FrameWriter};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tokio_util::codec::Encoder;
@@ -467,89 +465,6 @@ async fn write_errors_are_reported() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::WriteZero);
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn writer_task_gathers_frames_queued_together() {
-    bounded(async {
-        let (a, mut b) = memory::pair(Framing::Ndjson, 1 << 20);
-        let (handle, task) = spawn_writer(a.writer, 1024);
-        let frames: Vec<Bytes> = (0..200)
-            .map(|i| Bytes::from(format!("{{\"id\":{i}}}")))
-            .collect();
-        // On a current-thread runtime the task cannot run before this test yields, so
-        // all of these are queued when it first wakes.
-        for frame in &frames {
-            handle.try_send(frame.clone()).unwrap();
-        }
-        let other = handle.clone();
-        drop(handle);
-        assert!(!other.is_closed());
-        drop(other);
-        let stats = task.await.unwrap().unwrap();
-        assert_eq!(stats.frames, 200);
-        assert!(
-            stats.writes < 200 / 10,
-            "{} writes for 200 frames",
-            stats.writes
-        );
-
-        let mut received = Vec::new();
-        while let Some(frame) = b.reader.next_frame().await {
-            received.push(frame.unwrap());
-        }
-        // Intact, in order, and then the end of the stream: the task shut it down.
-        assert_eq!(received, frames);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn writer_task_ends_with_its_stats_when_every_handle_is_dropped() {
-    bounded(async {
-        let (a, mut b) = memory::pair(Framing::ContentLength, 64 * 1024);
-        let (handle, task) = spawn_writer(a.writer, 4);
-        let clones: Vec<_> = (0..3).map(|_| handle.clone()).collect();
-        let frames = sample_frames();
-        let reading = tokio::spawn(async move {
-            let mut received = Vec::new();
-            while let Some(frame) = b.reader.next_frame().await {
-                received.push(frame.unwrap());
-            }
-            received
-        });
-        // More frames than the queue holds: `send` waits for room.
-        for (i, frame) in frames.iter().enumerate() {
-            clones[i % clones.len()].send(frame.clone()).await.unwrap();
-        }
-        drop(handle);
-        drop(clones);
-        let stats = task.await.unwrap().unwrap();
-        assert_eq!(stats.frames, frames.len() as u64);
-        assert_eq!(
-            stats.bytes,
-            encode(Framing::ContentLength, &frames).len() as u64
-        );
-        assert_eq!(reading.await.unwrap(), frames);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn writer_task_stops_when_the_stream_fails_and_hands_frames_back() {
-    bounded(async {
-        let writer = FrameWriter::new(FailingWriter, Framing::Ndjson);
-        let (handle, task) = spawn_writer(writer, 8);
-        handle.send(Bytes::from_static(b"{}")).await.unwrap();
-        let err = task.await.unwrap().unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
-        assert!(handle.is_closed());
-        let frame = Bytes::from_static(b"{\"late\":1}");
-        let closed = handle.send(frame.clone()).await.unwrap_err();
-        assert_eq!(closed.0, frame);
-        assert!(handle.try_send(frame).is_err());
-    })
-    .await;
 }
 
 /// Writes `wire` into a small pipe in pieces from another task, so the reader sees it

@@ -50,7 +50,7 @@
 //! - A panicking handler answers -32603 for its own id; a response that fails to decode
 //!   fails only its own call; an overloaded server answers with an error; no error
 //!   answer is larger than the connection's frame limit.
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod buffer;
 pub mod client;

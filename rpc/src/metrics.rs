@@ -1,4 +1,5 @@
-//! Counters and latency histograms, cheap enough to leave on.
+//! Counters and latency histograms, cheap enough to leave on, read as a
+//! [`MetricsSnapshot`] from [`crate::Server::metrics`] or [`crate::Peer::metrics`].
 //!
 //! Every counter is a relaxed atomic; per-method metrics live in a slice indexed by the
 //! method's position in the service's table, so recording a call takes no lock and no
@@ -15,7 +16,7 @@ pub const LATENCY_BUCKETS: usize = 28;
 
 /// Counters of one method.
 #[derive(Debug, Default)]
-pub struct MethodMetrics {
+pub(crate) struct MethodMetrics {
     calls: AtomicU64,
     errors: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS],
@@ -23,7 +24,7 @@ pub struct MethodMetrics {
 
 impl MethodMetrics {
     /// Records one finished call.
-    pub fn record(&self, elapsed: Duration, is_error: bool) {
+    pub(crate) fn record(&self, elapsed: Duration, is_error: bool) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if is_error {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -91,7 +92,7 @@ pub struct MethodSnapshot {
 
 /// The counters of a server or peer.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     methods: Box<[MethodMetrics]>,
     names: Box<[&'static str]>,
     connections: AtomicI64,
@@ -116,13 +117,13 @@ pub struct Metrics {
 
 macro_rules! counter {
     ($(#[$doc:meta] $name:ident => $field:ident),* $(,)?) => {
-        $(#[$doc] pub fn $name(&self) { self.$field.fetch_add(1, Ordering::Relaxed); })*
+        $(#[$doc] pub(crate) fn $name(&self) { self.$field.fetch_add(1, Ordering::Relaxed); })*
     };
 }
 
 impl Metrics {
     /// Metrics for a service whose methods have these names, in table order.
-    pub fn new(names: &[&'static str]) -> Self {
+    pub(crate) fn new(names: &[&'static str]) -> Self {
         Metrics {
             methods: names.iter().map(|_| MethodMetrics::default()).collect(),
             names: names.into(),
@@ -148,22 +149,22 @@ impl Metrics {
     }
 
     /// The counters of the method at `index` in the service's table.
-    pub fn method(&self, index: usize) -> Option<&MethodMetrics> {
+    pub(crate) fn method(&self, index: usize) -> Option<&MethodMetrics> {
         self.methods.get(index)
     }
 
     /// Moves the open-connections gauge by `delta`.
-    pub fn add_connections(&self, delta: i64) {
+    pub(crate) fn add_connections(&self, delta: i64) {
         self.connections.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Moves the queue-depth gauge by `delta`.
-    pub fn add_queued(&self, delta: i64) {
+    pub(crate) fn add_queued(&self, delta: i64) {
         self.queued.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Moves the in-flight gauge by `delta`.
-    pub fn add_in_flight(&self, delta: i64) {
+    pub(crate) fn add_in_flight(&self, delta: i64) {
         self.in_flight.fetch_add(delta, Ordering::Relaxed);
     }
 
@@ -212,7 +213,7 @@ impl Metrics {
     }
 
     /// A copy of every counter, with the given buffer pool's counters.
-    pub fn snapshot(&self, pool: PoolStats) -> MetricsSnapshot {
+    pub(crate) fn snapshot(&self, pool: PoolStats) -> MetricsSnapshot {
         MetricsSnapshot {
             methods: self
                 .methods

@@ -1,9 +1,10 @@
 //! The answer to one batch, filled in as its elements finish.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::Semaphore;
 
 use super::budget::Hold;
 use super::session::{SessionState, Sink};
@@ -23,6 +24,8 @@ pub(crate) struct BatchAnswer {
     outstanding: AtomicUsize,
     /// Where the array goes.
     sink: Sink,
+    /// Places for elements running at once.
+    running: Semaphore,
     /// The batch's frame; given back when the last element is done with it.
     _frame: Hold,
 }
@@ -48,8 +51,25 @@ impl BatchAnswer {
             }),
             outstanding: AtomicUsize::new(1),
             sink,
+            running: Semaphore::new(
+                session
+                    .engine
+                    .config
+                    .connection
+                    .max_batch_concurrency
+                    .max(1),
+            ),
             _frame: frame_hold,
         }
+    }
+
+    /// Waits for a place for one more element to run.
+    pub(crate) async fn start_element(self: &Arc<Self>) -> BatchElement {
+        // The semaphore is never closed.
+        if let Ok(permit) = self.running.acquire().await {
+            permit.forget();
+        }
+        BatchElement(self.clone())
     }
 
     /// One more element will answer through [`BatchAnswer::add`].
@@ -99,5 +119,15 @@ impl BatchAnswer {
                 .send(&self.sink, frame, hold.map(|h| h.carrying(answers)))
                 .await;
         }
+    }
+}
+
+/// An element's place among its batch's running elements, given back when dropped
+/// (the element answered, failed at once, or was cancelled).
+pub(crate) struct BatchElement(Arc<BatchAnswer>);
+
+impl Drop for BatchElement {
+    fn drop(&mut self) {
+        self.0.running.add_permits(1);
     }
 }

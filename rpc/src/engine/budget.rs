@@ -132,6 +132,7 @@ impl Hold {
     }
 
     /// Says the frame this hold travels with carries `answers` answers.
+    #[must_use]
     pub(crate) fn carrying(mut self, answers: u32) -> Self {
         self.answers = answers;
         self

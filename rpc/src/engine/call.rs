@@ -13,7 +13,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
 use super::answer::id_of;
-use super::batch::BatchAnswer;
+use super::batch::{BatchAnswer, BatchElement};
 use super::budget::Hold;
 use super::pipeline::{Admission, Gauge};
 use super::session::{Session, SessionState, Sink};
@@ -42,6 +42,11 @@ pub(crate) async fn serve_call(
     to: Destination,
 ) {
     let state = &*session.state;
+    // A batch's elements run a bounded number at a time; the reader waits here.
+    let element = match &to {
+        Destination::Batch(batch) => Some(batch.start_element().await),
+        Destination::Frame(_) => None,
+    };
     let Some(mut hold) = state.ledger.take_slot().await else {
         return;
     };
@@ -104,6 +109,7 @@ pub(crate) async fn serve_call(
         after,
         handled,
         to,
+        _element: element,
     };
     let task = match &engine.layers {
         // The service spawns the task, so that a generated handler's future can live
@@ -133,6 +139,8 @@ pub struct CallSpawner {
     /// For an ordered notification: cancelled (dropped) once it has been handled.
     handled: Option<DropGuard>,
     to: Destination,
+    /// For a batch element: its place among the batch's running elements.
+    _element: Option<BatchElement>,
 }
 
 impl CallSpawner {
@@ -151,6 +159,7 @@ impl CallSpawner {
             after,
             handled,
             to,
+            _element: element,
         } = self;
         let tasks = session.state.tasks.clone();
         let task = tasks.spawn(async move {
@@ -173,6 +182,7 @@ impl CallSpawner {
             // waits for the writer without it.
             drop(id);
             state.answer(&to, answer, hold).await;
+            drop(element);
         });
         task.abort_handle()
     }

@@ -15,7 +15,7 @@ use super::session::SessionState;
 use crate::message::{ErrorCode, Id, JsonText};
 
 /// The notification a caller sends to cancel one of its calls, as in LSP.
-pub const CANCEL_METHOD: &str = "$/cancelRequest";
+pub(crate) const CANCEL_METHOD: &str = "$/cancelRequest";
 
 struct InFlight {
     /// Tells this registration from a later call that reuses the id.

@@ -46,10 +46,11 @@ use crate::server::ServerConfig;
 use crate::service::Service;
 
 pub use call::CallSpawner;
-pub use cancel::CANCEL_METHOD;
+pub(crate) use cancel::CANCEL_METHOD;
 pub use session::Session;
 pub(crate) use session::{Responses, Sink};
-pub use tower::{layer_error, BoxError, CallStack, Handler, OkFuture};
+pub(crate) use tower::Handler;
+pub use tower::{BoxError, CallStack, OkFuture};
 
 /// A service with its pools, limits, metrics and shutdown state: everything the
 /// calls of a server share, whatever transport they came on.

@@ -78,7 +78,7 @@ pub(crate) struct SessionState {
 ///     .handle_frame(r#"{"jsonrpc":"2.0","method":"ping","id":1}"#.into())
 ///     .await
 ///     .expect("a request gets an answer");
-/// assert_eq!(&answer[..], br#"{"jsonrpc":"2.0","result":"pong","id":1}"#);
+/// assert_eq!(&answer[..], br#"{"jsonrpc":"2.0","id":1,"result":"pong"}"#);
 /// # }
 /// ```
 #[derive(Clone)]

@@ -32,7 +32,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The innermost service of a server's call stack: runs one call's handler.
 #[derive(Clone)]
-pub struct Handler {
+pub(crate) struct Handler {
     service: Arc<dyn crate::service::Service>,
 }
 
@@ -79,8 +79,8 @@ impl std::fmt::Debug for OkFuture {
     }
 }
 
-/// A server's call stack with its type erased: the [`Handler`] and the layers added
-/// with [`crate::Server::layer`]. Cloning clones every layer's service, as tower
+/// A server's call stack with its type erased: the service's handlers and the layers
+/// added with [`crate::Server::layer`]. Cloning clones every layer's service, as tower
 /// expects of a service handed to concurrent callers.
 pub struct CallStack {
     inner: Box<dyn ErasedStack>,
@@ -138,6 +138,7 @@ impl CallStack {
     }
 
     /// This stack wrapped in `layer`.
+    #[must_use]
     pub(crate) fn wrap<L>(self, layer: L) -> Self
     where
         L: Layer<CallStack>,
@@ -203,7 +204,7 @@ impl std::fmt::Debug for CallStack {
 /// The JSON-RPC error for a layer's error: tower's timeout and load-shed errors get
 /// their codes; an [`RpcError`] is answered as it is; anything else is -32603 with
 /// the error's message.
-pub fn layer_error(err: BoxError) -> RpcError {
+pub(crate) fn layer_error(err: BoxError) -> RpcError {
     if err.is::<tower::timeout::error::Elapsed>() {
         return RpcError::new(
             ErrorCode::TIMEOUT,

@@ -75,6 +75,7 @@ impl ContentLengthCodec {
     }
 
     /// Sets the limit on one header block.
+    #[must_use]
     pub fn max_header_len(mut self, max_header_len: usize) -> Self {
         self.max_header_len = max_header_len;
         self
@@ -87,25 +88,25 @@ impl ContentLengthCodec {
 
     /// Whether the codec knows the size of the body it waits for (and has reserved
     /// room for it), so a reader should read into that room and not grow the buffer.
-    pub fn awaiting_body(&self) -> bool {
+    pub(crate) fn awaiting_body(&self) -> bool {
         matches!(self.state, State::Body(_))
     }
 
     /// Whether the codec is past a frame's header: waiting for its body or dropping
     /// an oversized one.
-    pub fn in_frame(&self) -> bool {
+    pub(crate) fn in_frame(&self) -> bool {
         matches!(self.state, State::Body(_) | State::Discard(_))
     }
 
     /// Writes the header block for a body of `body_len` bytes.
-    pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
+    pub(crate) fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         dst.extend_from_slice(b"Content-Length: ");
         dst.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
         dst.extend_from_slice(b"\r\n\r\n");
     }
 
     /// Writes what goes after a body (nothing, for this framing).
-    pub fn write_trailer(&self, _dst: &mut BytesMut) {}
+    pub(crate) fn write_trailer(&self, _dst: &mut BytesMut) {}
 
     fn fail(&mut self, message: String) -> FrameError {
         self.state = State::Failed;

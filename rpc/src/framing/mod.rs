@@ -100,7 +100,7 @@ impl FrameCodec {
     }
 
     /// Whether the codec waits for a body of known size whose room it has reserved.
-    pub fn awaiting_body(&self) -> bool {
+    pub(crate) fn awaiting_body(&self) -> bool {
         match self {
             FrameCodec::Ndjson(_) => false,
             FrameCodec::ContentLength(c) => c.awaiting_body(),
@@ -109,7 +109,7 @@ impl FrameCodec {
 
     /// Whether the codec is in the middle of a frame whose bytes are not all in the
     /// buffer (a body it waits for, or an oversized frame it drops).
-    pub fn in_frame(&self) -> bool {
+    pub(crate) fn in_frame(&self) -> bool {
         match self {
             FrameCodec::Ndjson(c) => c.in_frame(),
             FrameCodec::ContentLength(c) => c.in_frame(),
@@ -117,7 +117,7 @@ impl FrameCodec {
     }
 
     /// Writes what goes before a body of `body_len` bytes.
-    pub fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
+    pub(crate) fn write_header(&self, body_len: usize, dst: &mut BytesMut) {
         match self {
             FrameCodec::Ndjson(c) => c.write_header(body_len, dst),
             FrameCodec::ContentLength(c) => c.write_header(body_len, dst),
@@ -125,7 +125,7 @@ impl FrameCodec {
     }
 
     /// Writes what goes after a body.
-    pub fn write_trailer(&self, dst: &mut BytesMut) {
+    pub(crate) fn write_trailer(&self, dst: &mut BytesMut) {
         match self {
             FrameCodec::Ndjson(c) => c.write_trailer(dst),
             FrameCodec::ContentLength(c) => c.write_trailer(dst),
@@ -193,5 +193,88 @@ impl From<Framing> for FrameCodec {
     /// The framing's codec with the default maximum frame size.
     fn from(framing: Framing) -> Self {
         framing.codec(DEFAULT_MAX_FRAME_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic PRNG, so every run builds the same frames.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn new(seed: u64) -> Self {
+            // Zero is a fixed point of xorshift.
+            XorShift(seed.max(1))
+        }
+
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+
+        /// A number in `lo..=hi`.
+        fn range(&mut self, lo: usize, hi: usize) -> usize {
+            lo + (self.next() % (hi - lo + 1) as u64) as usize
+        }
+    }
+
+    /// Frames of varied sizes: tiny, one byte, several KiB, and JSON with escapes (the
+    /// frames of `tests/framing.rs`).
+    fn sample_frames(seed: u64) -> Vec<Bytes> {
+        let mut rng = XorShift::new(seed);
+        let mut frames: Vec<Bytes> = vec![
+            Bytes::from_static(b"1"),
+            Bytes::from_static(b"{}"),
+            Bytes::from_static(b"[]"),
+            Bytes::from_static(br#""""#),
+            Bytes::from(
+                serde_json::to_vec(&serde_json::json!({
+                    "text": "line one\nline two\r\n\ttab \"quoted\" back\\slash \u{e9}\u{1f600} \u{0}",
+                }))
+                .unwrap(),
+            ),
+        ];
+        const ALPHABET: &[char] = &[
+            'a', 'b', 'z', ' ', '\n', '\r', '\t', '"', '\\', '/', '{', '}', ':', '\u{e9}',
+            '\u{2028}',
+        ];
+        for id in 0..120 {
+            let len = match rng.range(0, 9) {
+                0 => rng.range(1024, 9 * 1024),
+                1 => rng.range(100, 1000),
+                _ => rng.range(0, 24),
+            };
+            let text: String = (0..len)
+                .map(|_| ALPHABET[rng.range(0, ALPHABET.len() - 1)])
+                .collect();
+            let value =
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "echo", "params": [text]});
+            frames.push(Bytes::from(serde_json::to_vec(&value).unwrap()));
+        }
+        frames
+    }
+
+    #[test]
+    fn write_header_and_trailer_frame_like_encode() {
+        for mut codec in [
+            Framing::Ndjson.codec(1 << 20),
+            Framing::ContentLength.codec(1 << 20),
+        ] {
+            for frame in sample_frames(2) {
+                let mut encoded = BytesMut::new();
+                codec.encode(frame.clone(), &mut encoded).unwrap();
+                let mut assembled = BytesMut::new();
+                codec.write_header(frame.len(), &mut assembled);
+                assembled.extend_from_slice(&frame);
+                codec.write_trailer(&mut assembled);
+                assert_eq!(encoded, assembled, "{}", codec.framing());
+            }
+        }
     }
 }

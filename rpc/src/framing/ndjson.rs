@@ -70,7 +70,7 @@ impl NdjsonCodec {
 
     /// Whether the codec is inside an oversized line whose bytes it drops (they are
     /// not kept in the buffer, so the buffer alone does not show the frame).
-    pub fn in_frame(&self) -> bool {
+    pub(crate) fn in_frame(&self) -> bool {
         self.discarding || self.padded
     }
 
@@ -87,10 +87,10 @@ impl NdjsonCodec {
     }
 
     /// Writes what goes before a frame's body (nothing, for this framing).
-    pub fn write_header(&self, _body_len: usize, _dst: &mut BytesMut) {}
+    pub(crate) fn write_header(&self, _body_len: usize, _dst: &mut BytesMut) {}
 
     /// Writes what goes after a frame's body: the newline.
-    pub fn write_trailer(&self, dst: &mut BytesMut) {
+    pub(crate) fn write_trailer(&self, dst: &mut BytesMut) {
         dst.put_u8(b'\n');
     }
 }

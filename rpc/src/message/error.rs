@@ -145,6 +145,7 @@ impl RpcError {
     }
 
     /// Attaches data, serialized to JSON. Data that fails to serialize is left out.
+    #[must_use]
     pub fn with_data<T: Serialize + ?Sized>(mut self, data: &T) -> Self {
         self.data = serde_json::value::to_raw_value(data).ok();
         self

@@ -62,7 +62,7 @@ impl<'a> Id<'a> {
     }
 
     /// Builds a numeric id; the text is written into `scratch`.
-    pub fn from_u64(value: u64, scratch: &'a mut itoa::Buffer) -> Id<'a> {
+    pub(crate) fn from_u64(value: u64, scratch: &'a mut itoa::Buffer) -> Id<'a> {
         Id {
             raw: scratch.format(value),
         }

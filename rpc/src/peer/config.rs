@@ -27,6 +27,11 @@ pub struct ConnectionConfig {
     /// until its answer has been handed to the socket, so answers waiting for a slow
     /// reader count too.
     pub max_in_flight: usize,
+    /// Elements of one batch that may run at once; the others wait, and the
+    /// connection is not read meanwhile (each element also takes its place in
+    /// `max_in_flight`). A batch's answer holds every element's answer however many
+    /// run at a time.
+    pub max_batch_concurrency: usize,
     /// Bytes the connection may hold (frames of calls in flight, answers waiting to
     /// be written) before it stops being read. It may go over by the one frame being
     /// read when the limit is reached.
@@ -71,6 +76,7 @@ impl Default for ConnectionConfig {
             request_timeout: Some(Duration::from_secs(30)),
             cancel_on_drop: true,
             max_in_flight: 1024,
+            max_batch_concurrency: 64,
             max_buffered_bytes: 16 * 1024 * 1024,
             parse_limits: ParseLimits::default(),
             write_queue: 1024,

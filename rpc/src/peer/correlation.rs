@@ -86,7 +86,7 @@ impl Hasher for IdHasher {
 type Shard = Mutex<HashMap<u64, oneshot::Sender<Completion>, BuildHasherDefault<IdHasher>>>;
 
 /// The calls waiting for responses on one connection.
-pub struct Pending {
+pub(crate) struct Pending {
     shards: Box<[Shard]>,
     len: AtomicUsize,
     closed: AtomicBool,
@@ -95,7 +95,7 @@ pub struct Pending {
 
 impl Pending {
     /// An empty map.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Pending {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             len: AtomicUsize::new(0),
@@ -181,17 +181,17 @@ impl Pending {
     }
 
     /// How many calls are waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     /// Whether no call is waiting.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the connection has closed.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 

@@ -17,7 +17,7 @@
 
 mod config;
 mod connection;
-pub mod correlation;
+mod correlation;
 mod outgoing;
 
 use std::sync::atomic::AtomicU64;

@@ -105,7 +105,9 @@ impl Peer {
             .map_err(|_| Error::closed("the connection's writer has stopped"))
     }
 
-    /// Starts a batch of calls and notifications sent as one frame.
+    /// Starts a batch of calls and notifications sent as one frame; nothing is sent
+    /// until [`BatchBuilder::send`].
+    #[must_use]
     pub fn batch(&self) -> BatchBuilder<'_> {
         BatchBuilder {
             peer: self,
@@ -161,6 +163,16 @@ pub struct BatchBuilder<'a> {
     error: Option<Error>,
 }
 
+impl std::fmt::Debug for BatchBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("ids", &self.ids)
+            .field("bytes", &self.buf.len())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BatchBuilder<'_> {
     fn separator(&mut self) {
         self.buf
@@ -168,6 +180,7 @@ impl BatchBuilder<'_> {
     }
 
     /// Adds a call; its response is the next element of [`BatchBuilder::send`]'s result.
+    #[must_use]
     pub fn call<P: Serialize + ?Sized>(mut self, method: &str, params: &P) -> Self {
         let id = self.peer.shared.next_id.fetch_add(1, Ordering::Relaxed);
         self.separator();
@@ -185,6 +198,7 @@ impl BatchBuilder<'_> {
     }
 
     /// Adds a notification.
+    #[must_use]
     pub fn notify<P: Serialize + ?Sized>(mut self, method: &str, params: &P) -> Self {
         self.separator();
         if let Err(err) = encode_notification(&mut self.buf, method, Some(params)) {

@@ -87,8 +87,10 @@ impl Server {
     /// limit, load shedding, rate limit, tower-http's), around the layers added
     /// before; so the layer added last sees each call first. Layers run after the
     /// call has its place in its worker pool, under the method's deadline, with
-    /// panics caught; a layer's error is answered as a JSON-RPC error
-    /// ([`crate::engine::layer_error`]).
+    /// panics caught; a layer's error is answered as a JSON-RPC error for the call's
+    /// id: tower's timeout error as -32001, its load-shed error as -32000, an
+    /// [`RpcError`](crate::RpcError) as it is, and anything else as -32603 with the
+    /// error's message.
     ///
     /// # Panics
     ///
@@ -104,7 +106,7 @@ impl Server {
     ///
     /// let router = Router::new().method(MethodInfo::new("ping"), |call| async move { call.respond("pong") });
     /// let server = Server::new(router)
-    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(64))
+    ///     .layer(tower::load_shed::LoadShedLayer::new())
     ///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)));
     /// # let _ = server;
     /// ```

@@ -74,30 +74,35 @@ impl MethodInfo {
 
     /// Lets the method's notifications run out of order, alongside other calls
     /// (see the `unordered` field).
+    #[must_use]
     pub fn unordered(mut self) -> Self {
         self.unordered = true;
         self
     }
 
     /// Runs the method's calls on the blocking pool.
+    #[must_use]
     pub fn blocking(mut self) -> Self {
         self.execution = Execution::Blocking;
         self
     }
 
     /// Runs the method's calls in the named pool.
+    #[must_use]
     pub fn pool(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.execution = Execution::Pool(name.into());
         self
     }
 
     /// Sets the method's deadline.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Limits how many of its calls run at once.
+    #[must_use]
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = Some(limit);
         self

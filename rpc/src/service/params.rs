@@ -132,6 +132,12 @@ impl<'de> Visitor<'de> for ParamKey {
 #[doc(hidden)]
 pub struct ParamSeed<A>(&'static str, PhantomData<fn() -> A>);
 
+impl<A> fmt::Debug for ParamSeed<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ParamSeed").field(&self.0).finish()
+    }
+}
+
 impl<A> ParamSeed<A> {
     /// A seed for the parameter with this wire name.
     pub const fn new(name: &'static str) -> Self {
@@ -156,6 +162,12 @@ impl<'de, A: Deserialize<'de>> DeserializeSeed<'de> for ParamSeed<A> {
 /// serde's own `Cow<str>` always copies; this seed asks for a borrowed string.
 #[doc(hidden)]
 pub struct CowStrSeed<A>(&'static str, PhantomData<fn() -> A>);
+
+impl<A> fmt::Debug for CowStrSeed<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CowStrSeed").field(&self.0).finish()
+    }
+}
 
 impl<A> CowStrSeed<A> {
     /// A seed for the parameter with this wire name.

@@ -40,6 +40,7 @@ impl Router {
     /// # Panics
     ///
     /// When a method of that name was already added.
+    #[must_use]
     pub fn method<F, Fut>(mut self, info: MethodInfo, handler: F) -> Self
     where
         F: Fn(IncomingCall) -> Fut + Send + Sync + 'static,

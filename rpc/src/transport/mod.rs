@@ -27,11 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::framing::FrameCodec;
 
 pub use reader::FrameReader;
-pub use writer::{
-    spawn_writer, spawn_writer_with, FrameWriter, WriterClosed, WriterHandle, WriterStats,
-    MIN_WRITE_PROGRESS,
-};
-pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames};
+pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};
+pub use writer::{FrameWriter, WriterStats, MIN_WRITE_PROGRESS};
 
 /// A boxed reading half, for code that handles every transport alike.
 pub type BoxReader = Pin<Box<dyn AsyncRead + Send>>;

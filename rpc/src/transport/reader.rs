@@ -55,6 +55,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Limits how long one frame may take to arrive, from its first byte to its last.
+    #[must_use]
     pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.frame_timeout = timeout;
         self

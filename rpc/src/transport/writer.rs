@@ -125,6 +125,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 
     /// Returns written frames to `pool`.
+    #[must_use]
     pub fn with_pool(mut self, pool: Arc<BufferPool>) -> Self {
         self.pool = Some(pool);
         self
@@ -305,7 +306,7 @@ pub(crate) struct Outgoing {
 /// The task sends whatever is queued when it wakes in one gathered write, and flushes
 /// when the queue is empty, so frames produced together leave together.
 #[derive(Debug, Clone)]
-pub struct WriterHandle {
+pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Outgoing>,
     close: CancellationToken,
 }
@@ -313,7 +314,7 @@ pub struct WriterHandle {
 /// The writer task has stopped (the stream failed or closed); the frame was not sent.
 #[derive(Debug, thiserror::Error)]
 #[error("the connection's writer has stopped; the frame was not sent")]
-pub struct WriterClosed(pub Bytes);
+pub(crate) struct WriterClosed(pub(crate) Bytes);
 
 impl WriterHandle {
     /// Queues a frame, waiting while the queue is full.
@@ -321,7 +322,7 @@ impl WriterHandle {
     /// # Errors
     ///
     /// When the writer task has stopped.
-    pub async fn send(&self, frame: Bytes) -> Result<(), WriterClosed> {
+    pub(crate) async fn send(&self, frame: Bytes) -> Result<(), WriterClosed> {
         self.send_holding(frame, None).await
     }
 
@@ -343,7 +344,7 @@ impl WriterHandle {
     /// # Errors
     ///
     /// When the queue is full or the writer has stopped; the frame is handed back.
-    pub fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+    pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
         use mpsc::error::TrySendError;
         self.tx
             .try_send(Outgoing { frame, hold: None })
@@ -353,34 +354,21 @@ impl WriterHandle {
             })
     }
 
-    /// Whether the writer task has stopped.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-
     /// Asks the writer task to write what is queued, shut the stream down and stop,
     /// even while other handles exist. Frames queued after this are refused.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.close.cancel();
     }
 
     /// Waits until the writer task has stopped (closed, failed or stalled).
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         self.tx.closed().await;
     }
 }
 
-/// Starts a task that writes the frames queued on the returned handle, with no limit
-/// on how long a write may wait for the other end; see [`spawn_writer_with`].
-pub fn spawn_writer<W>(
-    writer: FrameWriter<W>,
-    queue_capacity: usize,
-) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
-where
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    spawn_writer_with(writer, queue_capacity, None)
-}
+/// How many frames the writer's owner expects to queue soon (calls in flight, say);
+/// when it is more than the writer holds, the writer lets them come before writing.
+pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
 
 /// Starts a task that writes the frames queued on the returned handle.
 ///
@@ -389,25 +377,11 @@ where
 /// fails, or when the other end stops reading: while frames wait, every period of
 /// `stall_timeout` must see at least [`MIN_WRITE_PROGRESS`] bytes written (or all that
 /// was waiting), so a peer that never reads, or reads a few bytes now and then,
-/// cannot hold the queue and the calls waiting on it. Its result carries the counters
-/// or the error.
-pub fn spawn_writer_with<W>(
-    writer: FrameWriter<W>,
-    queue_capacity: usize,
-    stall_timeout: Option<Duration>,
-) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
-where
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    spawn_writer_hinted(writer, queue_capacity, stall_timeout, None)
-}
-
-/// How many frames the writer's owner expects to queue soon (calls in flight, say);
-/// when it is more than the writer holds, the writer lets them come before writing.
-pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
-
-/// [`spawn_writer_with`], with a hint of how many frames are on their way. Without
-/// one, the writer waits for more only when frames kept coming during its last write.
+/// cannot hold the queue and the calls waiting on it (`None`: a write may wait for the
+/// other end forever). Its result carries the counters or the error.
+///
+/// `expected` hints how many frames are on their way. Without one, the writer waits
+/// for more only when frames kept coming during its last write.
 pub(crate) fn spawn_writer_hinted<W>(
     writer: FrameWriter<W>,
     queue_capacity: usize,
@@ -532,5 +506,168 @@ async fn watched<T>(
     match progress {
         Some(progress) => progress.within(io).await,
         None => io.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio_util::codec::Encoder;
+
+    use super::*;
+    use crate::framing::Framing;
+    use crate::transport::memory;
+
+    /// Runs a test body with a time limit, so a hang fails instead of stalling the run.
+    async fn bounded<T>(body: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), body)
+            .await
+            .expect("test timed out")
+    }
+
+    /// A writer task with no stall limit and no hint of frames to come.
+    fn spawn_writer<W>(
+        writer: FrameWriter<W>,
+        queue_capacity: usize,
+    ) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        spawn_writer_hinted(writer, queue_capacity, None, None)
+    }
+
+    /// Frames of varied sizes, including one large enough to be written from where it
+    /// lies.
+    fn sample_frames() -> Vec<Bytes> {
+        let mut frames: Vec<Bytes> = (0..40)
+            .map(|i| {
+                Bytes::from(format!(
+                    r#"{{"jsonrpc":"2.0","id":{i},"method":"m","params":["a\nb\"c"]}}"#
+                ))
+            })
+            .collect();
+        frames.push(Bytes::from_static(b"1"));
+        frames.push(Bytes::from(
+            serde_json::to_vec(&serde_json::json!({ "big": "z".repeat(200_000) })).unwrap(),
+        ));
+        frames.push(Bytes::from(vec![b'7'; 3000]));
+        frames.push(Bytes::from_static(b"{\"last\":true}"));
+        frames
+    }
+
+    fn encode(framing: Framing, frames: &[Bytes]) -> Vec<u8> {
+        let mut codec = framing.codec(1 << 30);
+        let mut wire = BytesMut::new();
+        for frame in frames {
+            codec.encode(&frame[..], &mut wire).unwrap();
+        }
+        wire.to_vec()
+    }
+
+    /// An `AsyncWrite` whose every write fails.
+    struct FailingWriter;
+
+    impl AsyncWrite for FailingWriter {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn writer_task_gathers_frames_queued_together() {
+        bounded(async {
+            let (a, mut b) = memory::pair(Framing::Ndjson, 1 << 20);
+            let (handle, task) = spawn_writer(a.writer, 1024);
+            let frames: Vec<Bytes> = (0..200)
+                .map(|i| Bytes::from(format!("{{\"id\":{i}}}")))
+                .collect();
+            // On a current-thread runtime the task cannot run before this test yields,
+            // so all of these are queued when it first wakes.
+            for frame in &frames {
+                handle.try_send(frame.clone()).unwrap();
+            }
+            let other = handle.clone();
+            drop(handle);
+            assert!(!other.tx.is_closed());
+            drop(other);
+            let stats = task.await.unwrap().unwrap();
+            assert_eq!(stats.frames, 200);
+            assert!(
+                stats.writes < 200 / 10,
+                "{} writes for 200 frames",
+                stats.writes
+            );
+
+            let mut received = Vec::new();
+            while let Some(frame) = b.reader.next_frame().await {
+                received.push(frame.unwrap());
+            }
+            // Intact, in order, and then the end of the stream: the task shut it down.
+            assert_eq!(received, frames);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn writer_task_ends_with_its_stats_when_every_handle_is_dropped() {
+        bounded(async {
+            let (a, mut b) = memory::pair(Framing::ContentLength, 64 * 1024);
+            let (handle, task) = spawn_writer(a.writer, 4);
+            let clones: Vec<_> = (0..3).map(|_| handle.clone()).collect();
+            let frames = sample_frames();
+            let reading = tokio::spawn(async move {
+                let mut received = Vec::new();
+                while let Some(frame) = b.reader.next_frame().await {
+                    received.push(frame.unwrap());
+                }
+                received
+            });
+            // More frames than the queue holds: `send` waits for room.
+            for (i, frame) in frames.iter().enumerate() {
+                clones[i % clones.len()].send(frame.clone()).await.unwrap();
+            }
+            drop(handle);
+            drop(clones);
+            let stats = task.await.unwrap().unwrap();
+            assert_eq!(stats.frames, frames.len() as u64);
+            assert_eq!(
+                stats.bytes,
+                encode(Framing::ContentLength, &frames).len() as u64
+            );
+            assert_eq!(reading.await.unwrap(), frames);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn writer_task_stops_when_the_stream_fails_and_hands_frames_back() {
+        bounded(async {
+            let writer = FrameWriter::new(FailingWriter, Framing::Ndjson);
+            let (handle, task) = spawn_writer(writer, 8);
+            handle.send(Bytes::from_static(b"{}")).await.unwrap();
+            let err = task.await.unwrap().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+            assert!(handle.tx.is_closed());
+            let frame = Bytes::from_static(b"{\"late\":1}");
+            let closed = handle.send(frame.clone()).await.unwrap_err();
+            assert_eq!(closed.0, frame);
+            assert!(handle.try_send(frame).is_err());
+        })
+        .await;
     }
 }
