@@ -4,28 +4,22 @@
 //! newline-delimited TCP against `spec_server`.
 //!
 //! Needs `python3` with `mcp`, `python-lsp-jsonrpc` and `jsonrpcclient` (`.ci/run`
-//! installs them). Outside CI a test is skipped, with a note, when its package is missing; in CI
-//! (`CI` set) a missing package fails it.
+//! installs them). A test whose package (or `python3`) is missing is skipped with a
+//! `SKIPPED` line on stderr that says what to install; under CI (`CI` set) it fails
+//! instead (`tests/support/external.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "support/external.rs"]
+mod external;
 
 /// Runs `tests/interop/<script>` with the path of the example `server`; the script
 /// prints "ok".
 fn run_client(module: &str, package: &str, script: &str, server: &str) {
-    let installed = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install {package} (pip install {package})"
-        );
-        eprintln!("skipped: python3 with `{package}` is not installed");
+    if !external::python_module(module, package) {
         return;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
