@@ -1,31 +1,22 @@
 //! What generated code reaches the runtime's dependencies through; not a public API.
 //!
 //! `#[rpc_service]` names everything as `::rpc::__private::...`, so users need no
-//! direct dependency on serde, serde_json or bytes, and the expansion cannot be
+//! direct dependency on serde, and the expansion cannot be
 //! broken by names in the user's scope.
 
-pub use bytes;
 pub use serde;
-pub use serde_json;
 
 pub use crate::client::Client;
 pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
-pub use crate::message::{bound_message, encode_result, ErrorCode, Id, RpcError, MAX_MESSAGE_LEN};
-pub use crate::peer::Peer;
-pub use crate::peer::RawResponse;
+pub use crate::message::RpcError;
 pub use crate::service::{BoxFuture, Execution, IncomingCall, MethodInfo, Reply, Service};
 pub use tokio::task::AbortHandle;
 
 pub use std::borrow::Cow;
 pub use std::boxed::Box;
-pub use std::future::Future;
-pub use std::option::Option;
-pub use std::result::Result;
-pub use std::string::String;
 pub use std::sync::Arc;
 pub use std::time::Duration;
-pub use std::vec::Vec;
 
 // Params decoding and the bounded helpers through which handlers meet user types
 // (`service/params.rs`).
