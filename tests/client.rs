@@ -453,3 +453,48 @@ fn encode_result_is_the_servers_success_shape() {
     encode_result(&mut buf, rpc::message::Id::from_json("1").unwrap(), &7).unwrap();
     assert_eq!(&buf[..], br#"{"jsonrpc":"2.0","id":1,"result":7}"#);
 }
+
+#[tokio::test]
+async fn clients_connect_by_name_and_a_refused_connection_names_its_address() {
+    let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Arc::new(Server::new(echo_router()));
+    let serving = server.clone();
+    let accept = tokio::spawn(async move { serving.serve_tcp(&listener).await });
+
+    // A name, resolved (localhost may resolve to ::1 first; each address is tried).
+    async fn call_by_name(port: u16) -> Result<u64, rpc::Error> {
+        let client = Client::connect_tcp(
+            format!("localhost:{port}"),
+            Framing::Ndjson,
+            ConnectionConfig::default(),
+        )
+        .await?;
+        client.call("echo", &[7]).await
+    }
+    assert_eq!(
+        timeout(LIMIT, call_by_name(port)).await.unwrap().unwrap(),
+        7
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+    accept.await.unwrap().unwrap();
+
+    // Nothing listens there any more: the error names the address and converts into
+    // `rpc::Error` with `?`.
+    let addr = format!("127.0.0.1:{port}");
+    let refused = timeout(LIMIT, call_by_name(port))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.is_connect(), "{refused}");
+    let err = Client::connect_tcp(addr.as_str(), Framing::Ndjson, ConnectionConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("could not connect to {addr}: ")),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use rpc::transport::memory;
 use rpc::{rpc_service, Client, ConnectionConfig, Error, ErrorCode, Server};
 use serde_json::Value;
 use tokio::sync::Notify;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -139,7 +139,8 @@ async fn frames_handed_in_process_are_answered_as_on_a_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_keeps_notification_order_and_cancels_across_its_frames() {
-    let server = Server::new(ProbeServer::new(Impl::default()));
+    let probe = Impl::default();
+    let server = Server::new(ProbeServer::new(probe.clone()));
     let session = server.session();
     for i in 0..20 {
         let frame = format!(r#"{{"jsonrpc":"2.0","method":"record","params":["{i}"]}}"#);
@@ -164,7 +165,11 @@ async fn a_session_keeps_notification_order_and_cancels_across_its_frames() {
                 .await
         }
     });
-    while session.calls_in_flight() == 0 {
+    // Once its handler runs, the call is registered (tasks of the calls before it
+    // may still be winding down, so the session's count of calls says nothing).
+    let started = Instant::now();
+    while probe.0.running.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < LIMIT, "the slow call never started");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cancel = r#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"s"}}"#;
@@ -177,7 +182,8 @@ async fn a_session_keeps_notification_order_and_cancels_across_its_frames() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_in_process_calls_and_refuses_frames_after() {
-    let server = Arc::new(Server::new(ProbeServer::new(Impl::default())));
+    let probe = Impl::default();
+    let server = Arc::new(Server::new(ProbeServer::new(probe.clone())));
     let running = tokio::spawn({
         let server = server.clone();
         async move {
@@ -186,7 +192,11 @@ async fn shutdown_waits_for_in_process_calls_and_refuses_frames_after() {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    while probe.0.running.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < LIMIT, "the slow call never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let report = timeout(LIMIT, server.shutdown(Duration::from_secs(5)))
         .await
         .unwrap();
@@ -225,21 +235,21 @@ async fn tower_layers_limit_concurrency_and_time_calls_out() {
             let session = session.clone();
             tokio::spawn(async move {
                 let frame =
-                    format!(r#"{{"jsonrpc":"2.0","method":"slow","params":[50],"id":{i}}}"#);
+                    format!(r#"{{"jsonrpc":"2.0","method":"slow","params":[200],"id":{i}}}"#);
                 session.handle_frame(frame.into()).await
             })
         })
         .collect();
     for call in calls {
         let answer = timeout(LIMIT, call).await.unwrap().unwrap().unwrap();
-        assert_eq!(json(&answer)["result"], 50);
+        assert_eq!(json(&answer)["result"], 200);
     }
-    // Six calls of 50 ms started together ran two at a time, never more.
+    // Six calls of 200 ms started together ran two at a time, never more.
     assert_eq!(probe.0.most.load(Ordering::SeqCst), 2);
 
     // The timeout layer's deadline is answered with the timeout code, for its id.
     let late = session
-        .handle_frame(r#"{"jsonrpc":"2.0","method":"slow","params":[5000],"id":"late"}"#.into())
+        .handle_frame(r#"{"jsonrpc":"2.0","method":"slow","params":[30000],"id":"late"}"#.into())
         .await
         .unwrap();
     let late = json(&late);
@@ -254,7 +264,7 @@ async fn tower_layers_limit_concurrency_and_time_calls_out() {
     let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
     server.serve_connection(theirs);
     let client = ProbeClient::new(Client::new(ours, ConnectionConfig::default()));
-    match timeout(LIMIT, client.slow(5000)).await.unwrap() {
+    match timeout(LIMIT, client.slow(30000)).await.unwrap() {
         Err(Error::Rpc(err)) => assert_eq!(err.code, ErrorCode::TIMEOUT),
         other => panic!("expected the layer's timeout, got {other:?}"),
     }
@@ -324,7 +334,7 @@ async fn batch_elements_run_concurrently_within_the_batch_bound_and_all_answer()
     };
     let server = Server::with_config(ProbeServer::new(probe.clone()), config);
     let elements: Vec<String> = (0..12)
-        .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"slow","params":[30],"id":{i}}}"#))
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"slow","params":[200],"id":{i}}}"#))
         .collect();
     let frame = format!("[{}]", elements.join(","));
     let answer = timeout(LIMIT, server.handle_frame(frame))
@@ -337,7 +347,7 @@ async fn batch_elements_run_concurrently_within_the_batch_bound_and_all_answer()
         .unwrap()
         .iter()
         .map(|a| {
-            assert_eq!(a["result"], 30);
+            assert_eq!(a["result"], 200);
             a["id"].as_i64().unwrap()
         })
         .collect();

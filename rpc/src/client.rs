@@ -1,12 +1,14 @@
 //! Clients: a peer that closes its connection when the last clone is dropped, and a
 //! pool of connections.
 
-use std::io;
-use std::net::SocketAddr;
+use std::fmt::Display;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::ToSocketAddrs;
+
+use crate::error::Error;
 
 use crate::framing::FrameCodec;
 use crate::peer::{ConnectionConfig, Peer};
@@ -39,17 +41,25 @@ impl Client {
         }
     }
 
-    /// Connects over TCP.
+    /// Connects over TCP to `addr`: a `SocketAddr`, or a `"host:port"` name, which
+    /// is resolved and each of its addresses tried in turn.
     ///
     /// # Errors
     ///
-    /// When the connection cannot be made.
+    /// [`Error::Connect`], naming the address, when the name does not resolve or no
+    /// connection can be made.
     pub async fn connect_tcp(
-        addr: SocketAddr,
+        addr: impl ToSocketAddrs + Display,
         codec: impl Into<FrameCodec>,
         config: ConnectionConfig,
-    ) -> io::Result<Self> {
-        Ok(Self::new(tcp::connect(addr, codec).await?, config))
+    ) -> Result<Self, Error> {
+        match tcp::connect(&addr, codec).await {
+            Ok(connection) => Ok(Self::new(connection, config)),
+            Err(source) => Err(Error::Connect {
+                addr: addr.to_string(),
+                source,
+            }),
+        }
     }
 
     /// The peer behind this client.
@@ -75,29 +85,32 @@ impl std::fmt::Debug for Client {
 /// Several TCP connections to one server; each call goes to the connection with the
 /// fewest calls pending, and a closed connection is replaced on next use.
 pub struct ClientPool {
-    addr: SocketAddr,
+    /// As given; resolved again at each reconnection.
+    addr: String,
     codec: FrameCodec,
     config: ConnectionConfig,
     clients: Vec<Mutex<Client>>,
 }
 
 impl ClientPool {
-    /// Opens `size` connections to `addr`.
+    /// Opens `size` connections to `addr` (as [`Client::connect_tcp`]; a name is
+    /// resolved again for each reconnection).
     ///
     /// # Errors
     ///
-    /// When a connection cannot be made.
+    /// [`Error::Connect`] when a connection cannot be made.
     pub async fn connect(
-        addr: SocketAddr,
+        addr: impl ToSocketAddrs + Display,
         codec: impl Into<FrameCodec>,
         config: ConnectionConfig,
         size: usize,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, Error> {
+        let addr = addr.to_string();
         let codec = codec.into();
         let mut clients = Vec::with_capacity(size.max(1));
         for _ in 0..size.max(1) {
             clients.push(Mutex::new(
-                Client::connect_tcp(addr, codec.clone(), config.clone()).await?,
+                Client::connect_tcp(addr.as_str(), codec.clone(), config.clone()).await?,
             ));
         }
         Ok(ClientPool {
@@ -113,8 +126,8 @@ impl ClientPool {
     ///
     /// # Errors
     ///
-    /// When a closed connection cannot be replaced.
-    pub async fn get(&self) -> io::Result<Client> {
+    /// [`Error::Connect`] when a closed connection cannot be replaced.
+    pub async fn get(&self) -> Result<Client, Error> {
         let (index, client) = self
             .clients
             .iter()
@@ -125,7 +138,9 @@ impl ClientPool {
         if !client.is_closed() {
             return Ok(client);
         }
-        let fresh = Client::connect_tcp(self.addr, self.codec.clone(), self.config.clone()).await?;
+        let fresh =
+            Client::connect_tcp(self.addr.as_str(), self.codec.clone(), self.config.clone())
+                .await?;
         *self.clients[index]
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = fresh.clone();

@@ -30,6 +30,15 @@ pub enum Error {
     /// The params could not be encoded; nothing was sent.
     #[error("could not encode the params: {0}")]
     Encode(#[from] EncodeError),
+    /// No connection could be made (the name did not resolve, or the other end
+    /// refused or did not answer).
+    #[error("could not connect to {addr}: {source}")]
+    Connect {
+        /// The address as it was given (`host:port`).
+        addr: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// The response came but its result did not fit the expected type.
     #[error("the result of `{method}` did not decode: {source}")]
     Decode {
@@ -54,6 +63,11 @@ impl Error {
     /// Whether the connection was lost.
     pub fn is_connection_closed(&self) -> bool {
         matches!(self, Error::ConnectionClosed { .. })
+    }
+
+    /// Whether no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Connect { .. })
     }
 
     /// Whether the result failed to decode.

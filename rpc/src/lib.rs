@@ -88,5 +88,5 @@ pub mod prelude {
     pub use crate::rpc_service;
     pub use crate::server::Server;
     pub use crate::server::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
-    pub use crate::service::{IncomingCall, MethodInfo, Router, Service};
+    pub use crate::service::{IncomingCall, MethodInfo, Router, Service, Services};
 }

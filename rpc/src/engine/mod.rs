@@ -22,7 +22,11 @@
 //! ```
 //!
 //! Single calls and batch elements take the same path: the same admission, limits,
-//! registration for cancellation, metrics and deadlines.
+//! registration for cancellation, metrics and deadlines; a batch's elements run
+//! concurrently, at most `ConnectionConfig::max_batch_concurrency` at a time.
+//!
+//! With tower layers ([`crate::Server::layer`], `tower.rs`), the handler in step
+//! `pipeline.rs` is called through the layered [`CallStack`] instead of directly.
 
 mod answer;
 mod batch;

@@ -4,9 +4,10 @@
 //! runs, [`Service::route`] maps a wire name to its index in the table, and
 //! [`Service::call`] runs one call and returns its encoded response. The
 //! `#[rpc_service]` macro generates all three (the route is a `match` on the name);
-//! [`Router`] builds one by hand from closures.
+//! [`Router`] builds one by hand from closures; [`Services`] serves several as one.
 
 mod call;
+mod compose;
 pub(crate) mod params;
 mod router;
 
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use crate::message::RpcError;
 
 pub use call::IncomingCall;
+pub use compose::{DuplicateMethod, Services};
 pub use router::Router;
 
 /// A boxed, sendable future.
