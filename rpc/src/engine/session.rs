@@ -213,7 +213,9 @@ impl Session {
         }
     }
 
-    /// How many calls of this session are being served.
+    /// How many call tasks are running: a connection's own, or, for in-process
+    /// sessions, those of every in-process session of the server. A task counts until
+    /// it has ended, a little after its answer was delivered.
     pub fn calls_in_flight(&self) -> usize {
         self.state.tasks.len()
     }
