@@ -498,3 +498,38 @@ async fn clients_connect_by_name_and_a_refused_connection_names_its_address() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_error_s_data_reaches_the_caller_typed() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Quota {
+        limit: u32,
+        retry_after_s: u32,
+    }
+    let router = Router::new().method(MethodInfo::new("spend"), |_call| async move {
+        Err(
+            rpc::RpcError::new(ErrorCode(-32010), "quota exceeded").with_data(&Quota {
+                limit: 100,
+                retry_after_s: 30,
+            }),
+        )
+    });
+    let server = Server::new(router);
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    server.serve_connection(theirs);
+    let client = Client::new(ours, ConnectionConfig::default());
+    let err = timeout(LIMIT, client.call::<_, ()>("spend", &()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode(-32010)));
+    let quota: Quota = err.data().expect("the error has data").unwrap();
+    assert_eq!(
+        quota,
+        Quota {
+            limit: 100,
+            retry_after_s: 30
+        }
+    );
+    assert!(err.data::<String>().unwrap().is_err());
+}

@@ -83,6 +83,12 @@ impl Error {
         }
     }
 
+    /// The `data` of the server's error decoded as `T`, if it answered with an error
+    /// that has data (see [`RpcError::data`]).
+    pub fn data<'a, T: serde::Deserialize<'a>>(&'a self) -> Option<Result<T, serde_json::Error>> {
+        self.rpc_error()?.data()
+    }
+
     /// The server's error code, if it answered with an error.
     pub fn code(&self) -> Option<ErrorCode> {
         self.rpc_error().map(|e| e.code)

@@ -194,6 +194,33 @@ impl RpcError {
         Self::new(ErrorCode::INTERNAL_ERROR, message)
     }
 
+    /// Decodes the error's `data` as `T`: `None` when there is none, `Some(Err(..))`
+    /// when it does not fit `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rpc::message::{ErrorCode, RpcError};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct Quota {
+    ///     limit: u32,
+    ///     retry_after_s: u32,
+    /// }
+    ///
+    /// let err = RpcError::new(ErrorCode(-32010), "quota exceeded")
+    ///     .with_data(&Quota { limit: 100, retry_after_s: 30 });
+    /// let quota: Quota = err.data::<Quota>().unwrap().unwrap();
+    /// assert_eq!(quota.retry_after_s, 30);
+    /// assert!(RpcError::internal("no data").data::<Quota>().is_none());
+    /// assert!(err.data::<Vec<u8>>().unwrap().is_err());
+    /// ```
+    pub fn data<'a, T: Deserialize<'a>>(&'a self) -> Option<Result<T, serde_json::Error>> {
+        self.data
+            .as_deref()
+            .map(|data| serde_json::from_str(data.get()))
+    }
+
     /// Borrows this error as an [`ErrorObject`].
     pub fn as_object(&self) -> ErrorObject<'_> {
         ErrorObject {
