@@ -168,21 +168,10 @@ impl Session {
                     state.send(&sink, answer, None).await;
                 }
             }
-            Ok(Incoming::Single(message)) => match message {
-                Message::Request(req) => {
-                    let id = JsonText::within(&frame, req.id.as_json());
-                    let to = Destination::Frame(sink);
-                    serve_call(self, &frame, Some(id), &req.method, req.params, to).await;
-                }
-                Message::Notification(n) if n.method == CANCEL_METHOD => {
-                    state.cancel(n.params).await;
-                }
-                Message::Notification(n) => {
-                    let to = Destination::Frame(sink);
-                    serve_call(self, &frame, None, &n.method, n.params, to).await;
-                }
-                Message::Response(resp) => state.response(responses, &frame, resp),
-            },
+            Ok(Incoming::Single(message)) => {
+                let to = move || Destination::Frame(sink);
+                self.serve_message(&frame, message, to, responses).await;
+            }
             Ok(Incoming::Batch(elements)) => {
                 let batch = Arc::new(BatchAnswer::new(state, &frame, sink));
                 for element in elements {
@@ -192,24 +181,39 @@ impl Session {
                                 batch.append(answer);
                             }
                         }
-                        Ok(Message::Response(resp)) => state.response(responses, &frame, resp),
-                        Ok(Message::Notification(n)) if n.method == CANCEL_METHOD => {
-                            state.cancel(n.params).await;
-                        }
-                        Ok(Message::Notification(n)) => {
-                            let to = Destination::Batch(batch.clone());
-                            serve_call(self, &frame, None, &n.method, n.params, to).await;
-                        }
-                        Ok(Message::Request(req)) => {
-                            let id = JsonText::within(&frame, req.id.as_json());
-                            let to = Destination::Batch(batch.clone());
-                            serve_call(self, &frame, Some(id), &req.method, req.params, to).await;
+                        Ok(message) => {
+                            let to = || Destination::Batch(batch.clone());
+                            self.serve_message(&frame, message, to, responses).await;
                         }
                     }
                 }
                 // The reader's own share: the last element done sends the array.
                 batch.add(state, None).await;
             }
+        }
+    }
+
+    /// Starts one message of `frame`, alone or as a batch element: a call answers to
+    /// `to()`, a cancel stops the call it names, a response goes to `responses`.
+    async fn serve_message(
+        &self,
+        frame: &Bytes,
+        message: Message<'_>,
+        to: impl FnOnce() -> Destination,
+        responses: Option<&dyn Responses>,
+    ) {
+        match message {
+            Message::Request(req) => {
+                let id = JsonText::within(frame, req.id.as_json());
+                serve_call(self, frame, Some(id), &req.method, req.params, to()).await;
+            }
+            Message::Notification(n) if n.method == CANCEL_METHOD => {
+                self.state.cancel(n.params).await;
+            }
+            Message::Notification(n) => {
+                serve_call(self, frame, None, &n.method, n.params, to()).await;
+            }
+            Message::Response(resp) => self.state.response(responses, frame, resp),
         }
     }
 
