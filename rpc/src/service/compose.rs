@@ -13,7 +13,10 @@ use crate::service::{BoxFuture, IncomingCall, MethodInfo, Reply, Service};
 /// The table is the services' tables one after another; a call reaches its service
 /// with the method's index in that service's own table, so every service runs
 /// exactly the method that was called. Two services that answer the same wire name
-/// are refused when the composition is built.
+/// are refused when the composition is built: a method's name against another
+/// service's names and aliases, either way round. Two aliases alone cannot be told
+/// apart (a generated service's aliases live only in its `route`): the service added
+/// first answers such an alias.
 ///
 /// Forward calls to several services only this way: a hand-written `Service` that
 /// passes an [`IncomingCall`] on unchanged hands the inner service an index into the
