@@ -179,3 +179,113 @@ fn a_wire_name_answered_twice_is_refused_with_its_name() {
         .with(CalcServer::new(CalcImpl));
     assert_eq!(name_first.unwrap_err().name(), "plus");
 }
+
+/// A hand-written forwarder: `echo`'s methods, then `calc`'s, in one table.
+struct Forwarder {
+    echo: EchoServer<EchoImpl>,
+    calc: CalcServer<CalcImpl>,
+    table: Vec<MethodInfo>,
+    /// Whether it renumbers calls for the service it hands them to.
+    reroutes: bool,
+}
+
+impl Forwarder {
+    fn new(reroutes: bool) -> Self {
+        let echo = EchoServer::new(EchoImpl);
+        let calc = CalcServer::new(CalcImpl);
+        let table = echo
+            .methods()
+            .iter()
+            .chain(calc.methods())
+            .cloned()
+            .collect();
+        Forwarder {
+            echo,
+            calc,
+            table,
+            reroutes,
+        }
+    }
+}
+
+impl Service for Forwarder {
+    fn methods(&self) -> &[MethodInfo] {
+        &self.table
+    }
+
+    fn route(&self, method: &str) -> Option<usize> {
+        let echo = self.echo.methods().len();
+        self.echo
+            .route(method)
+            .or_else(|| self.calc.route(method).map(|i| i + echo))
+    }
+
+    fn call(
+        &self,
+        call: rpc::service::IncomingCall,
+    ) -> rpc::service::BoxFuture<'static, rpc::service::Reply> {
+        if !self.reroutes {
+            // The natural mistake: the index is the forwarder's, not the inner's.
+            return if call.method() < self.echo.methods().len() {
+                self.echo.call(call)
+            } else {
+                self.calc.call(call)
+            };
+        }
+        match call.reroute(&self.echo) {
+            Ok(call) => self.echo.call(call),
+            Err(call) => match call.reroute(&self.calc) {
+                Ok(call) => self.calc.call(call),
+                Err(_) => unreachable!("the forwarder routed it"),
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_forwarder_that_passes_calls_on_unchanged_is_refused_not_misrouted() {
+    let server = Server::new(Forwarder::new(false));
+    for (frame, method) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"echo.twice","params":["a"]}"#,
+            "echo.twice",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"calc.add","params":[1,2]}"#,
+            "calc.add",
+        ),
+    ] {
+        let answer = call(&server, frame).await;
+        assert_eq!(answer["error"]["code"], -32603, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("`{method}` was handed")),
+            "{message}"
+        );
+        assert!(message.contains("IncomingCall::reroute"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_forwarder_that_reroutes_runs_each_method_it_was_asked_for() {
+    let server = Server::new(Forwarder::new(true));
+    let answer = call(
+        &server,
+        r#"{"jsonrpc":"2.0","id":1,"method":"echo.twice","params":["a"]}"#,
+    )
+    .await;
+    assert_eq!(answer["result"], "aa", "{answer}");
+    let answer = call(
+        &server,
+        r#"{"jsonrpc":"2.0","id":2,"method":"echo.say","params":["a"]}"#,
+    )
+    .await;
+    assert_eq!(answer["result"], "a", "{answer}");
+    // An alias reaches the method it stands for.
+    let answer = call(
+        &server,
+        r#"{"jsonrpc":"2.0","id":3,"method":"plus","params":[1,2]}"#,
+    )
+    .await;
+    assert_eq!(answer["result"], 3, "{answer}");
+}

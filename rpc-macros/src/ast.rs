@@ -38,7 +38,18 @@ pub struct Method<'a> {
     /// A notification that may run out of arrival order.
     pub unordered: bool,
     pub params: Vec<Param<'a>>,
+    /// The `CallContext` parameter, if the method takes one: its position among the
+    /// parameters after `&self`, and whether it is taken by reference.
+    pub context: Option<ContextParam>,
+    /// The method's `#[cfg(..)]` attributes, copied onto everything generated for it.
+    pub cfgs: Vec<&'a Attribute>,
     pub output: Output<'a>,
+}
+
+#[derive(Clone, Copy)]
+pub struct ContextParam {
+    pub position: usize,
+    pub by_ref: bool,
 }
 
 pub struct Param<'a> {
@@ -82,6 +93,27 @@ impl<'a> Service<'a> {
                 where_clause,
                 "`where` clauses on a service trait are not supported",
             );
+        }
+        for bound in &item.supertraits {
+            if !is_marker_bound(bound) {
+                let base = match bound {
+                    syn::TypeParamBound::Trait(t) => t
+                        .path
+                        .segments
+                        .last()
+                        .map_or_else(|| "Base".to_owned(), |s| s.ident.to_string()),
+                    _ => "Base".to_owned(),
+                };
+                let this = &item.ident;
+                cx.error_spanned(
+                    bound,
+                    format!(
+                        "supertraits are not served: `{this}Server` answers only `{this}`'s own methods. \
+                         Make `{base}` a service of its own with `#[rpc_service]` and serve both on one server: \
+                         `Services::new().with({base}Server::from_arc(x.clone()))?.with({this}Server::from_arc(x))?`"
+                    ),
+                );
+            }
         }
         let default_shape = attrs.shape.map_or(Shape::Named, |(s, _)| s);
         let prefix = attrs.namespace.as_ref().map(|ns| {
@@ -204,8 +236,25 @@ impl<'a> Method<'a> {
         }
 
         let mut params = Vec::new();
-        for input in inputs {
+        let mut context: Option<ContextParam> = None;
+        for (position, input) in inputs.enumerate() {
             let FnArg::Typed(pt) = input else { continue };
+            if let Some(by_ref) = context_type(&pt.ty) {
+                if context.is_some() {
+                    cx.error_spanned(&pt.ty, "a method takes at most one `CallContext`");
+                } else if !pt.attrs.iter().any(attr::is_rpc) {
+                    context = Some(ContextParam { position, by_ref });
+                } else {
+                    cx.error_spanned(
+                        &pt.ty,
+                        "a `CallContext` parameter is not part of the params, so it takes no `#[rpc(..)]` options",
+                    );
+                }
+                if !matches!(&*pt.pat, Pat::Ident(_) | Pat::Wild(_)) {
+                    cx.error_spanned(&pt.pat, "expected a parameter name");
+                }
+                continue;
+            }
             let popts = attr::param_attrs(cx, &pt.attrs);
             let ident = match &*pt.pat {
                 Pat::Ident(p)
@@ -237,7 +286,7 @@ impl<'a> Method<'a> {
             });
         }
         if let Some(raw) = opts.raw_params {
-            if sig.inputs.len() != 2 {
+            if params.len() != 1 {
                 cx.error(
                     raw,
                     "`raw_params` needs exactly one parameter, which receives the whole params value",
@@ -291,6 +340,12 @@ impl<'a> Method<'a> {
             raw_params: opts.raw_params.is_some(),
             unordered: opts.unordered.is_some(),
             params,
+            context,
+            cfgs: item
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .collect(),
             output,
         })
     }
@@ -298,6 +353,35 @@ impl<'a> Method<'a> {
     /// The attributes to carry over to generated items (doc comments).
     pub fn docs(&self) -> impl Iterator<Item = &'a Attribute> {
         self.item.attrs.iter().filter(|a| a.path().is_ident("doc"))
+    }
+}
+
+/// `Send`, `Sync` or `'static`: bounds the server needs anyway, which add no methods.
+fn is_marker_bound(bound: &syn::TypeParamBound) -> bool {
+    match bound {
+        syn::TypeParamBound::Lifetime(lt) => lt.ident == "static",
+        syn::TypeParamBound::Trait(t) => {
+            matches!(t.modifier, syn::TraitBoundModifier::None)
+                && t.lifetimes.is_none()
+                && t.path.segments.last().is_some_and(|seg| {
+                    seg.arguments.is_none() && (seg.ident == "Send" || seg.ident == "Sync")
+                })
+        }
+        _ => false,
+    }
+}
+
+/// `Some(by_ref)` for `CallContext` (`rpc::CallContext`, ..) and `&CallContext`.
+fn context_type(ty: &Type) -> Option<bool> {
+    let is_context = |ty: &Type| {
+        last_segment(ty).is_some_and(|seg| seg.ident == "CallContext" && seg.arguments.is_none())
+    };
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() && is_context(&r.elem) => Some(true),
+        Type::Group(g) => context_type(&g.elem),
+        Type::Paren(p) => context_type(&p.elem),
+        other if is_context(other) => Some(false),
+        _ => None,
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{unraw, Service};
+use quote::ToTokens;
+
+use crate::ast::{unraw, Method, Service};
 use crate::ctxt::Ctxt;
 use crate::symbol::{CLIENT_METHODS, RESERVED_PREFIX};
 
@@ -45,13 +47,20 @@ fn reserved_names(cx: &mut Ctxt, service: &Service) {
 }
 
 fn unique_wire_names(cx: &mut Ctxt, service: &Service) {
-    let mut seen: HashMap<&str, String> = HashMap::new();
+    // For each name: the method that answers it, and that method's `#[cfg]`s.
+    let mut seen: HashMap<&str, (String, String)> = HashMap::new();
     for method in &service.methods {
         let names = std::iter::once((&method.wire, method.wire_span))
             .chain(method.aliases.iter().map(|(a, s)| (a, *s)));
+        let cfgs = cfg_text(method);
         for (name, span) in names {
             let owner = unraw(method.ident);
-            if let Some(previous) = seen.get(name.as_str()) {
+            if let Some((previous, previous_cfgs)) = seen.get(name.as_str()) {
+                // Alternatives under different `#[cfg]`s: at most one is compiled
+                // (rustc itself refuses two methods of one name in a build).
+                if !cfgs.is_empty() && !previous_cfgs.is_empty() && cfgs != *previous_cfgs {
+                    continue;
+                }
                 let by = if *previous == owner {
                     "this method".to_owned()
                 } else {
@@ -62,10 +71,20 @@ fn unique_wire_names(cx: &mut Ctxt, service: &Service) {
                     format!("duplicate wire name `{name}`: {by} already answers to it"),
                 );
             } else {
-                seen.insert(name, owner);
+                seen.insert(name, (owner, cfgs.clone()));
             }
         }
     }
+}
+
+/// A method's `#[cfg]` attributes as text, to tell alternatives apart.
+fn cfg_text(method: &Method) -> String {
+    method
+        .cfgs
+        .iter()
+        .map(|a| a.to_token_stream().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn unique_param_names(cx: &mut Ctxt, service: &Service) {

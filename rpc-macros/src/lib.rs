@@ -87,6 +87,19 @@ use syn::Item;
 /// thread; implementations still write `async fn`, and one whose future is not `Send`
 /// fails to compile at that method. Doc comments and other attributes stay.
 ///
+/// A parameter of type `CallContext` or `&CallContext` (in any position) is not
+/// part of the params: the handler gets the call's `rpc::CallContext`
+/// (the calling peer for callbacks, the connection, the deadline, a cancellation
+/// token), and the client leaves it out.
+///
+/// A method under `#[cfg(..)]` is left out everywhere when its cfg is off: the
+/// trait, the client and batch methods, the table (later methods' indexes follow)
+/// and the route. Two methods of one wire name under different cfgs are
+/// alternatives, not duplicates.
+///
+/// Supertraits other than `Send`, `Sync` and `'static` are refused: make the base
+/// trait a service of its own and serve both with `rpc::service::Services`.
+///
 /// A method returns `T`, or `Result<T, E>` with `E: Into<RpcError>` (the error
 /// becomes the error response). Parameter types must be `Deserialize` and return types
 /// `Serialize` (and `DeserializeOwned` for the client). `&str`, `&RawValue` and
@@ -132,10 +145,18 @@ use syn::Item;
 ///
 /// For `trait Calculator`, with the trait's visibility:
 ///
-/// - `CalculatorClient`: `new(rpc::Client)`, `inner()`, `Clone`, and one
-///   `async fn` per method returning `Result<T, rpc::Error>` (a server's error
-///   response is `rpc::Error::Rpc`). Methods named `new` or `inner` would clash and
-///   are refused.
+/// - `CalculatorClient`: `new(impl Into<rpc::Client>)` (a `Client`, closed when the
+///   last clone goes, or a `Peer`, left open), `inner()`, `with_timeout(Duration)`,
+///   `batch()`, `Clone`, and one `async fn` per method returning
+///   `Result<T, rpc::Error>` (a server's error response is `rpc::Error::Rpc`). A call
+///   waits for the method's `timeout` plus a tenth (at least 100 ms more, so that the
+///   server's own timeout answer normally comes first), else the connection's
+///   `request_timeout`; `with_timeout` replaces both for that handle. Methods named
+///   `new`, `inner`, `batch` or `with_timeout` would clash and are refused.
+/// - `CalculatorBatch<'_>`: from `batch()`, one method per service method that adds
+///   the call to the batch and returns an `rpc::BatchCall<T>` handle (nothing for a
+///   notification); `.await` sends the batch as one frame and gives the
+///   `rpc::BatchResponses`, from which `take(handle)` reads each call's result.
 /// - `CalculatorServer<T>`: `new(T)`, `from_arc(Arc<T>)`, `get_ref()`, `Clone`, and
 ///   `rpc::service::Service` for any `T: Calculator + Send + Sync + 'static`: a
 ///   static method table (execution, timeout, concurrency), a `match` from wire name

@@ -49,4 +49,4 @@ pub const RESERVED_PREFIX: &str = "rpc.";
 
 /// Inherent methods of the generated client; a service method of the same name
 /// would shadow them.
-pub const CLIENT_METHODS: &[&str] = &["new", "inner"];
+pub const CLIENT_METHODS: &[&str] = &["new", "inner", "batch", "with_timeout"];

@@ -23,10 +23,23 @@ impl Drop for CloseOnDrop {
 }
 
 /// A client connection. Cheap to clone; the connection closes when the last clone is
-/// dropped. Derefs to [`Peer`] for calls.
+/// dropped, unless the client was made from a [`Peer`] that someone else owns.
+/// Derefs to [`Peer`] for calls.
 #[derive(Clone)]
 pub struct Client {
-    owner: Arc<CloseOnDrop>,
+    peer: Peer,
+    /// Held, never read: the last clone's drop closes the connection. `None` for a
+    /// client over a peer it does not own (a server's view of its client).
+    _owner: Option<Arc<CloseOnDrop>>,
+}
+
+/// A client over a peer it does not own: dropping it leaves the connection open.
+/// This is how a server calls its client back ([`crate::service::CallContext::peer`])
+/// and how the two ends of a two-way connection type their calls.
+impl From<Peer> for Client {
+    fn from(peer: Peer) -> Self {
+        Client { peer, _owner: None }
+    }
 }
 
 impl Client {
@@ -36,8 +49,10 @@ impl Client {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let peer = Peer::connect(connection, config);
         Client {
-            owner: Arc::new(CloseOnDrop(Peer::connect(connection, config))),
+            _owner: Some(Arc::new(CloseOnDrop(peer.clone()))),
+            peer,
         }
     }
 
@@ -64,7 +79,7 @@ impl Client {
 
     /// The peer behind this client.
     pub fn peer(&self) -> &Peer {
-        &self.owner.0
+        &self.peer
     }
 }
 
@@ -72,7 +87,7 @@ impl Deref for Client {
     type Target = Peer;
 
     fn deref(&self) -> &Peer {
-        &self.owner.0
+        &self.peer
     }
 }
 

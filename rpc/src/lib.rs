@@ -50,6 +50,13 @@
 //! - A panicking handler answers -32603 for its own id; a response that fails to decode
 //!   fails only its own call; an overloaded server answers with an error; no error
 //!   answer is larger than the connection's frame limit.
+//! - Each call runs the method it named: composed services ([`service::Services`])
+//!   renumber calls for the service that has the method, and a call forwarded
+//!   unchanged by a hand-written service is answered -32603 instead of running
+//!   another method ([`service::IncomingCall::reroute`]).
+//! - A handler's [`CallContext`] token is cancelled once its call is over, whatever
+//!   ended it (a cancel, the deadline, the connection, shutdown, or the answer),
+//!   including for blocking handlers, which a deadline cannot stop.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod buffer;
@@ -68,8 +75,9 @@ pub use client::{Client, ClientPool};
 pub use engine::Session;
 pub use error::Error;
 pub use message::{ErrorCode, RpcError};
-pub use peer::{ConnectionConfig, Peer};
+pub use peer::{Batch, BatchCall, BatchResponses, ConnectionConfig, Peer};
 pub use server::{OverloadPolicy, Server, ServerConfig, WorkerPoolConfig};
+pub use service::CallContext;
 
 pub use rpc_macros::rpc_service;
 
@@ -84,9 +92,9 @@ pub mod prelude {
     pub use crate::error::Error;
     pub use crate::framing::Framing;
     pub use crate::message::{ErrorCode, RpcError};
-    pub use crate::peer::{ConnectionConfig, Peer};
+    pub use crate::peer::{Batch, ConnectionConfig, Peer};
     pub use crate::rpc_service;
     pub use crate::server::Server;
     pub use crate::server::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
-    pub use crate::service::{IncomingCall, MethodInfo, Router, Service, Services};
+    pub use crate::service::{CallContext, IncomingCall, MethodInfo, Router, Service, Services};
 }

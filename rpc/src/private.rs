@@ -10,13 +10,18 @@ pub use crate::client::Client;
 pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
 pub use crate::message::RpcError;
-pub use crate::service::{BoxFuture, Execution, IncomingCall, MethodInfo, Reply, Service};
+pub use crate::peer::{Batch, BatchCall, BatchResponses, Peer};
+pub use crate::service::{
+    BoxFuture, CallContext, Execution, IncomingCall, MethodInfo, Reply, Service,
+};
 pub use tokio::task::AbortHandle;
 
 pub use std::borrow::Cow;
 pub use std::boxed::Box;
 pub use std::sync::Arc;
 pub use std::time::Duration;
+
+pub use core::future::{Future, IntoFuture};
 
 // Params decoding and the bounded helpers through which handlers meet user types
 // (`service/params.rs`).

@@ -21,10 +21,22 @@ impl Generator<'_> {
              [`rpc::Client`](::rpc::Client) connection. Cheap to clone.",
             self.trait_ident
         );
+        let batch = &self.batch_ident;
+        let batch_doc = format!(
+            "Typed calls of [`{}`] gathered into one batch frame: from [`{client}::batch`]; \
+             each call gives back a handle to its result, and `.await` sends the batch.",
+            self.trait_ident
+        );
         q! {
             #[doc = #doc]
             #vis struct #client {
                 client: #rt::Client,
+                timeout: ::core::option::Option<#rt::Duration>,
+            }
+
+            #[doc = #batch_doc]
+            #vis struct #batch<'__batch> {
+                batch: #rt::Batch<'__batch>,
             }
         }
     }
@@ -39,7 +51,44 @@ impl Generator<'_> {
             .enumerate()
             .map(|(i, method)| self.client_method(i, method))
             .collect();
-        self.client_impl_with(&methods)
+        let batch_methods: TokenStream = self
+            .service
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, method)| self.batch_method(i, method))
+            .collect();
+        let mut out = self.client_impl_with(&methods);
+        out.extend(self.batch_impl_with(&batch_methods));
+        out
+    }
+
+    // input:  the batch's methods (the real ones, or the fallback's stubs)
+    // output: impl CalculatorBatch<'_> { #methods }, and IntoFuture, which sends it
+    pub fn batch_impl_with(&self, methods: &TokenStream) -> TokenStream {
+        let rt = &self.rt;
+        let batch = &self.batch_ident;
+        q! {
+            impl #batch<'_> {
+                #methods
+            }
+
+            impl<'__batch> #rt::IntoFuture for #batch<'__batch> {
+                type Output = ::core::result::Result<#rt::BatchResponses, #rt::Error>;
+                type IntoFuture = #rt::BoxFuture<'__batch, Self::Output>;
+
+                /// Sends the batch and waits for every call's response.
+                fn into_future(self) -> Self::IntoFuture {
+                    #rt::Box::pin(self.batch.send())
+                }
+            }
+
+            impl ::core::fmt::Debug for #batch<'_> {
+                fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::fmt::Debug::fmt(&self.batch, __f)
+                }
+            }
+        }
     }
 
     // input:  the client's methods (the real ones, or the fallback's stubs)
@@ -47,16 +96,40 @@ impl Generator<'_> {
     pub fn client_impl_with(&self, methods: &TokenStream) -> TokenStream {
         let rt = &self.rt;
         let client = &self.client_ident;
+        let batch = &self.batch_ident;
         q! {
             impl #client {
-                /// Wraps a connection.
-                pub fn new(__client: #rt::Client) -> Self {
-                    #client { client: __client }
+                /// Wraps a connection: a [`rpc::Client`](::rpc::Client), which it
+                /// closes when the last clone goes, or a [`rpc::Peer`](::rpc::Peer)
+                /// (a server's caller, an end of a two-way connection), which it
+                /// leaves open.
+                pub fn new(__client: impl ::core::convert::Into<#rt::Client>) -> Self {
+                    #client {
+                        client: ::core::convert::Into::into(__client),
+                        timeout: ::core::option::Option::None,
+                    }
                 }
 
                 /// The connection the calls go over.
                 pub fn inner(&self) -> &#rt::Client {
                     &self.client
+                }
+
+                /// A client over the same connection whose calls wait at most
+                /// `timeout` for their responses, instead of the method's `timeout`
+                /// or the connection's `request_timeout`.
+                #[must_use]
+                pub fn with_timeout(&self, timeout: #rt::Duration) -> Self {
+                    #client {
+                        client: ::core::clone::Clone::clone(&self.client),
+                        timeout: ::core::option::Option::Some(timeout),
+                    }
+                }
+
+                /// Starts a batch: calls added to it are sent together, as one frame,
+                /// when it is awaited.
+                pub fn batch(&self) -> #batch<'_> {
+                    #batch { batch: #rt::Batch::new(&self.client) }
                 }
 
                 #methods
@@ -71,7 +144,10 @@ impl Generator<'_> {
         q! {
             impl ::core::clone::Clone for #client {
                 fn clone(&self) -> Self {
-                    #client { client: ::core::clone::Clone::clone(&self.client) }
+                    #client {
+                        client: ::core::clone::Clone::clone(&self.client),
+                        timeout: self.timeout,
+                    }
                 }
             }
         }
@@ -97,7 +173,7 @@ impl Generator<'_> {
             .methods
             .iter()
             .enumerate()
-            .map(|(i, method)| self.client_sender(i, method))
+            .flat_map(|(i, method)| [self.client_sender(i, method), self.batch_queuer(i, method)])
             .collect()
     }
 
@@ -113,13 +189,7 @@ impl Generator<'_> {
         let docs = method.docs();
         let ident = method.ident;
         let generics = &method.sig.generics;
-        let inputs = method.sig.inputs.iter().skip(1).map(|input| match input {
-            FnArg::Typed(pt) => {
-                let (pat, ty) = (&pt.pat, &pt.ty);
-                q!(#pat: #ty)
-            }
-            FnArg::Receiver(_) => unreachable!(),
-        });
+        let inputs = client_inputs(method);
         let ok = if method.notification {
             q!(())
         } else {
@@ -138,14 +208,17 @@ impl Generator<'_> {
         let call = if method.notification {
             q!(#send::<#(#arg_types),*>(&self.client, #(&#arg_idents),*).await)
         } else {
+            let timeout = q!(self.timeout);
             let ok_span = match &method.sig.output {
                 ReturnType::Type(_, ty) => ty.span(),
                 ReturnType::Default => ident.span(),
             };
             let ok_arg = quote_spanned!(ok_span=> #ok);
-            q!(#send::<#(#arg_types,)* #ok_arg>(&self.client, #(&#arg_idents),*).await)
+            q!(#send::<#(#arg_types,)* #ok_arg>(&self.client, #timeout, #(&#arg_idents),*).await)
         };
+        let cfgs = &method.cfgs;
         q! {
+            #(#cfgs)*
             #(#docs)*
             #[allow(clippy::needless_lifetimes)]
             pub async fn #ident #generics(&self, #(#inputs),*) -> #result<#ok, #rt::Error> {
@@ -172,16 +245,7 @@ impl Generator<'_> {
             .map(|x| Ident::new(&x.to_string().to_lowercase(), Span::mixed_site()))
             .collect();
 
-        // Shapes of what goes on the wire: nothing, the one raw value, or the args struct.
-        let params_value = if method.params.is_empty() {
-            q!(&())
-        } else if method.raw_params {
-            let a0 = &arg_params[0];
-            q!(#a0)
-        } else {
-            let args = Self::args_ident(i);
-            q!(&#args(#(#arg_params),*))
-        };
+        let params_value = self.params_value(i, method, &arg_params);
         let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
             if opt {
                 q!(#x: #serde::Serialize)
@@ -207,16 +271,167 @@ impl Generator<'_> {
                 }
             }
         } else {
+            // The method's own deadline, with a margin so that the server's timeout
+            // answer, which says more, normally arrives before the client gives up.
+            let method_timeout = match method.timeout_ms {
+                Some(ms) => {
+                    let ms = ms.saturating_add((ms / 10).max(100));
+                    q!(::core::option::Option::Some(#rt::Duration::from_millis(#ms)))
+                }
+                None => q!(::core::option::Option::None),
+            };
             q! {
                 async fn #send<#(#bounds,)* #r: #serde::de::DeserializeOwned>(
                     __client: &#rt::Client,
+                    __timeout: ::core::option::Option<#rt::Duration>,
                     #(#arg_params: #param_types),*
                 ) -> #result<#r, #rt::Error> {
-                    __client.call::<_, #r>(#wire, #params_value).await
+                    match ::core::option::Option::or(__timeout, #method_timeout) {
+                        ::core::option::Option::Some(__t) => {
+                            __client.call_within::<_, #r>(#wire, #params_value, __t).await
+                        }
+                        ::core::option::Option::None => __client.call::<_, #r>(#wire, #params_value).await,
+                    }
                 }
             }
         }
     }
+
+    // input:  async fn add(&self, a: i64, b: i64) -> i64;
+    // output: pub fn add(&mut self, a: i64, b: i64) -> rpc::BatchCall<i64> {
+    //             __rpc_queue_0::<i64, i64, i64>(&mut self.batch, &a, &b)
+    //         }
+    //         (a notification returns nothing)
+    fn batch_method(&self, i: usize, method: &Method) -> TokenStream {
+        let rt = &self.rt;
+        let docs = method.docs();
+        let ident = method.ident;
+        let generics = &method.sig.generics;
+        let inputs = client_inputs(method);
+        let queue = format_ident!("__rpc_queue_{}", i);
+        let arg_types: Vec<_> = method
+            .params
+            .iter()
+            .zip(optional_args(method))
+            .map(|(p, opt)| match (opt, &p.kind) {
+                (true, ParamKind::Optional(inner)) => elided(inner),
+                _ => elided(p.ty),
+            })
+            .collect();
+        let arg_idents = method.params.iter().map(|p| p.ident);
+        let cfgs = &method.cfgs;
+        if method.notification {
+            q! {
+                #(#cfgs)*
+                #(#docs)*
+                #[allow(clippy::needless_lifetimes)]
+                pub fn #ident #generics(&mut self, #(#inputs),*) {
+                    #queue::<#(#arg_types),*>(&mut self.batch, #(&#arg_idents),*)
+                }
+            }
+        } else {
+            let ok = ok_type(&method.output);
+            let ok_span = match &method.sig.output {
+                ReturnType::Type(_, ty) => ty.span(),
+                ReturnType::Default => ident.span(),
+            };
+            let ok_arg = quote_spanned!(ok_span=> #ok);
+            q! {
+                #(#cfgs)*
+                #(#docs)*
+                #[allow(clippy::needless_lifetimes)]
+                pub fn #ident #generics(&mut self, #(#inputs),*) -> #rt::BatchCall<#ok> {
+                    #queue::<#(#arg_types,)* #ok_arg>(&mut self.batch, #(&#arg_idents),*)
+                }
+            }
+        }
+    }
+
+    // input:  async fn add(&self, a: i64, b: i64) -> i64;
+    // output: fn __rpc_queue_0<A0: ?Sized + Serialize, A1: ?Sized + Serialize, R: DeserializeOwned>(
+    //             batch: &mut Batch, a0: &A0, a1: &A1,
+    //         ) -> BatchCall<R> { batch.call::<_, R>("add", &__RpcArgs0(a0, a1)) }
+    fn batch_queuer(&self, i: usize, method: &Method) -> TokenStream {
+        let rt = &self.rt;
+        let serde = q!(#rt::serde);
+        let wire = &method.wire;
+        let queue = format_ident!("__rpc_queue_{}", i);
+        let optional = optional_args(method);
+        let a = generic_idents(method.params.len());
+        let r = format_ident!("__R");
+        let arg_params: Vec<Ident> = a
+            .iter()
+            .map(|x| Ident::new(&x.to_string().to_lowercase(), Span::mixed_site()))
+            .collect();
+        let params_value = self.params_value(i, method, &arg_params);
+        let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
+            if opt {
+                q!(#x: #serde::Serialize)
+            } else {
+                q!(#x: ?::core::marker::Sized + #serde::Serialize)
+            }
+        });
+        let param_types = a.iter().zip(&optional).map(|(x, &opt)| {
+            if opt {
+                q!(&::core::option::Option<#x>)
+            } else {
+                q!(&#x)
+            }
+        });
+        if method.notification {
+            q! {
+                fn #queue<#(#bounds),*>(
+                    __batch: &mut #rt::Batch<'_>,
+                    #(#arg_params: #param_types),*
+                ) {
+                    __batch.notify(#wire, #params_value)
+                }
+            }
+        } else {
+            q! {
+                fn #queue<#(#bounds,)* #r: #serde::de::DeserializeOwned>(
+                    __batch: &mut #rt::Batch<'_>,
+                    #(#arg_params: #param_types),*
+                ) -> #rt::BatchCall<#r> {
+                    __batch.call::<_, #r>(#wire, #params_value)
+                }
+            }
+        }
+    }
+
+    /// What goes on the wire as a call's params: nothing, the one raw value, or the
+    /// args struct of the method's parameters.
+    fn params_value(&self, i: usize, method: &Method, arg_params: &[Ident]) -> TokenStream {
+        if method.params.is_empty() {
+            q!(&())
+        } else if method.raw_params {
+            let a0 = &arg_params[0];
+            q!(#a0)
+        } else {
+            let args = Self::args_ident(i);
+            q!(&#args(#(#arg_params),*))
+        }
+    }
+}
+
+/// The client's parameters for a method: the trait method's, less `&self` and the
+/// `CallContext`.
+fn client_inputs<'a>(method: &'a Method) -> impl Iterator<Item = TokenStream> + 'a {
+    let context = method.context.map(|cx| cx.position);
+    method
+        .sig
+        .inputs
+        .iter()
+        .skip(1)
+        .enumerate()
+        .filter(move |(position, _)| Some(*position) != context)
+        .filter_map(|(_, input)| match input {
+            FnArg::Typed(pt) => {
+                let (pat, ty) = (&pt.pat, &pt.ty);
+                Some(q!(#pat: #ty))
+            }
+            FnArg::Receiver(_) => None,
+        })
 }
 
 /// Which parameters the client passes as `&Option<A>` rather than `&A`: the optional

@@ -51,7 +51,9 @@ pub fn fallback_types(item: &ItemTrait) -> TokenStream {
     let g = Generator::new(&service);
     let client_struct = g.client_struct();
     let server_struct = g.server_struct();
-    let client_impl = g.client_impl_with(&g.stub_client_methods());
+    let (client_methods, batch_methods) = g.stub_client_methods();
+    let client_impl = g.client_impl_with(&client_methods);
+    let batch_impl = g.batch_impl_with(&batch_methods);
     let client_clone = g.client_clone();
     let client_debug = g.client_debug();
     let server_constructors = g.server_constructors();
@@ -65,6 +67,7 @@ pub fn fallback_types(item: &ItemTrait) -> TokenStream {
         #[allow(dead_code, non_camel_case_types, clippy::all, clippy::pedantic)]
         const _: () = {
             #client_impl
+            #batch_impl
             #client_clone
             #client_debug
             #server_constructors
@@ -115,12 +118,14 @@ impl Generator<'_> {
     //         pub async fn add<'a>(&self, _: &'a str, _: i64) -> Result<i64, rpc::Error> {
     //             unreachable!()
     //         }
-    //         for each method of the trait that the real client could have
-    fn stub_client_methods(&self) -> TokenStream {
+    //         for each method of the trait that the real client could have; and the
+    //         batch's stand-in methods (`pub fn add<'a>(&mut self, ..) -> BatchCall<i64>`)
+    fn stub_client_methods(&self) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let item = self.service.item;
         let mut seen = HashSet::new();
         let mut out = TokenStream::new();
+        let mut batch = TokenStream::new();
         for trait_item in &item.items {
             let TraitItem::Fn(f) = trait_item else {
                 continue;
@@ -133,17 +138,25 @@ impl Generator<'_> {
             {
                 continue;
             }
-            let docs = f.attrs.iter().filter(|a| a.path().is_ident("doc"));
+            let docs: Vec<_> = f
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("doc") || a.path().is_ident("cfg"))
+                .collect();
             let ident = &sig.ident;
             let generics = &sig.generics;
             let where_clause = &sig.generics.where_clause;
-            let inputs = sig.inputs.iter().filter_map(|input| match input {
-                FnArg::Typed(pt) => {
-                    let ty = &pt.ty;
-                    Some(q!(_: #ty))
-                }
-                FnArg::Receiver(_) => None,
-            });
+            let inputs: Vec<TokenStream> = sig
+                .inputs
+                .iter()
+                .filter_map(|input| match input {
+                    FnArg::Typed(pt) if !is_context(&pt.ty) => {
+                        let ty = &pt.ty;
+                        Some(q!(_: #ty))
+                    }
+                    _ => None,
+                })
+                .collect();
             let notification = f.attrs.iter().filter(|a| is_rpc(a)).any(|a| {
                 a.meta.require_list().is_ok_and(|list| {
                     list.tokens
@@ -168,8 +181,21 @@ impl Generator<'_> {
                     ::core::unreachable!("`#[rpc_service]` reported an error on this trait")
                 }
             });
+            let queued = if notification {
+                q!(())
+            } else {
+                q!(#rt::BatchCall<#ok>)
+            };
+            batch.extend(q! {
+                #(#docs)*
+                pub fn #ident #generics(&mut self, #(#inputs),*) -> #queued
+                #where_clause
+                {
+                    ::core::unreachable!("`#[rpc_service]` reported an error on this trait")
+                }
+            });
         }
-        out
+        (out, batch)
     }
 
     // input:  pub trait Calculator
@@ -196,6 +222,16 @@ impl Generator<'_> {
             }
         }
     }
+}
+
+/// Whether a parameter is the call's context (`CallContext` or `&CallContext`), which
+/// the client leaves out.
+fn is_context(ty: &syn::Type) -> bool {
+    let ty = match ty {
+        syn::Type::Reference(r) => &*r.elem,
+        other => other,
+    };
+    matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "CallContext"))
 }
 
 /// Whether a stand-in client method could not be written with this signature: it

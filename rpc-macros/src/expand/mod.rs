@@ -46,6 +46,7 @@ pub struct Generator<'a> {
     pub trait_ident: &'a Ident,
     pub client_ident: Ident,
     pub server_ident: Ident,
+    pub batch_ident: Ident,
     /// The server's type parameter (the implementation).
     pub impl_ident: Ident,
 }
@@ -99,6 +100,7 @@ impl<'a> Generator<'a> {
             trait_ident: service.ident,
             client_ident: format_ident!("{}Client", service.ident),
             server_ident: format_ident!("{}Server", service.ident),
+            batch_ident: format_ident!("{}Batch", service.ident),
             impl_ident: Ident::new("__RpcImpl", Span::call_site()),
         }
     }

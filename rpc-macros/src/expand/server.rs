@@ -36,8 +36,10 @@ impl Generator<'_> {
         let rt = &self.rt;
         let option = q!(::core::option::Option);
         let methods = &self.service.methods;
-        let count = methods.len();
+        let indexes = self.index_consts();
+        let count = Self::count_const();
         let infos = methods.iter().map(|m| {
+            let cfgs = &m.cfgs;
             let name = &m.wire;
             let execution = if m.blocking {
                 q!(#rt::Execution::Blocking)
@@ -55,18 +57,73 @@ impl Generator<'_> {
                 None => q!(#option::None),
             };
             let unordered = m.unordered;
+            let context = m.context.is_some();
             q! {
+                #(#cfgs)*
                 #rt::MethodInfo {
                     name: #rt::Cow::Borrowed(#name),
                     execution: #execution,
                     timeout: #timeout,
                     concurrency: #concurrency,
                     unordered: #unordered,
+                    context: #context,
                 }
             }
         });
         q! {
+            #indexes
             static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
+        }
+    }
+
+    /// The constant that holds method `i`'s index in the table.
+    pub fn index_const(i: usize) -> Ident {
+        Ident::new(&format!("__RPC_INDEX_{i}"), Span::mixed_site())
+    }
+
+    fn count_const() -> Ident {
+        Ident::new("__RPC_COUNT", Span::mixed_site())
+    }
+
+    // input:  the service's methods, some under `#[cfg(..)]`
+    // output: const __RPC_INDEX_0: usize = 0;
+    //         const __RPC_INDEX_1: usize = __RPC_INDEX_0 + cfg!(all(<method 0's cfgs>)) as usize;
+    //         ..; const __RPC_COUNT: usize = ..
+    //
+    // A method left out by its `#[cfg]` takes no place in the table, so the indexes
+    // after it are counted by the compiler, which knows the cfgs.
+    fn index_consts(&self) -> TokenStream {
+        let mut out = TokenStream::new();
+        let mut previous: Option<(Ident, TokenStream)> = None;
+        for (i, m) in self.service.methods.iter().enumerate() {
+            let ident = Self::index_const(i);
+            let value = match &previous {
+                None => q!(0),
+                Some((before, present)) => q!(#before + #present),
+            };
+            out.extend(q!(const #ident: usize = #value;));
+            previous = Some((ident, Self::present(m)));
+        }
+        let count = Self::count_const();
+        let value = match &previous {
+            None => q!(0),
+            Some((before, present)) => q!(#before + #present),
+        };
+        out.extend(q!(const #count: usize = #value;));
+        out
+    }
+
+    /// `1` for a method without `#[cfg]`, else `(cfg!(all(..)) as usize)`.
+    fn present(method: &Method) -> TokenStream {
+        let predicates: Vec<TokenStream> = method
+            .cfgs
+            .iter()
+            .filter_map(|a| a.meta.require_list().ok().map(|l| l.tokens.clone()))
+            .collect();
+        if predicates.is_empty() {
+            q!(1)
+        } else {
+            q!((::core::cfg!(all(#(#predicates),*)) as usize))
         }
     }
 
@@ -159,7 +216,8 @@ impl Generator<'_> {
         let routes = methods.iter().enumerate().map(|(i, m)| {
             let names =
                 std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
-            q!(#(#names)|* => #option::Some(#i),)
+            let (cfgs, index) = (&m.cfgs, Self::index_const(i));
+            q!(#(#cfgs)* #(#names)|* => #option::Some(#index),)
         });
 
         // Locals next to user types get mixed-site hygiene, so that no name in a type
@@ -180,20 +238,31 @@ impl Generator<'_> {
                     }
                     Output::Unit => ok,
                 };
+                let context = m.context.map(|_| q!(, #call.context()));
                 q! {
                     async move {
-                        let #out = Self::#handler(&*#service, #call.params()).await?;
+                        let #out = Self::#handler(&*#service, #call.params() #context).await?;
                         #rt::respond::<#ok>(&#call, &#out)
                     }
                 }
             })
             .collect();
-        let arms = bodies.iter().enumerate().map(|(i, body)| {
-            q! { #i => #rt::Box::pin(#body), }
-        });
-        let spawn_arms = bodies.iter().enumerate().map(|(i, body)| {
-            q! { #i => #spawner.spawn(#body), }
-        });
+        let arms = bodies
+            .iter()
+            .zip(methods)
+            .enumerate()
+            .map(|(i, (body, m))| {
+                let (cfgs, index) = (&m.cfgs, Self::index_const(i));
+                q! { #(#cfgs)* #index => #rt::Box::pin(#body), }
+            });
+        let spawn_arms = bodies
+            .iter()
+            .zip(methods)
+            .enumerate()
+            .map(|(i, (body, m))| {
+                let (cfgs, index) = (&m.cfgs, Self::index_const(i));
+                q! { #(#cfgs)* #index => #spawner.spawn(#body), }
+            });
 
         q! {
             impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #rt::Service for #server<#t> {
@@ -209,6 +278,10 @@ impl Generator<'_> {
                 }
 
                 fn call(&self, #call: #rt::IncomingCall) -> #rt::BoxFuture<'static, #rt::Reply> {
+                    if !#call.is_routed_by(&__RPC_METHODS) {
+                        let __err = #call.misrouted();
+                        return #rt::Box::pin(async move { #result::Err(__err) });
+                    }
                     let #service = ::core::clone::Clone::clone(&self.service);
                     match #call.method() {
                         #(#arms)*
@@ -223,6 +296,10 @@ impl Generator<'_> {
                     #call: #rt::IncomingCall,
                     #spawner: #rt::CallSpawner,
                 ) -> #rt::AbortHandle {
+                    if !#call.is_routed_by(&__RPC_METHODS) {
+                        let __err = #call.misrouted();
+                        return #spawner.spawn(async move { #result::Err(__err) });
+                    }
                     let #service = ::core::clone::Clone::clone(&self.service);
                     match #call.method() {
                         #(#spawn_arms)*
@@ -272,10 +349,22 @@ impl Generator<'_> {
             });
             q!(let #params_ident(#(#locals),*) = #decode_fn::<#(#types),*>(#params)?;)
         };
+        let context = Ident::new("__cx", Span::mixed_site());
+        // The arguments in declaration order: the context where it was declared.
+        let mut args: Vec<TokenStream> = locals.iter().map(|l| q!(#l)).collect();
+        if let Some(cx) = method.context {
+            let arg = if cx.by_ref {
+                q!(&#context)
+            } else {
+                q!(#context)
+            };
+            args.insert(cx.position.min(args.len()), arg);
+        }
+        let context_param = method.context.map(|_| q!(#context: #rt::CallContext,));
         let invoke = if method.blocking {
-            q!(<#t as #trait_ident>::#ident(#service, #(#locals),*))
+            q!(<#t as #trait_ident>::#ident(#service, #(#args),*))
         } else {
-            q!(<#t as #trait_ident>::#ident(#service, #(#locals),*).await)
+            q!(<#t as #trait_ident>::#ident(#service, #(#args),*).await)
         };
         let (out, body) = match &method.output {
             Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),
@@ -293,12 +382,15 @@ impl Generator<'_> {
                 )
             }
         };
+        let cfgs = &method.cfgs;
         q! {
+            #(#cfgs)*
             #[doc(hidden)]
             #[allow(clippy::unused_async)]
             pub async fn #handler(
                 #service: &#t,
                 #params: ::core::option::Option<&str>,
+                #context_param
             ) -> #result<#out, #rt::RpcError> {
                 #decode
                 #body

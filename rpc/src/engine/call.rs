@@ -19,7 +19,7 @@ use super::pipeline::{Admission, Gauge};
 use super::session::{Session, SessionState, Sink};
 use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
-use crate::service::{IncomingCall, Reply};
+use crate::service::{table_address, IncomingCall, Reply};
 
 /// Where one call's answer goes.
 #[derive(Clone)]
@@ -75,7 +75,14 @@ pub(crate) async fn serve_call(
             return;
         }
     };
-    let unordered = engine.service.methods()[index].unordered;
+    let info = &engine.service.methods()[index];
+    let unordered = info.unordered;
+    // Only handlers that read their context pay for a token of their own.
+    let cancel = info.context.then(CancellationToken::new);
+    let deadline = match (&cancel, engine.timeout_of(index)) {
+        (Some(_), Some(timeout)) => Some(Instant::now() + timeout),
+        _ => None,
+    };
     let (after, handled) = {
         let mut order = state.order.lock().unwrap_or_else(|e| e.into_inner());
         match &id {
@@ -95,9 +102,13 @@ pub(crate) async fn serve_call(
     let seq = id.as_ref().and_then(|id| state.registry.register(id, &to));
     let call = IncomingCall {
         method: index,
+        table: table_address(engine.service.methods()),
+        served_as: index,
         id: id.clone(),
         params: params.map(|p| JsonText::within(frame, p.get())),
         session: session.clone(),
+        cancel: cancel.clone(),
+        deadline,
     };
     let spawner = CallSpawner {
         session: session.clone(),
@@ -109,6 +120,7 @@ pub(crate) async fn serve_call(
         after,
         handled,
         to,
+        cancel,
         _element: element,
     };
     let task = match &engine.layers {
@@ -139,6 +151,9 @@ pub struct CallSpawner {
     /// For an ordered notification: cancelled (dropped) once it has been handled.
     handled: Option<DropGuard>,
     to: Destination,
+    /// The token of the call's context, cancelled when the task ends (answered,
+    /// aborted by a cancel, or dropped with its connection or deadline).
+    cancel: Option<CancellationToken>,
     /// For a batch element: its place among the batch's running elements.
     _element: Option<BatchElement>,
 }
@@ -159,10 +174,14 @@ impl CallSpawner {
             after,
             handled,
             to,
+            cancel,
             _element: element,
         } = self;
         let tasks = session.state.tasks.clone();
         let task = tasks.spawn(async move {
+            // Here rather than in the handler's future: a blocking handler runs on
+            // another thread, which a deadline or a cancel does not stop.
+            let _over = cancel.map(CancellationToken::drop_guard);
             let state = &*session.state;
             let is_notification = id.is_none();
             let reply = execute(state, admission, method, is_notification, after, future).await;

@@ -115,6 +115,11 @@ impl Pipeline {
 }
 
 impl Engine {
+    /// The deadline the engine gives the method's calls.
+    pub(crate) fn timeout_of(&self, method: usize) -> Option<Duration> {
+        self.pipeline.plans[method].timeout
+    }
+
     /// Takes a place in the method's pool now if there is one; otherwise refuses the
     /// call (`Reject`) or lets it wait for a place in its own task (`Wait`).
     pub(crate) fn admit(&self, method: usize) -> Result<Admission, RpcError> {

@@ -1,6 +1,8 @@
 //! A session: the state a run of frames shares (one connection's, or one embedder's),
 //! and the first step of every frame: parse it and hand each message on.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use super::order::Order;
 use super::Engine;
 use crate::framing::DEFAULT_MAX_FRAME_LEN;
 use crate::message::{parse_with, Id, Incoming, Invalid, JsonText, Message, Response};
+use crate::service::ConnectionInfo;
 use crate::transport::WriterHandle;
 
 /// Where the answer to one frame goes.
@@ -54,7 +57,12 @@ pub(crate) struct SessionState {
     pub(crate) peer: Weak<crate::peer::Shared>,
     /// The largest frame the other end reads; error answers are kept within it.
     pub(crate) max_frame_len: usize,
+    /// Which connection this is, for call contexts.
+    pub(crate) info: ConnectionInfo,
 }
+
+/// Numbers sessions, for [`ConnectionInfo::id`].
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// The state a run of frames shares: the in-flight limit and byte budget, the ids
 /// that `$/cancelRequest` can name, and the order of notifications.
@@ -93,16 +101,31 @@ impl Session {
         writer: WriterHandle,
         peer: Weak<crate::peer::Shared>,
         max_frame_len: usize,
+        remote_addr: Option<SocketAddr>,
     ) -> Session {
         let tasks = TaskTracker::new();
-        Self::new(engine, Some(writer), peer, max_frame_len, tasks)
+        Self::new(
+            engine,
+            Some(writer),
+            peer,
+            max_frame_len,
+            tasks,
+            remote_addr,
+        )
     }
 
     /// A session for frames handed in process; its calls are tracked with the
     /// engine's exchanges, so a server's shutdown waits for them.
     pub(crate) fn for_exchanges(engine: Arc<Engine>) -> Session {
         let tasks = engine.exchanges.clone();
-        Self::new(engine, None, Weak::new(), DEFAULT_MAX_FRAME_LEN, tasks)
+        Self::new(
+            engine,
+            None,
+            Weak::new(),
+            DEFAULT_MAX_FRAME_LEN,
+            tasks,
+            None,
+        )
     }
 
     fn new(
@@ -111,6 +134,7 @@ impl Session {
         peer: Weak<crate::peer::Shared>,
         max_frame_len: usize,
         tasks: TaskTracker,
+        remote_addr: Option<SocketAddr>,
     ) -> Session {
         let connection = &engine.config.connection;
         let ledger = Ledger::new(
@@ -128,6 +152,10 @@ impl Session {
                 writer,
                 peer,
                 max_frame_len,
+                info: ConnectionInfo {
+                    id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+                    remote_addr,
+                },
                 engine,
             }),
         }

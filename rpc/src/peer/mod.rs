@@ -19,6 +19,7 @@ mod config;
 mod connection;
 mod correlation;
 mod outgoing;
+mod typed_batch;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::transport::{spawn_writer_hinted, Connection, ExpectedFrames, WriterHa
 pub use config::ConnectionConfig;
 pub use correlation::RawResponse;
 pub use outgoing::BatchBuilder;
+pub use typed_batch::{Batch, BatchCall, BatchResponses};
 
 pub(crate) struct Shared {
     writer: WriterHandle,
@@ -75,15 +77,17 @@ impl Peer {
             connection: config,
             ..ServerConfig::default()
         });
-        Self::start(connection, Arc::new(engine), None)
+        Self::start(connection, Arc::new(engine), None, None)
     }
 
     /// Starts the reader and writer of a connection served by `engine`, under the
-    /// engine's connection config (`idle_timeout` replaced when given).
+    /// engine's connection config (`idle_timeout` replaced when given);
+    /// `remote_addr` is the other end's, when known.
     pub(crate) fn start<R, W>(
         connection: Connection<R, W>,
         engine: Arc<Engine>,
         idle_timeout: Option<Option<std::time::Duration>>,
+        remote_addr: Option<std::net::SocketAddr>,
     ) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -116,6 +120,7 @@ impl Peer {
                     writer.clone(),
                     this.clone(),
                     max_frame_len,
+                    remote_addr,
                 ),
                 writer,
                 pending: correlation::Pending::new(),

@@ -34,6 +34,26 @@ impl Peer {
         response.decode(method)
     }
 
+    /// Calls `method` with `params` and decodes the result, waiting at most
+    /// `timeout` for the response (instead of the configured deadline).
+    ///
+    /// # Errors
+    ///
+    /// As [`Peer::call`]; [`Error::Timeout`] names `timeout`.
+    pub async fn call_within<P, R>(
+        &self,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<R, Error>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let response = self.call_raw(method, Some(params), Some(timeout)).await?;
+        response.decode(method)
+    }
+
     /// Calls `method` and returns the raw response, with an explicit deadline.
     ///
     /// # Errors

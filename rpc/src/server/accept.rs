@@ -2,6 +2,7 @@
 //! accept means.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ impl Server {
     /// When accepting fails for a reason other than a per-connection error (those are
     /// logged and skipped).
     pub async fn serve_tcp(&self, listener: &tcp::Listener) -> io::Result<()> {
-        self.accept_loop(|| async { listener.accept().await.map(|(c, _)| c) })
+        self.accept_loop(|| async { listener.accept().await.map(|(c, addr)| (c, Some(addr))) })
             .await
     }
 
@@ -58,7 +59,8 @@ impl Server {
     /// As [`Server::serve_tcp`].
     #[cfg(unix)]
     pub async fn serve_unix(&self, listener: &crate::transport::unix::Listener) -> io::Result<()> {
-        self.accept_loop(|| listener.accept()).await
+        self.accept_loop(|| async { listener.accept().await.map(|c| (c, None)) })
+            .await
     }
 
     /// Serves what `accept` yields until shutdown; errors that concern one connection
@@ -68,7 +70,7 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = io::Result<Connection<R, W>>>,
+        Fut: std::future::Future<Output = io::Result<(Connection<R, W>, Option<SocketAddr>)>>,
     {
         let mut exhausted = Exhaustion::default();
         loop {
@@ -80,15 +82,15 @@ impl Server {
                 exhausted.ended();
             }
             match accepted {
-                Ok(connection)
+                Ok((connection, _))
                     if self.open_connections.load(Ordering::Relaxed)
                         >= self.engine.config.max_connections =>
                 {
                     self.refuse(connection);
                 }
-                Ok(connection) => {
+                Ok((connection, remote_addr)) => {
                     let idle = self.engine.config.accepted_idle_timeout;
-                    self.serve_with(connection, Some(idle));
+                    self.serve_with(connection, Some(idle), remote_addr);
                 }
                 Err(err) => match classify(&err) {
                     AcceptError::OneConnection => {

@@ -8,6 +8,7 @@
 mod accept;
 mod config;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,21 +136,37 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_with(connection, None)
+        self.serve_with(connection, None, None)
     }
 
-    /// Serves a connection; `idle_timeout` replaces the connection config's for
-    /// accepted sockets.
-    fn serve_with<R, W>(
+    /// Serves one connection as [`Server::serve_connection`] does, telling its calls
+    /// the other end's address (see [`crate::service::ConnectionInfo`]): for sockets
+    /// accepted outside the server's own accept loops.
+    pub fn serve_connection_from<R, W>(
         &self,
         connection: Connection<R, W>,
-        idle_timeout: Option<Option<Duration>>,
+        remote_addr: SocketAddr,
     ) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = Peer::start(connection, self.engine.clone(), idle_timeout);
+        self.serve_with(connection, None, Some(remote_addr))
+    }
+
+    /// Serves a connection; `idle_timeout` replaces the connection config's for
+    /// accepted sockets.
+    pub(crate) fn serve_with<R, W>(
+        &self,
+        connection: Connection<R, W>,
+        idle_timeout: Option<Option<Duration>>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Peer
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = Peer::start(connection, self.engine.clone(), idle_timeout, remote_addr);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         let open = self.open_connections.clone();
         let watched = peer.clone();

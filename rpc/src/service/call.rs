@@ -1,26 +1,111 @@
 //! One incoming call as a handler sees it.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::Session;
-use crate::message::{encode_result, Id, JsonText, RpcError};
+use crate::message::{encode_result, ErrorCode, Id, JsonText, RpcError};
 use crate::peer::Peer;
-use crate::service::Reply;
+use crate::service::{CallContext, MethodInfo, Reply, Service};
 
 /// One call handed to [`crate::service::Service::call`]: which method, its id and
 /// params (borrowed from the received frame) and the session it came in.
 pub struct IncomingCall {
     pub(crate) method: usize,
+    /// The address of the table `method` indexes (see [`IncomingCall::is_routed_by`]).
+    pub(crate) table: usize,
+    /// The method's index in the server's table (which names it).
+    pub(crate) served_as: usize,
     pub(crate) id: Option<JsonText>,
     pub(crate) params: Option<JsonText>,
     pub(crate) session: Session,
+    /// For a method whose [`MethodInfo::takes_context`] is set: cancelled when the
+    /// call is over.
+    pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The address that identifies a method table, as [`IncomingCall::is_routed_by`]
+/// compares them.
+pub(crate) fn table_address(table: &[MethodInfo]) -> usize {
+    table.as_ptr() as usize
 }
 
 impl IncomingCall {
-    /// The method's index in the service's table.
+    /// The method's index in the table of the service the call was routed by.
     pub fn method(&self) -> usize {
         self.method
+    }
+
+    /// The method's wire name, as the server's table has it (the name an alias
+    /// stands for).
+    pub fn method_name(&self) -> &str {
+        &self.session.state.engine.service.methods()[self.served_as].name
+    }
+
+    /// Whether [`IncomingCall::method`] is an index into `table`: true for a call
+    /// handed to the service whose route chose it. A service that indexes its own
+    /// table with the call checks this first, so that a call forwarded unchanged
+    /// by a hand-written outer service (whose index means another table) is refused
+    /// instead of running the wrong method; see [`IncomingCall::misrouted`] and
+    /// [`IncomingCall::reroute`].
+    pub fn is_routed_by(&self, table: &[MethodInfo]) -> bool {
+        self.table == table_address(table)
+    }
+
+    /// The -32603 error for a call that reached a service whose table it was not
+    /// routed by (see [`IncomingCall::is_routed_by`]).
+    #[cold]
+    pub fn misrouted(&self) -> RpcError {
+        RpcError::new(
+            ErrorCode::INTERNAL_ERROR,
+            format!(
+                "`{}` was handed to a service by another service's route, so its method \
+                 index means nothing here; forward calls with `IncomingCall::reroute`, \
+                 or serve services together with `rpc::service::Services`",
+                self.method_name()
+            ),
+        )
+    }
+
+    /// Prepares the call for another service: routes its wire name with `to`'s
+    /// [`Service::route`] and renumbers it for `to`'s table. `Err` gives the call
+    /// back unchanged when `to` has no such method.
+    ///
+    /// This is how a hand-written service forwards calls to the services it holds;
+    /// [`crate::service::Services`] does it for you.
+    ///
+    /// # Errors
+    ///
+    /// The call itself, when `to` does not answer its wire name.
+    pub fn reroute<S: Service + ?Sized>(mut self, to: &S) -> Result<IncomingCall, IncomingCall> {
+        match to.route(self.method_name()) {
+            Some(index) => {
+                self.method = index;
+                self.table = table_address(to.methods());
+                Ok(self)
+            }
+            None => Err(self),
+        }
+    }
+
+    /// The call's context: the calling peer, the connection, its deadline and
+    /// cancellation (see [`CallContext`]).
+    ///
+    /// Its cancellation token is the runtime's only for methods whose
+    /// [`MethodInfo::takes_context`] is set (the macro sets it for methods that take
+    /// a `CallContext`); for others it is a fresh token that nothing cancels.
+    pub fn context(&self) -> CallContext {
+        CallContext {
+            session: self.session.clone(),
+            id: self.id.clone(),
+            method: self.served_as,
+            cancel: self.cancel.clone().unwrap_or_default(),
+            deadline: self.deadline,
+        }
     }
 
     /// The call's id; `None` for a notification.
@@ -86,6 +171,7 @@ impl std::fmt::Debug for IncomingCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IncomingCall")
             .field("method", &self.method)
+            .field("name", &self.method_name())
             .field("id", &self.id)
             .field("params", &self.params)
             .finish_non_exhaustive()

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::engine::CallSpawner;
-use crate::service::{BoxFuture, IncomingCall, MethodInfo, Reply, Service};
+use crate::message::RpcError;
+use crate::service::{table_address, BoxFuture, IncomingCall, MethodInfo, Reply, Service};
 
 /// Services served together on one server or connection: generated services and
 /// [`super::Router`]s side by side, each call routed by its wire name.
@@ -18,9 +19,11 @@ use crate::service::{BoxFuture, IncomingCall, MethodInfo, Reply, Service};
 /// apart (a generated service's aliases live only in its `route`): the service added
 /// first answers such an alias.
 ///
-/// Forward calls to several services only this way: a hand-written `Service` that
-/// passes an [`IncomingCall`] on unchanged hands the inner service an index into the
-/// outer table.
+/// A hand-written `Service` that forwards calls must renumber each one for the
+/// service it hands it to, with [`IncomingCall::reroute`]: a call passed on
+/// unchanged carries an index into the outer table, and generated services and
+/// [`super::Router`]s refuse it (-32603) rather than run whichever method has that
+/// index in theirs.
 ///
 /// # Examples
 ///
@@ -111,10 +114,15 @@ impl Services {
 
     /// The service a call of the table's method `method` goes to, with the call
     /// renumbered for that service's own table.
-    fn owner(&self, mut call: IncomingCall) -> (&Arc<dyn Service>, IncomingCall) {
+    fn owner(&self, mut call: IncomingCall) -> Result<(&Arc<dyn Service>, IncomingCall), RpcError> {
+        if !call.is_routed_by(&self.methods) {
+            return Err(call.misrouted());
+        }
         let (service, local) = self.owners[call.method];
+        let service = &self.services[service];
         call.method = local;
-        (&self.services[service], call)
+        call.table = table_address(service.methods());
+        Ok((service, call))
     }
 }
 
@@ -138,15 +146,19 @@ impl Service for Services {
     }
 
     fn call(&self, call: IncomingCall) -> BoxFuture<'static, Reply> {
-        let (service, call) = self.owner(call);
-        service.call(call)
+        match self.owner(call) {
+            Ok((service, call)) => service.call(call),
+            Err(err) => Box::pin(async move { Err(err) }),
+        }
     }
 
     fn spawn_call(&self, call: IncomingCall, spawner: CallSpawner) -> tokio::task::AbortHandle {
         // The spawner keeps the table's index, for the pool, deadline and metrics
         // this table gives the method.
-        let (service, call) = self.owner(call);
-        service.spawn_call(call, spawner)
+        match self.owner(call) {
+            Ok((service, call)) => service.spawn_call(call, spawner),
+            Err(err) => spawner.spawn(async move { Err(err) }),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod call;
 mod compose;
+mod context;
 pub(crate) mod params;
 mod router;
 
@@ -20,8 +21,10 @@ use bytes::Bytes;
 
 use crate::message::RpcError;
 
+pub(crate) use call::table_address;
 pub use call::IncomingCall;
 pub use compose::{DuplicateMethod, Services};
+pub use context::{CallContext, ConnectionInfo};
 pub use router::Router;
 
 /// A boxed, sendable future.
@@ -60,6 +63,10 @@ pub struct MethodInfo {
     /// once that notification has been handled; an unordered notification neither
     /// waits nor is waited for. Requests always run concurrently.
     pub unordered: bool,
+    /// Whether its handler reads the call's [`CallContext`]: the runtime then gives
+    /// each call a cancellation token (an allocation the other methods do without)
+    /// and a deadline.
+    pub context: bool,
 }
 
 impl MethodInfo {
@@ -71,7 +78,16 @@ impl MethodInfo {
             timeout: None,
             concurrency: None,
             unordered: false,
+            context: false,
         }
+    }
+
+    /// Gives the method's calls a cancellation token and a deadline in their
+    /// [`IncomingCall::context`] (see the `context` field).
+    #[must_use]
+    pub fn takes_context(mut self) -> Self {
+        self.context = true;
+        self
     }
 
     /// Lets the method's notifications run out of order, alongside other calls

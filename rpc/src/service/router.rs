@@ -71,6 +71,10 @@ impl Service for Router {
     }
 
     fn call(&self, call: IncomingCall) -> BoxFuture<'static, Reply> {
+        if !call.is_routed_by(&self.methods) {
+            let err = call.misrouted();
+            return Box::pin(async move { Err(err) });
+        }
         (self.handlers[call.method])(call)
     }
 }

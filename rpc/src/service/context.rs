@@ -1,0 +1,140 @@
+//! What a handler may know about the call it serves, beyond its params: the peer it
+//! came from, the connection, and when the call is over.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::engine::Session;
+use crate::message::{Id, JsonText};
+use crate::peer::Peer;
+
+/// The connection a call came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// Unique in this process: one per connection (and per in-process
+    /// [`Session`]), never reused.
+    pub id: u64,
+    /// The other end's address, for connections a server accepted over TCP or
+    /// was handed with [`crate::Server::serve_connection_from`]; `None` otherwise.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// The context of one call, for a handler that needs more than its params: the
+/// peer to call back, the connection it came in on, the call's id, its deadline and
+/// a token that tells when the call is over.
+///
+/// A `#[rpc_service]` method receives it by declaring a parameter of type
+/// `CallContext` or `&CallContext` (in any position); it is not part of the params
+/// and does not appear in the generated client. A [`super::Router`] handler gets it
+/// from [`super::IncomingCall::context`].
+///
+/// # Examples
+///
+/// ```
+/// use rpc::prelude::*;
+///
+/// #[rpc_service]
+/// pub trait Jobs {
+///     /// Runs a job; the caller may cancel it, and is told of progress.
+///     async fn run(&self, cx: &CallContext, steps: u32) -> Result<u32, RpcError>;
+/// }
+///
+/// #[rpc_service]
+/// pub trait Progress {
+///     #[rpc(notification)]
+///     async fn step(&self, done: u32);
+/// }
+///
+/// struct Worker;
+///
+/// impl Jobs for Worker {
+///     async fn run(&self, cx: &CallContext, steps: u32) -> Result<u32, RpcError> {
+///         // The caller's own service, typed, over the connection the call came in on.
+///         let progress = cx.peer().map(ProgressClient::new);
+///         for done in 1..=steps {
+///             if cx.is_cancelled() {
+///                 return Err(RpcError::internal("stopped"));
+///             }
+///             if let Some(progress) = &progress {
+///                 let _ = progress.step(done).await;
+///             }
+///         }
+///         Ok(steps)
+///     }
+/// }
+/// # let _ = JobsServer::new(Worker);
+/// ```
+#[derive(Clone)]
+pub struct CallContext {
+    pub(crate) session: Session,
+    pub(crate) id: Option<JsonText>,
+    /// The method's index in the server's table.
+    pub(crate) method: usize,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl CallContext {
+    /// The peer the call came from, to call it back on the same connection (wrap it
+    /// in a generated client for typed calls); `None` for a frame handed in process
+    /// ([`crate::Server::handle_frame`], a [`Session`]) or once the connection has
+    /// closed.
+    pub fn peer(&self) -> Option<Peer> {
+        let shared = self.session.state.peer.upgrade()?;
+        Some(Peer { shared })
+    }
+
+    /// The connection the call came in on.
+    pub fn connection(&self) -> ConnectionInfo {
+        self.session.state.info
+    }
+
+    /// The call's id; `None` for a notification.
+    pub fn id(&self) -> Option<Id<'_>> {
+        self.id.as_ref().and_then(|t| Id::from_json(t.as_str()))
+    }
+
+    /// The method's wire name, as the server's table has it.
+    pub fn method(&self) -> &str {
+        &self.session.state.engine.service.methods()[self.method].name
+    }
+
+    /// When the server abandons the call (answering it with a timeout error): the
+    /// method's `timeout`, or the server's `handler_timeout`, from when the call was
+    /// admitted. `None` when neither is set.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the call is over: its caller cancelled it (`$/cancelRequest`), its
+    /// deadline passed, its connection closed, the server's shutdown deadline came,
+    /// or it was answered. Work a handler started for the call (a blocking loop, a
+    /// spawned task) should stop then: nobody will read its result.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Completes when [`CallContext::is_cancelled`] becomes true.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// The token behind [`CallContext::is_cancelled`], to hand to spawned work.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("method", &self.method())
+            .field("id", &self.id)
+            .field("connection", &self.connection())
+            .field("deadline", &self.deadline)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
