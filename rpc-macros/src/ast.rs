@@ -37,6 +37,8 @@ pub struct Method<'a> {
     pub raw_params: bool,
     /// A notification that may run out of arrival order.
     pub unordered: bool,
+    /// Unknown named params are refused (-32602) rather than ignored.
+    pub strict: bool,
     pub params: Vec<Param<'a>>,
     /// The `CallContext` parameter, if the method takes one: its position among the
     /// parameters after `&self`, and whether it is taken by reference.
@@ -116,6 +118,7 @@ impl<'a> Service<'a> {
             }
         }
         let default_shape = attrs.shape.map_or(Shape::Named, |(s, _)| s);
+        let strict = attrs.strict.is_some();
         let prefix = attrs.namespace.as_ref().map(|ns| {
             let sep = attrs
                 .separator
@@ -130,7 +133,9 @@ impl<'a> Service<'a> {
         for trait_item in &item.items {
             match trait_item {
                 TraitItem::Fn(f) => {
-                    if let Some(m) = Method::from_syn(cx, f, prefix.as_deref(), default_shape) {
+                    if let Some(m) =
+                        Method::from_syn(cx, f, prefix.as_deref(), default_shape, strict)
+                    {
                         methods.push(m);
                     }
                 }
@@ -159,6 +164,7 @@ impl<'a> Method<'a> {
         item: &'a TraitItemFn,
         prefix: Option<&str>,
         default_shape: Shape,
+        strict: bool,
     ) -> Option<Self> {
         let errors_before = cx.count();
         let sig = &item.sig;
@@ -285,6 +291,12 @@ impl<'a> Method<'a> {
                 kind: param_kind(&pt.ty),
             });
         }
+        if let (Some(raw), Some(_)) = (opts.raw_params, opts.strict) {
+            cx.error(
+                raw,
+                "`strict` and `raw_params` conflict: the one parameter receives the whole params value, so no key is unknown; check it in the parameter's own type (`#[serde(deny_unknown_fields)]`)",
+            );
+        }
         if let Some(raw) = opts.raw_params {
             if params.len() != 1 {
                 cx.error(
@@ -339,6 +351,7 @@ impl<'a> Method<'a> {
             shape: opts.shape.map_or(default_shape, |(s, _)| s),
             raw_params: opts.raw_params.is_some(),
             unordered: opts.unordered.is_some(),
+            strict: opts.raw_params.is_none() && (strict || opts.strict.is_some()),
             params,
             context,
             cfgs: item

@@ -24,6 +24,7 @@ pub struct TraitAttrs {
     pub namespace: Option<LitStr>,
     pub separator: Option<LitStr>,
     pub shape: Option<(Shape, Span)>,
+    pub strict: Option<Span>,
 }
 
 /// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
@@ -41,6 +42,7 @@ pub struct MethodAttrs {
     pub shape: Option<(Shape, Span)>,
     pub raw_params: Option<Span>,
     pub unordered: Option<Span>,
+    pub strict: Option<Span>,
 }
 
 /// `#[rpc(rename = "wireName")]`
@@ -78,6 +80,7 @@ pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
                 attrs.shape = Some(shape);
                 Ok(())
             }
+            STRICT => set_flag(&meta, &mut attrs.strict),
             _ => unreachable!(),
         }
     });
@@ -113,6 +116,7 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                     BLOCKING => set_flag(&meta, &mut attrs.blocking),
                     RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params),
                     UNORDERED => set_flag(&meta, &mut attrs.unordered),
+                    STRICT => set_flag(&meta, &mut attrs.strict),
                     POOL => set_once(&meta, &mut attrs.pool, |m| {
                         let lit = string_value(m, "pool = \"io\"")?;
                         if lit.value().is_empty() {

@@ -100,8 +100,9 @@ use syn::Item;
 /// Supertraits other than `Send`, `Sync` and `'static` are refused: make the base
 /// trait a service of its own and serve both with `rpc::service::Services`.
 ///
-/// A method returns `T`, or `Result<T, E>` with `E: Into<RpcError>` (the error
-/// becomes the error response). Parameter types must be `Deserialize` and return types
+/// A method returns `T`, or `Result<T, E>` with `From<E> for RpcError` (the error
+/// becomes the error response; a domain error picks its code, message and data in
+/// that `From`, see `rpc::message::NoRpcErrorConversion`). Parameter types must be `Deserialize` and return types
 /// `Serialize` (and `DeserializeOwned` for the client). `&str`, `&RawValue` and
 /// `Cow<str>` parameters borrow from the received frame (a `&str` cannot hold a string
 /// with escapes; `Cow<str>` copies only then). `Option<T>` parameters may be left out.
@@ -115,6 +116,7 @@ use syn::Item;
 /// | `namespace = "calc"` | names taken from methods become `calc.add` |
 /// | `separator = "/"` | what joins namespace and method (default `.`) |
 /// | `positional` / `named` | the default shape of the client's params (default `named`) |
+/// | `strict` | every method refuses params keys it does not take (see below) |
 ///
 /// On a method, `#[rpc(..)]`:
 ///
@@ -130,8 +132,17 @@ use syn::Item;
 /// | `concurrency = 4` | at most this many calls run at once |
 /// | `positional` / `named` | the shape the client sends; the server accepts both |
 /// | `raw_params` | the one parameter receives the whole params value (e.g. `Vec<f64>` for a variadic `sum`, or `&RawValue`) |
+/// | `strict` | a params object with a key the method does not take answers -32602 naming it and what the method takes (not with `raw_params`) |
 ///
 /// On a parameter, `#[rpc(rename = "firstName")]` sets its name in a params object.
+///
+/// Params errors are -32602 and speak to the caller: a missing parameter is named,
+/// with the first key the method did not take beside it (``missing parameter `key`
+/// (got unknown `kye`)``); a strict method names an unknown key and what it takes; a
+/// params array longer than the parameter list is refused in every mode. Without
+/// `strict`, unknown keys are ignored (a newer client may send more). A `&str`
+/// parameter cannot take a string with escape sequences (the caller is told so);
+/// take `String` or `Cow<str>` to accept any string.
 ///
 /// On one connection, notifications are handled one after another in arrival order,
 /// and a call that arrives after a notification starts only once that notification's

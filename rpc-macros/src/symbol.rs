@@ -19,12 +19,14 @@ pub const POSITIONAL: &str = "positional";
 pub const NAMED: &str = "named";
 pub const RAW_PARAMS: &str = "raw_params";
 pub const UNORDERED: &str = "unordered";
+/// Trait and method option: unknown named params are refused.
+pub const STRICT: &str = "strict";
 
 // Parameter options.
 pub const RENAME: &str = "rename";
 
 /// Options accepted on the trait.
-pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED];
+pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT];
 
 /// Options accepted on a method.
 pub const METHOD_OPTIONS: &[&str] = &[
@@ -39,6 +41,7 @@ pub const METHOD_OPTIONS: &[&str] = &[
     NAMED,
     RAW_PARAMS,
     UNORDERED,
+    STRICT,
 ];
 
 /// Options accepted on a parameter.

@@ -100,6 +100,37 @@ impl Generator<'_> {
                 }
             })
             .collect();
+        // Strict: an unknown key is the error. Lenient: it is skipped, and the first
+        // one kept (borrowed from the frame) to name if a parameter turns out missing.
+        let (unknown_slot, unknown_key, unknown) = if method.strict {
+            (
+                TokenStream::new(),
+                q!(return #result::Err(#rt::unknown_param(&__key, &[#(#names),*]));),
+                q!(#option::None),
+            )
+        } else {
+            (
+                q!(let mut __unknown: #option<#rt::Cow<'de, str>> = #option::None;),
+                q! {
+                    if __unknown.is_none() {
+                        __unknown = #option::Some(__key);
+                    }
+                    __map.next_value::<#de::IgnoredAny>()?;
+                },
+                q!(__unknown.as_deref()),
+            )
+        };
+        let missing_map: Vec<TokenStream> = method
+            .params
+            .iter()
+            .map(|p| {
+                let name = &p.wire;
+                match p.kind {
+                    ParamKind::Optional(_) => q!(#option::None),
+                    _ => q!(return #result::Err(#rt::missing_named_param(#name, #unknown))),
+                }
+            })
+            .collect();
         let indexes = 0..n;
 
         q! {
@@ -128,32 +159,36 @@ impl Generator<'_> {
                         };
                     )*
                     if __seq.next_element::<#de::IgnoredAny>()?.is_some() {
-                        return #result::Err(#rt::too_many_params(#n));
+                        return #result::Err(#rt::too_many_params(&[#(#names),*]));
                     }
                     #result::Ok(#params(#(#fields),*))
                 }
 
                 fn visit_map<M: #de::MapAccess<'de>>(self, mut __map: M) -> #result<Self::Value, M::Error> {
                     #( let mut #fields: #option<#field_types> = #option::None; )*
+                    #unknown_slot
                     while let #option::Some(__key) = __map.next_key_seed(#rt::ParamKey::new(&[#(#names),*]))? {
                         match __key {
                             #(
-                                #option::Some(#indexes) => {
+                                #result::Ok(#indexes) => {
                                     if #fields.is_some() {
                                         return #result::Err(#rt::duplicate_param(#names));
                                     }
                                     #fields = #option::Some(__map.next_value_seed(#seeds)?);
                                 }
                             )*
-                            _ => {
+                            #result::Ok(_) => {
                                 __map.next_value::<#de::IgnoredAny>()?;
+                            }
+                            #result::Err(__key) => {
+                                #unknown_key
                             }
                         }
                     }
                     #(
                         let #fields = match #fields {
                             #option::Some(__v) => __v,
-                            #option::None => #missing_seq,
+                            #option::None => #missing_map,
                         };
                     )*
                     #result::Ok(#params(#(#fields),*))

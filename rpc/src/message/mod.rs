@@ -17,7 +17,10 @@ pub use encode::{
     encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,
     encode_result, write_json, BatchWriter, EncodeError,
 };
-pub use error::{bound_message, ErrorCode, ErrorObject, RpcError, MAX_MESSAGE_LEN, MAX_QUOTE_LEN};
+pub use error::{
+    bound_message, ErrorCode, ErrorObject, NoRpcErrorConversion, RpcError, MAX_MESSAGE_LEN,
+    MAX_QUOTE_LEN,
+};
 pub use id::{Id, IdKind, OwnedId};
 pub use json_text::JsonText;
 pub use parse::{

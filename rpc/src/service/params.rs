@@ -8,7 +8,7 @@
 //!
 //! User types reach these items only as explicit generic arguments
 //! (`decode_params::<Vec<u8>>(..)`, `respond::<Report>(..)`,
-//! `into_rpc_error::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
+//! `ErrorWrap::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
 //! `Into<RpcError>` fails that one bound, so rustc reports one error, on the user's
 //! type. Nothing on the success path allocates: the seeds and the key matcher hold
 //! only `&'static` names.
@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{IncomingCall, Reply};
-use crate::message::{bound_message, RpcError, MAX_MESSAGE_LEN};
+use crate::message::{bound_message, NoRpcErrorConversion, RpcError, MAX_MESSAGE_LEN};
 
 /// -32602 `invalid params: ..` for a params decoding error, without serde_json's
 /// ` at line L column C` suffixes (a position within the params value is noise to a
@@ -65,10 +65,45 @@ pub fn respond<T: Serialize + ?Sized>(call: &IncomingCall, value: &T) -> Reply {
     call.respond(value)
 }
 
-/// Converts a handler's error into the error response.
+/// A handler's error on its way to the error response. Generated code calls
+/// `(&mut ErrorWrap(Some(err))).__rpc_error()`: method lookup takes
+/// [`ViaFrom`] when `RpcError: From<E>`, and otherwise [`ViaNothing`], whose bound
+/// fails with [`NoRpcErrorConversion`]'s message, which names the fix (a plain
+/// `E: Into<RpcError>` bound would report only `RpcError: From<E>`).
 #[doc(hidden)]
-pub fn into_rpc_error<E: Into<RpcError>>(err: E) -> RpcError {
-    err.into()
+#[derive(Debug)]
+pub struct ErrorWrap<E>(pub Option<E>);
+
+/// The conversion, when there is one.
+#[doc(hidden)]
+pub trait ViaFrom {
+    /// The error response.
+    fn __rpc_error(self) -> RpcError;
+}
+
+impl<E: Into<RpcError>> ViaFrom for &mut ErrorWrap<E> {
+    fn __rpc_error(self) -> RpcError {
+        self.0.take().expect("converted once").into()
+    }
+}
+
+/// The fallback, whose bound names the fix.
+#[doc(hidden)]
+pub trait ViaNothing<E> {
+    /// Never compiles: `E` has no conversion. (`&self`, unlike [`ViaFrom`]'s
+    /// `&mut`, so that lookup reaches it only when that one does not apply.)
+    fn __rpc_error(&self) -> RpcError
+    where
+        E: NoRpcErrorConversion;
+}
+
+impl<E> ViaNothing<E> for ErrorWrap<E> {
+    fn __rpc_error(&self) -> RpcError
+    where
+        E: NoRpcErrorConversion,
+    {
+        RpcError::internal("unreachable: `NoRpcErrorConversion` has no implementations")
+    }
 }
 
 /// The decoding error for a required parameter that is absent:
@@ -79,6 +114,37 @@ pub fn missing_param<E: de::Error>(name: &str) -> E {
     E::custom(format_args!("missing parameter `{name}`"))
 }
 
+/// The decoding error for a required parameter absent from a params object that had
+/// a key the method does not take (a misspelling, often):
+/// ``missing parameter `key` (got unknown `kye`)``.
+#[doc(hidden)]
+#[cold]
+pub fn missing_named_param<E: de::Error>(name: &str, unknown: Option<&str>) -> E {
+    match unknown {
+        Some(unknown) => E::custom(format_args!(
+            "missing parameter `{name}` (got unknown `{unknown}`)"
+        )),
+        None => missing_param(name),
+    }
+}
+
+/// The decoding error for a key a strict method does not take:
+/// ``unknown parameter `ttl`; this method takes `key`, `value` ``.
+#[doc(hidden)]
+#[cold]
+pub fn unknown_param<E: de::Error>(key: &str, names: &[&str]) -> E {
+    E::custom(format_args!("unknown parameter `{key}`; {}", takes(names)))
+}
+
+/// ``this method takes `a`, `b` `` (or ``takes no parameters``).
+fn takes(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "this method takes no parameters".to_owned();
+    }
+    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("this method takes {}", list.join(", "))
+}
+
 /// The decoding error for a name given twice in a params object:
 /// ``duplicate parameter `name` ``.
 #[doc(hidden)]
@@ -87,15 +153,23 @@ pub fn duplicate_param<E: de::Error>(name: &str) -> E {
     E::custom(format_args!("duplicate parameter `{name}`"))
 }
 
-/// The decoding error for a params array longer than the method's parameter list.
+/// The decoding error for a params array longer than the method's parameter list
+/// (surplus positional params are refused in every mode): ``too many parameters:
+/// more than 2 given; this method takes `a`, `b` ``.
 #[doc(hidden)]
 #[cold]
-pub fn too_many_params<E: de::Error>(max: usize) -> E {
-    E::custom(format_args!("too many parameters: expected at most {max}"))
+pub fn too_many_params<E: de::Error>(names: &[&str]) -> E {
+    E::custom(format_args!(
+        "too many parameters: more than {} given; {}",
+        names.len(),
+        takes(names)
+    ))
 }
 
-/// Matches a params object's key against a method's parameter names: `Some(index)`,
-/// or `None` for a key the method does not know (which the decoder skips).
+/// Matches a params object's key against a method's parameter names: `Ok(index)`, or
+/// `Err(key)` for a key the method does not take (which a lenient decoder skips,
+/// keeping it to name in a missing-parameter error, and a strict one refuses). The
+/// key is borrowed from the frame unless it has escapes.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct ParamKey(&'static [&'static str]);
@@ -108,22 +182,34 @@ impl ParamKey {
 }
 
 impl<'de> DeserializeSeed<'de> for ParamKey {
-    type Value = Option<usize>;
+    type Value = Result<usize, Cow<'de, str>>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_identifier(self)
     }
 }
 
 impl<'de> Visitor<'de> for ParamKey {
-    type Value = Option<usize>;
+    type Value = Result<usize, Cow<'de, str>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a parameter name")
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|name| *name == key))
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(self
+            .0
+            .iter()
+            .position(|name| *name == key)
+            .ok_or(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self
+            .0
+            .iter()
+            .position(|name| *name == key)
+            .ok_or_else(|| Cow::Owned(key.to_owned())))
     }
 }
 
@@ -210,11 +296,23 @@ impl<'de> Visitor<'de> for CowStrVisitor {
     }
 }
 
-/// ``parameter `name`: {err}``.
+/// ``parameter `name`: {err}``, with serde's wording for a `&str` that cannot borrow
+/// (an internal detail to a caller) said in the caller's terms.
 #[cold]
 fn named_error<E: de::Error>(name: &str, err: E) -> E {
-    E::custom(format_args!("parameter `{name}`: {err}"))
+    let message = err.to_string();
+    if message.contains(BORROWED) {
+        let message = message.replacen(BORROWED, IN_PLACE, 1);
+        return E::custom(format_args!("parameter `{name}`: {message}"));
+    }
+    E::custom(format_args!("parameter `{name}`: {message}"))
 }
+
+/// How serde words its error for a `&str` given a string with escapes.
+const BORROWED: &str = "expected a borrowed string";
+/// What the caller is told instead.
+const IN_PLACE: &str =
+    "expected a string without escape sequences (`\\n`, `\\\"`, `\\u..`): this method reads it in place";
 
 #[cfg(test)]
 mod tests {
@@ -243,9 +341,14 @@ mod tests {
     fn key_matches_names_in_order() {
         let key = ParamKey::new(&["a", "b"]);
         let mut de = serde_json::Deserializer::from_str("\"b\"");
-        assert_eq!(key.deserialize(&mut de).unwrap(), Some(1));
+        assert_eq!(key.deserialize(&mut de).unwrap(), Ok(1));
         let mut de = serde_json::Deserializer::from_str("\"c\"");
-        assert_eq!(key.deserialize(&mut de).unwrap(), None);
+        assert!(matches!(
+            key.deserialize(&mut de).unwrap(),
+            Err(Cow::Borrowed("c"))
+        ));
+        let mut de = serde_json::Deserializer::from_str("\"c\\n\"");
+        assert!(matches!(key.deserialize(&mut de).unwrap(), Err(Cow::Owned(k)) if k == "c\n"));
     }
 
     #[test]
@@ -263,6 +366,44 @@ mod tests {
         assert!(
             err.to_string().starts_with("parameter `t`: invalid type"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_name_what_the_method_takes() {
+        let err: serde_json::Error = unknown_param("ttl", &["key", "value"]);
+        assert_eq!(
+            err.to_string(),
+            "unknown parameter `ttl`; this method takes `key`, `value`"
+        );
+        let err: serde_json::Error = unknown_param("x", &[]);
+        assert_eq!(
+            err.to_string(),
+            "unknown parameter `x`; this method takes no parameters"
+        );
+        let err: serde_json::Error = too_many_params(&["a"]);
+        assert_eq!(
+            err.to_string(),
+            "too many parameters: more than 1 given; this method takes `a`"
+        );
+        let err: serde_json::Error = missing_named_param("key", Some("kye"));
+        assert_eq!(
+            err.to_string(),
+            "missing parameter `key` (got unknown `kye`)"
+        );
+    }
+
+    #[test]
+    fn a_str_parameter_given_escapes_is_told_in_the_caller_s_terms() {
+        let mut de = serde_json::Deserializer::from_str("\"a\\nb\"");
+        let err = ParamSeed::<&str>::new("text")
+            .deserialize(&mut de)
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(!message.contains("borrowed"), "{message}");
+        assert!(
+            message.starts_with("parameter `text`: invalid type: string \"a\\nb\", expected a string without escape sequences"),
+            "{message}"
         );
     }
 

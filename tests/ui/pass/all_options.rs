@@ -23,8 +23,8 @@ impl From<Refused> for RpcError {
 pub trait Everything {
     /// Plain async method; the client sends positional params (the trait's default).
     async fn add(&self, a: i64, b: i64) -> i64;
-    /// Named params, a renamed parameter and an optional one.
-    #[rpc(named)]
+    /// Named params, a renamed parameter and an optional one; unknown keys refused.
+    #[rpc(named, strict)]
     async fn greet(
         &self,
         #[rpc(rename = "firstName")] first: String,
