@@ -85,16 +85,25 @@ impl<'a> Service<'a> {
         if let Some(auto) = &item.auto_token {
             cx.error_spanned(auto, "a service trait cannot be an auto trait");
         }
-        if !item.generics.params.is_empty() {
-            cx.error_spanned(
-                &item.generics,
-                "generic service traits are not supported: the wire format needs concrete types",
-            );
-        } else if let Some(where_clause) = &item.generics.where_clause {
-            cx.error_spanned(
-                where_clause,
-                "`where` clauses on a service trait are not supported",
-            );
+        for param in &item.generics.params {
+            match param {
+                GenericParam::Type(t) => {
+                    if let Some(default) = &t.default {
+                        cx.error_spanned(
+                            default,
+                            "defaults of a service trait's type parameters are not supported; name the type where the service is used",
+                        );
+                    }
+                }
+                GenericParam::Lifetime(lt) => cx.error_spanned(
+                    lt,
+                    "a service trait cannot have lifetime parameters: its server and client outlive any one call; use owned types, or borrow in parameters (`&str`)",
+                ),
+                GenericParam::Const(c) => cx.error_spanned(
+                    c,
+                    "const parameters on a service trait are not supported; use a type parameter or a constant",
+                ),
+            }
         }
         for bound in &item.supertraits {
             if !is_marker_bound(bound) {

@@ -100,6 +100,14 @@ use syn::Item;
 /// Supertraits other than `Send`, `Sync` and `'static` are refused: make the base
 /// trait a service of its own and serve both with `rpc::service::Services`.
 ///
+/// A generic trait (`trait Store<K, V> where K: Serialize + DeserializeOwned, ..`)
+/// is served and called for one instantiation at a time: `StoreServer<T, K, V>`
+/// (usually inferred from the implementation: `StoreServer::new(MyStore)`) and
+/// `StoreClient<K, V>`. Its type parameters need the serde traits they are used
+/// with, declared on the trait (a missing one is one error, on the parameter), and
+/// the server asks them to be `Send + Sync + 'static`. The wire names do not depend
+/// on the instantiation. Lifetime and const parameters are refused.
+///
 /// A method returns `T`, or `Result<T, E>` with `From<E> for RpcError` (the error
 /// becomes the error response; a domain error picks its code, message and data in
 /// that `From`, see `rpc::message::NoRpcErrorConversion`). Parameter types must be `Deserialize` and return types
@@ -318,7 +326,7 @@ mod tests {
         );
         assert!(out.contains("pub (crate) struct FactoryClient"), "{out}");
         assert!(
-            out.contains("pub (crate) struct FactoryServer < T >"),
+            out.contains("pub (crate) struct FactoryServer < T , K >"),
             "{out}"
         );
         // The constructors only, not the methods of the same names.

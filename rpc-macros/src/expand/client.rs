@@ -5,7 +5,7 @@ use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType};
 
-use super::{elided, generic_idents, ok_type, Generator};
+use super::{angle, elided, generic_idents, ok_type, Generator};
 use crate::ast::{Method, ParamKind};
 use crate::attr::Shape;
 
@@ -27,18 +27,38 @@ impl Generator<'_> {
              each call gives back a handle to its result, and `.await` sends the batch.",
             self.trait_ident
         );
+        let args = self.trait_args();
+        let batch_params = angle(&self.params_after(Some(q!('__batch))));
+        let phantom = self.phantom();
         q! {
             #[doc = #doc]
-            #vis struct #client {
+            #vis struct #client #args {
                 client: #rt::Client,
                 timeout: ::core::option::Option<#rt::Duration>,
+                types: #phantom,
             }
 
             #[doc = #batch_doc]
-            #vis struct #batch<'__batch> {
+            #vis struct #batch #batch_params {
                 batch: #rt::Batch<'__batch>,
+                types: #phantom,
             }
         }
+    }
+
+    /// `impl<K: .., V: ..>` (or `impl`) and the `where` clause, for the client's and
+    /// the batch's impls; `lifetime` goes first when given.
+    fn client_impl_header(&self, lifetime: Option<TokenStream>) -> (TokenStream, TokenStream) {
+        let bounded = self.bounded_type_params(&TokenStream::new());
+        let params: Vec<TokenStream> = lifetime.into_iter().chain(bounded).collect();
+        let generics = angle(&params);
+        let predicates = self.where_predicates();
+        let where_clause = if predicates.is_empty() {
+            TokenStream::new()
+        } else {
+            q!(where #(#predicates),*)
+        };
+        (generics, where_clause)
     }
 
     // input:  the service's methods
@@ -68,12 +88,14 @@ impl Generator<'_> {
     pub fn batch_impl_with(&self, methods: &TokenStream) -> TokenStream {
         let rt = &self.rt;
         let batch = &self.batch_ident;
+        let (generics, where_clause) = self.client_impl_header(Some(q!('__batch)));
+        let plain = angle(&self.params_after(Some(q!('__batch))));
         q! {
-            impl #batch<'_> {
+            impl #generics #batch #plain #where_clause {
                 #methods
             }
 
-            impl<'__batch> #rt::IntoFuture for #batch<'__batch> {
+            impl #plain #rt::IntoFuture for #batch #plain {
                 type Output = ::core::result::Result<#rt::BatchResponses, #rt::Error>;
                 type IntoFuture = #rt::BoxFuture<'__batch, Self::Output>;
 
@@ -83,7 +105,7 @@ impl Generator<'_> {
                 }
             }
 
-            impl ::core::fmt::Debug for #batch<'_> {
+            impl #plain ::core::fmt::Debug for #batch #plain {
                 fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     ::core::fmt::Debug::fmt(&self.batch, __f)
                 }
@@ -97,8 +119,11 @@ impl Generator<'_> {
         let rt = &self.rt;
         let client = &self.client_ident;
         let batch = &self.batch_ident;
+        let batch_args = angle(&self.params_after(Some(q!('_))));
+        let args = self.trait_args();
+        let (generics, where_clause) = self.client_impl_header(None);
         q! {
-            impl #client {
+            impl #generics #client #args #where_clause {
                 /// Wraps a connection: a [`rpc::Client`](::rpc::Client), which it
                 /// closes when the last clone goes, or a [`rpc::Peer`](::rpc::Peer)
                 /// (a server's caller, an end of a two-way connection), which it
@@ -107,6 +132,7 @@ impl Generator<'_> {
                     #client {
                         client: ::core::convert::Into::into(__client),
                         timeout: ::core::option::Option::None,
+                        types: ::core::marker::PhantomData,
                     }
                 }
 
@@ -123,13 +149,17 @@ impl Generator<'_> {
                     #client {
                         client: ::core::clone::Clone::clone(&self.client),
                         timeout: ::core::option::Option::Some(timeout),
+                        types: ::core::marker::PhantomData,
                     }
                 }
 
                 /// Starts a batch: calls added to it are sent together, as one frame,
                 /// when it is awaited.
-                pub fn batch(&self) -> #batch<'_> {
-                    #batch { batch: #rt::Batch::new(&self.client) }
+                pub fn batch(&self) -> #batch #batch_args {
+                    #batch {
+                        batch: #rt::Batch::new(&self.client),
+                        types: ::core::marker::PhantomData,
+                    }
                 }
 
                 #methods
@@ -141,12 +171,14 @@ impl Generator<'_> {
     // output: impl Clone for CalculatorClient (shares the connection)
     pub fn client_clone(&self) -> TokenStream {
         let client = &self.client_ident;
+        let args = self.trait_args();
         q! {
-            impl ::core::clone::Clone for #client {
+            impl #args ::core::clone::Clone for #client #args {
                 fn clone(&self) -> Self {
                     #client {
                         client: ::core::clone::Clone::clone(&self.client),
                         timeout: self.timeout,
+                        types: ::core::marker::PhantomData,
                     }
                 }
             }
@@ -157,8 +189,9 @@ impl Generator<'_> {
     // output: impl Debug for CalculatorClient (writes `CalculatorClient`)
     pub fn client_debug(&self) -> TokenStream {
         let client = &self.client_ident;
+        let args = self.trait_args();
         q! {
-            impl ::core::fmt::Debug for #client {
+            impl #args ::core::fmt::Debug for #client #args {
                 fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     __f.write_str(::core::stringify!(#client))
                 }

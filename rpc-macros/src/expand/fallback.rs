@@ -20,7 +20,7 @@ use syn::visit::Visit;
 use syn::{FnArg, ItemTrait, ReturnType, TraitItem, Visibility};
 
 use super::service_trait::strip_for_fallback;
-use super::Generator;
+use super::{angle, Generator};
 use crate::ast::{output_type, unraw, Output, Service};
 use crate::attr::is_rpc;
 use crate::symbol::{CLIENT_METHODS, NOTIFICATION};
@@ -204,8 +204,12 @@ impl Generator<'_> {
         let rt = &self.rt;
         let server = &self.server_ident;
         let option = q!(::core::option::Option);
+        let mut bounded = vec![q!(T: ::core::marker::Send + ::core::marker::Sync + 'static)];
+        bounded.extend(self.type_params().into_iter().map(|p| q!(#p: 'static)));
+        let generics = angle(&bounded);
+        let args = angle(&self.params_after(Some(q!(T))));
         q! {
-            impl<T: ::core::marker::Send + ::core::marker::Sync + 'static> #rt::Service for #server<T> {
+            impl #generics #rt::Service for #server #args {
                 fn methods(&self) -> &[#rt::MethodInfo] {
                     &[]
                 }

@@ -106,6 +106,87 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// The trait's type parameters, as the generated types carry them: a generic trait
+/// `Store<K, V>` gives `StoreClient<K, V>`, `StoreBatch<'_, K, V>` and
+/// `StoreServer<T, K, V>`, for one instantiation each.
+impl Generator<'_> {
+    /// `K, V` (empty for a trait without type parameters).
+    pub fn type_params(&self) -> Vec<&Ident> {
+        self.service
+            .item
+            .generics
+            .type_params()
+            .map(|p| &p.ident)
+            .collect()
+    }
+
+    /// `K: bounds, V: bounds` as declared on the trait, plus `extra` on each.
+    pub fn bounded_type_params(&self, extra: &TokenStream) -> Vec<TokenStream> {
+        self.service
+            .item
+            .generics
+            .type_params()
+            .map(|p| {
+                let ident = &p.ident;
+                let mut bounds: Vec<TokenStream> = p.bounds.iter().map(|b| q!(#b)).collect();
+                if !extra.is_empty() {
+                    bounds.push(extra.clone());
+                }
+                if bounds.is_empty() {
+                    q!(#ident)
+                } else {
+                    q!(#ident: #(#bounds)+*)
+                }
+            })
+            .collect()
+    }
+
+    /// The type parameters as tokens, after `first` (a lifetime, or the server's `T`).
+    pub fn params_after(&self, first: Option<TokenStream>) -> Vec<TokenStream> {
+        first
+            .into_iter()
+            .chain(self.type_params().into_iter().map(|p| q!(#p)))
+            .collect()
+    }
+
+    /// The trait's `where` predicates, to repeat on every impl.
+    pub fn where_predicates(&self) -> Vec<&syn::WherePredicate> {
+        self.service
+            .item
+            .generics
+            .where_clause
+            .iter()
+            .flat_map(|w| w.predicates.iter())
+            .collect()
+    }
+
+    /// `<K, V>` after the trait's name, or nothing.
+    pub fn trait_args(&self) -> TokenStream {
+        let params = self.type_params();
+        if params.is_empty() {
+            TokenStream::new()
+        } else {
+            q!(<#(#params),*>)
+        }
+    }
+
+    /// The marker field's type: `PhantomData<fn() -> (K, V,)>`, which is `Send`,
+    /// `Sync` and `Clone` whatever `K` and `V` are.
+    pub fn phantom(&self) -> TokenStream {
+        let params = self.type_params();
+        q!(::core::marker::PhantomData<fn() -> (#(#params,)*)>)
+    }
+}
+
+/// `<a, b>`, or nothing when there is nothing to put between the brackets.
+pub fn angle(items: &[TokenStream]) -> TokenStream {
+    if items.is_empty() {
+        TokenStream::new()
+    } else {
+        q!(<#(#items),*>)
+    }
+}
+
 /// `ty` with every named or `'_` lifetime (but `'static`) made `'_`, so that it can be
 /// written as a generic argument inside a function body.
 pub fn elided(ty: &Type) -> Type {

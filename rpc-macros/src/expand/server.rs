@@ -5,7 +5,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::{elided, ok_type, Generator};
+use super::{angle, elided, ok_type, Generator};
 use crate::ast::{Method, Output, ParamKind};
 
 impl Generator<'_> {
@@ -20,12 +20,37 @@ impl Generator<'_> {
              [`rpc::Server::new`](::rpc::Server::new).",
             self.trait_ident
         );
+        let params = angle(&self.params_after(Some(q!(T))));
+        let phantom = self.phantom();
         q! {
             #[doc = #doc]
-            #vis struct #server<T> {
+            #vis struct #server #params {
                 service: #rt::Arc<T>,
+                types: #phantom,
             }
         }
+    }
+
+    /// `impl<T: Trait<K, V> + Send + Sync + 'static, K: .. + Send + Sync + 'static, ..>`,
+    /// `<T, K, V>` and the trait's `where` clause, for the server's impls. The type
+    /// parameters must be `Send + Sync + 'static` as the implementation is: calls
+    /// hold their values across awaits in tasks of their own.
+    fn server_impl_header(&self) -> (TokenStream, TokenStream, TokenStream) {
+        let t = &self.impl_ident;
+        let trait_ident = self.trait_ident;
+        let trait_args = self.trait_args();
+        let marker = q!(::core::marker::Send + ::core::marker::Sync + 'static);
+        let mut bounded = vec![q!(#t: #trait_ident #trait_args + #marker)];
+        bounded.extend(self.bounded_type_params(&marker));
+        let generics = angle(&bounded);
+        let args = angle(&self.params_after(Some(q!(#t))));
+        let predicates = self.where_predicates();
+        let where_clause = if predicates.is_empty() {
+            TokenStream::new()
+        } else {
+            q!(where #(#predicates),*)
+        };
+        (generics, args, where_clause)
     }
 
     // input:  the service's methods
@@ -132,16 +157,23 @@ impl Generator<'_> {
     pub fn server_constructors(&self) -> TokenStream {
         let rt = &self.rt;
         let server = &self.server_ident;
+        let params = angle(&self.params_after(Some(q!(T))));
         q! {
-            impl<T> #server<T> {
+            impl #params #server #params {
                 /// Serves `service`.
                 pub fn new(__service: T) -> Self {
-                    #server { service: #rt::Arc::new(__service) }
+                    #server {
+                        service: #rt::Arc::new(__service),
+                        types: ::core::marker::PhantomData,
+                    }
                 }
 
                 /// Serves a service that is shared with other owners.
                 pub fn from_arc(__service: #rt::Arc<T>) -> Self {
-                    #server { service: __service }
+                    #server {
+                        service: __service,
+                        types: ::core::marker::PhantomData,
+                    }
                 }
 
                 /// The implementation being served.
@@ -156,10 +188,14 @@ impl Generator<'_> {
     // output: impl<T> Clone for CalculatorServer<T> (shares the implementation; no `T: Clone`)
     pub fn server_clone(&self) -> TokenStream {
         let server = &self.server_ident;
+        let params = angle(&self.params_after(Some(q!(T))));
         q! {
-            impl<T> ::core::clone::Clone for #server<T> {
+            impl #params ::core::clone::Clone for #server #params {
                 fn clone(&self) -> Self {
-                    #server { service: ::core::clone::Clone::clone(&self.service) }
+                    #server {
+                        service: ::core::clone::Clone::clone(&self.service),
+                        types: ::core::marker::PhantomData,
+                    }
                 }
             }
         }
@@ -169,8 +205,9 @@ impl Generator<'_> {
     // output: impl<T> Debug for CalculatorServer<T> (writes `CalculatorServer`; no `T: Debug`)
     pub fn server_debug(&self) -> TokenStream {
         let server = &self.server_ident;
+        let params = angle(&self.params_after(Some(q!(T))));
         q! {
-            impl<T> ::core::fmt::Debug for #server<T> {
+            impl #params ::core::fmt::Debug for #server #params {
                 fn fmt(&self, __f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     __f.write_str(::core::stringify!(#server))
                 }
@@ -184,16 +221,15 @@ impl Generator<'_> {
     //         }
     pub fn server_handlers(&self) -> TokenStream {
         let server = &self.server_ident;
-        let trait_ident = self.trait_ident;
-        let t = &self.impl_ident;
         let handlers = self
             .service
             .methods
             .iter()
             .enumerate()
             .map(|(i, m)| self.handler(i, m));
+        let (generics, args, where_clause) = self.server_impl_header();
         q! {
-            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #server<#t> {
+            impl #generics #server #args #where_clause {
                 #(#handlers)*
             }
         }
@@ -207,12 +243,11 @@ impl Generator<'_> {
     pub fn service_impl(&self) -> TokenStream {
         let rt = &self.rt;
         let server = &self.server_ident;
-        let trait_ident = self.trait_ident;
-        let t = &self.impl_ident;
         let result = q!(::core::result::Result);
         let option = q!(::core::option::Option);
         let methods = &self.service.methods;
 
+        let (generics, args, where_clause) = self.server_impl_header();
         let routes = methods.iter().enumerate().map(|(i, m)| {
             let names =
                 std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
@@ -265,7 +300,7 @@ impl Generator<'_> {
             });
 
         q! {
-            impl<#t: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static> #rt::Service for #server<#t> {
+            impl #generics #rt::Service for #server #args #where_clause {
                 fn methods(&self) -> &[#rt::MethodInfo] {
                     &__RPC_METHODS
                 }
@@ -349,6 +384,7 @@ impl Generator<'_> {
             });
             q!(let #params_ident(#(#locals),*) = #decode_fn::<#(#types),*>(#params)?;)
         };
+        let trait_args = self.trait_args();
         let context = Ident::new("__cx", Span::mixed_site());
         // The arguments in declaration order: the context where it was declared.
         let mut args: Vec<TokenStream> = locals.iter().map(|l| q!(#l)).collect();
@@ -362,9 +398,9 @@ impl Generator<'_> {
         }
         let context_param = method.context.map(|_| q!(#context: #rt::CallContext,));
         let invoke = if method.blocking {
-            q!(<#t as #trait_ident>::#ident(#service, #(#args),*))
+            q!(<#t as #trait_ident #trait_args>::#ident(#service, #(#args),*))
         } else {
-            q!(<#t as #trait_ident>::#ident(#service, #(#args),*).await)
+            q!(<#t as #trait_ident #trait_args>::#ident(#service, #(#args),*).await)
         };
         let (out, body) = match &method.output {
             Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),

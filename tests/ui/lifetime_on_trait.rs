@@ -1,7 +1,7 @@
 use rpc::rpc_service;
 
 #[rpc_service]
-pub trait Store<T> {
+pub trait Store<'a> {
     async fn get(&self, key: String) -> String;
 }
 
