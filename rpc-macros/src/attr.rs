@@ -80,7 +80,7 @@ pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
                 attrs.shape = Some(shape);
                 Ok(())
             }
-            STRICT => set_flag(&meta, &mut attrs.strict),
+            STRICT => set_flag(&meta, &mut attrs.strict, "rpc_service"),
             _ => unreachable!(),
         }
     });
@@ -112,11 +112,11 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                         attrs.aliases = aliases(&meta)?;
                         Ok(())
                     }
-                    NOTIFICATION => set_flag(&meta, &mut attrs.notification),
-                    BLOCKING => set_flag(&meta, &mut attrs.blocking),
-                    RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params),
-                    UNORDERED => set_flag(&meta, &mut attrs.unordered),
-                    STRICT => set_flag(&meta, &mut attrs.strict),
+                    NOTIFICATION => set_flag(&meta, &mut attrs.notification, "rpc"),
+                    BLOCKING => set_flag(&meta, &mut attrs.blocking, "rpc"),
+                    RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params, "rpc"),
+                    UNORDERED => set_flag(&meta, &mut attrs.unordered, "rpc"),
+                    STRICT => set_flag(&meta, &mut attrs.strict, "rpc"),
                     POOL => set_once(&meta, &mut attrs.pool, |m| {
                         let lit = string_value(m, "pool = \"io\"")?;
                         if lit.value().is_empty() {
@@ -286,14 +286,18 @@ fn set_once<T>(
     Ok(())
 }
 
-fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>) -> syn::Result<()> {
+/// Sets a flag option; `within` is the attribute it is written in (`rpc` or
+/// `rpc_service`), for the message.
+fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>, within: &str) -> syn::Result<()> {
     let key = meta
         .path
         .get_ident()
         .map(|i| i.to_string())
         .unwrap_or_default();
     if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
-        return Err(meta.error(format!("`{key}` takes no value; write `#[rpc({key})]`")));
+        return Err(meta.error(format!(
+            "`{key}` takes no value; write `#[{within}({key})]`"
+        )));
     }
     if slot.is_some() {
         return Err(meta.error(format!("duplicate option `{key}`")));
