@@ -200,7 +200,7 @@ fn require_list(attr: &Attribute) -> syn::Result<()> {
 }
 
 /// The option's key, or an error naming the nearest valid one.
-fn key_of(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Result<String> {
+pub fn key_of(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Result<String> {
     let Some(ident) = meta.path.get_ident() else {
         let path = &meta.path;
         let shown = quote::quote!(#path).to_string().replace(' ', "");
@@ -264,7 +264,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-fn set_once<T>(
+pub fn set_once<T>(
     meta: &ParseNestedMeta,
     slot: &mut Option<T>,
     parse: impl FnOnce(&ParseNestedMeta) -> syn::Result<T>,
@@ -282,7 +282,7 @@ fn set_once<T>(
     Ok(())
 }
 
-fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>) -> syn::Result<()> {
+pub fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>) -> syn::Result<()> {
     let key = meta
         .path
         .get_ident()
@@ -328,7 +328,7 @@ fn shape_of(
     ))
 }
 
-fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
+pub fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
     let value = meta.value()?;
     value
         .parse::<LitStr>()

@@ -9,7 +9,9 @@ pub use serde;
 pub use crate::client::Client;
 pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
-pub use crate::message::RpcError;
+pub use crate::message::{ErrorCode, RpcError};
+// The runtime half of `#[derive(IntoRpcError)]` (`message/into_rpc_error.rs`).
+pub use crate::message::into_rpc_error::{error_data, error_message, ErrorMessage};
 pub use crate::service::{BoxFuture, Execution, IncomingCall, MethodInfo, Reply, Service};
 pub use tokio::task::AbortHandle;
 

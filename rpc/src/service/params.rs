@@ -9,7 +9,7 @@
 //! User types reach these items only as explicit generic arguments
 //! (`decode_params::<Vec<u8>>(..)`, `respond::<Report>(..)`,
 //! `into_rpc_error::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
-//! `Into<RpcError>` fails that one bound, so rustc reports one error, on the user's
+//! `IntoRpcError` fails that one bound, so rustc reports one error, on the user's
 //! type. Nothing on the success path allocates: the seeds and the key matcher hold
 //! only `&'static` names.
 
@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{IncomingCall, Reply};
-use crate::message::{bound_message, RpcError, MAX_MESSAGE_LEN};
+use crate::message::{bound_message, IntoRpcError, RpcError, MAX_MESSAGE_LEN};
 
 /// -32602 `invalid params: ..` for a params decoding error, without serde_json's
 /// ` at line L column C` suffixes (a position within the params value is noise to a
@@ -65,9 +65,11 @@ pub fn respond<T: Serialize + ?Sized>(call: &IncomingCall, value: &T) -> Reply {
     call.respond(value)
 }
 
-/// Converts a handler's error into the error response.
+/// Converts a handler's error into the error response. Bound on [`IntoRpcError`]
+/// rather than `Into<RpcError>` for its diagnostic: an error type that does not
+/// convert is reported as such, with the fixes.
 #[doc(hidden)]
-pub fn into_rpc_error<E: Into<RpcError>>(err: E) -> RpcError {
+pub fn into_rpc_error<E: IntoRpcError>(err: E) -> RpcError {
     err.into()
 }
 
