@@ -204,7 +204,7 @@ fn require_list(attr: &Attribute) -> syn::Result<()> {
 }
 
 /// The option's key, or an error naming the nearest valid one.
-fn key_of(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Result<String> {
+pub fn key_of(meta: &ParseNestedMeta, valid: &[&str]) -> syn::Result<String> {
     let Some(ident) = meta.path.get_ident() else {
         let path = &meta.path;
         let shown = quote::quote!(#path).to_string().replace(' ', "");
@@ -268,7 +268,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-fn set_once<T>(
+pub fn set_once<T>(
     meta: &ParseNestedMeta,
     slot: &mut Option<T>,
     parse: impl FnOnce(&ParseNestedMeta) -> syn::Result<T>,
@@ -288,7 +288,7 @@ fn set_once<T>(
 
 /// Sets a flag option; `within` is the attribute it is written in (`rpc` or
 /// `rpc_service`), for the message.
-fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>, within: &str) -> syn::Result<()> {
+pub fn set_flag(meta: &ParseNestedMeta, slot: &mut Option<Span>, within: &str) -> syn::Result<()> {
     let key = meta
         .path
         .get_ident()
@@ -336,7 +336,7 @@ fn shape_of(
     ))
 }
 
-fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
+pub fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
     let value = meta.value()?;
     value
         .parse::<LitStr>()

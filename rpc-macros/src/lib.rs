@@ -13,6 +13,7 @@ mod ast;
 mod attr;
 mod check;
 mod ctxt;
+mod derive_error;
 mod expand;
 mod symbol;
 
@@ -108,9 +109,10 @@ use syn::Item;
 /// the server asks them to be `Send + Sync + 'static`. The wire names do not depend
 /// on the instantiation. Lifetime and const parameters are refused.
 ///
-/// A method returns `T`, or `Result<T, E>` with `From<E> for RpcError` (the error
-/// becomes the error response; a domain error picks its code, message and data in
-/// that `From`, see `rpc::message::NoRpcErrorConversion`). Parameter types must be `Deserialize` and return types
+/// A method returns `T`, or `Result<T, E>` with `E: rpc::IntoRpcError`: `RpcError`
+/// itself, or an error type of your own with `#[derive(IntoRpcError)]` (a code per
+/// variant, the message from `Display`, see [`derive@IntoRpcError`]) or
+/// `impl From<E> for RpcError`; the error becomes the error response. Parameter types must be `Deserialize` and return types
 /// `Serialize` (and `DeserializeOwned` for the client). `&str`, `&RawValue` and
 /// `Cow<str>` parameters borrow from the received frame (a `&str` cannot hold a string
 /// with escapes; `Cow<str>` copies only then). `Option<T>` parameters may be left out.
@@ -197,6 +199,98 @@ use syn::Item;
 #[proc_macro_attribute]
 pub fn rpc_service(args: TokenStream, input: TokenStream) -> TokenStream {
     rpc_service_impl(args.into(), input.into()).into()
+}
+
+/// Derives `impl From<MyError> for rpc::RpcError` for an error enum or struct, so
+/// that `#[rpc_service]` methods can return `Result<T, MyError>`.
+///
+/// # Examples
+///
+/// ```
+/// use rpc::prelude::*;
+///
+/// /// `Display` gives the messages (as `thiserror`'s `#[error("...")]` would).
+/// #[derive(Debug, IntoRpcError)]
+/// #[rpc(code = -32010)] // the default of the variants without a code of their own
+/// pub enum PaymentError {
+///     #[rpc(code = -32011)]
+///     UnknownAccount(String),
+///     // The field marked `data` becomes the error's `data`.
+///     InsufficientFunds {
+///         #[rpc(data)]
+///         missing_cents: u64,
+///     },
+///     #[rpc(code = -32602, message = "the amount must be positive")]
+///     NotPositive,
+/// }
+///
+/// impl std::fmt::Display for PaymentError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self {
+///             Self::UnknownAccount(id) => write!(f, "no account {id}"),
+///             Self::InsufficientFunds { missing_cents } => write!(f, "{missing_cents} cents short"),
+///             Self::NotPositive => f.write_str("not positive"),
+///         }
+///     }
+/// }
+///
+/// #[rpc_service]
+/// pub trait Payments {
+///     async fn pay(&self, account: String, cents: i64) -> Result<u64, PaymentError>;
+/// }
+///
+/// let err = RpcError::from(PaymentError::UnknownAccount("acc-7".into()));
+/// assert_eq!((err.code, &*err.message), (ErrorCode(-32011), "no account acc-7"));
+///
+/// let err = RpcError::from(PaymentError::InsufficientFunds { missing_cents: 250 });
+/// assert_eq!((err.code, &*err.message), (ErrorCode(-32010), "250 cents short"));
+/// assert_eq!(err.data::<u64>().unwrap().unwrap(), 250);
+///
+/// let err = RpcError::from(PaymentError::NotPositive);
+/// assert_eq!(err.code, ErrorCode::INVALID_PARAMS);
+/// assert_eq!(err.message, "the amount must be positive");
+/// assert!(err.data.is_none());
+/// ```
+///
+/// # Options
+///
+/// | where | option | meaning |
+/// |---|---|---|
+/// | variant, or struct | `#[rpc(code = -32010)]` | the error code (an integer literal); required |
+/// | enum | `#[rpc(code = -32010)]` | the code of every variant without one |
+/// | variant, struct or enum | `#[rpc(message = "...")]` | the message, instead of `Display` (on the enum: for every variant without one) |
+/// | field | `#[rpc(data)]` | this field, serialized, is the error's `data`; at most one per variant |
+///
+/// **Message.** Without `message`, the type's `Display` text, cut to
+/// `rpc::message::MAX_MESSAGE_LEN` (256) bytes (a message
+/// may quote what the caller sent; details belong in `data`). So it works with
+/// `#[derive(thiserror::Error)]` and its `#[error("...")]`; a type without `Display`
+/// needs `message` on every variant.
+///
+/// **Data.** The field must be `Serialize`; it is attached with `RpcError::with_data`,
+/// so data that fails to serialize is left out, and the server leaves out data that
+/// would make the answer larger than the connection's frame limit. Without a `data`
+/// field the error has none.
+///
+/// **Codes.** JSON-RPC 2.0 reserves -32768..=-32000. A domain error may use -32602
+/// (invalid params: a check beyond the params' types), -32603 (internal error) and
+/// the server-error range -32099..=-32000, which the spec leaves to
+/// implementations. The runtime itself answers -32000 (overloaded), -32001 (deadline)
+/// and -32002 (shutting down): use those only for an error that means the same, since
+/// a client cannot tell them apart. The other reserved codes are refused at compile
+/// time: -32700, -32600 and -32601 describe a request the runtime rejects before any
+/// method runs, and the rest are reserved by the spec. Any code outside the reserved
+/// range is yours.
+///
+/// **Generics.** A generic type gets `T: Serialize`-style bounds for the data fields
+/// that name a type parameter, and `MyError<T>: Display` when a message comes from
+/// `Display`.
+///
+/// Strings (`Result<T, String>`) are not errors: they have no code. Map them in the
+/// method (`.map_err(RpcError::internal)` answers -32603), or give them a type.
+#[proc_macro_derive(IntoRpcError, attributes(rpc))]
+pub fn derive_into_rpc_error(input: TokenStream) -> TokenStream {
+    derive_error::derive(input.into()).into()
 }
 
 /// The macro on `proc_macro2` tokens: the expansion, or the errors with what goes

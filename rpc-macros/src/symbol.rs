@@ -53,3 +53,14 @@ pub const RESERVED_PREFIX: &str = "rpc.";
 /// Inherent methods of the generated client; a service method of the same name
 /// would shadow them.
 pub const CLIENT_METHODS: &[&str] = &["new", "inner", "batch", "with_timeout"];
+
+// `#[derive(IntoRpcError)]` options.
+pub const CODE: &str = "code";
+pub const MESSAGE: &str = "message";
+pub const DATA: &str = "data";
+
+/// Options accepted on an error type or one of its variants.
+pub const ERROR_OPTIONS: &[&str] = &[CODE, MESSAGE];
+
+/// Options accepted on a field of an error type.
+pub const ERROR_FIELD_OPTIONS: &[&str] = &[DATA];

@@ -57,6 +57,73 @@
 //! - A handler's [`CallContext`] token is cancelled once its call is over, whatever
 //!   ended it (a cancel, the deadline, the connection, shutdown, or the answer),
 //!   including for blocking handlers, which a deadline cannot stop.
+//!
+//! # Errors
+//!
+//! A method's error becomes the error response: a code, a message and optional
+//! `data`. A method returns [`RpcError`] itself, or an error type of its own that
+//! converts into one ([`IntoRpcError`]); `#[derive(IntoRpcError)]` writes that
+//! conversion from a code per variant, the message from `Display` (so it goes with
+//! `thiserror`) and a field marked `#[rpc(data)]`. On the client the error is
+//! [`Error::Rpc`], with [`Error::code`] and [`Error::data`].
+//!
+//! ```
+//! use rpc::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize, PartialEq)]
+//! pub struct Quota {
+//!     pub limit: u32,
+//!     pub retry_after_s: u32,
+//! }
+//!
+//! #[derive(Debug, thiserror::Error, IntoRpcError)]
+//! pub enum StoreError {
+//!     #[error("no key `{0}`")]
+//!     #[rpc(code = -32020)]
+//!     NotFound(String),
+//!     #[error("over the quota of {} reads", .0.limit)]
+//!     #[rpc(code = -32021)]
+//!     OverQuota(#[rpc(data)] Quota),
+//! }
+//!
+//! #[rpc_service]
+//! pub trait Store {
+//!     async fn get(&self, key: String) -> Result<String, StoreError>;
+//! }
+//!
+//! struct Empty;
+//!
+//! impl Store for Empty {
+//!     async fn get(&self, key: String) -> Result<String, StoreError> {
+//!         if key == "hot" {
+//!             return Err(StoreError::OverQuota(Quota { limit: 100, retry_after_s: 30 }));
+//!         }
+//!         Err(StoreError::NotFound(key))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let (client_end, server_end) = rpc::transport::memory::pair(Framing::Ndjson, 1 << 16);
+//! Server::new(StoreServer::new(Empty)).serve_connection(server_end);
+//! let store = StoreClient::new(Client::new(client_end, ConnectionConfig::default()));
+//!
+//! let err = store.get("cold".into()).await.unwrap_err();
+//! assert_eq!(err.code(), Some(ErrorCode(-32020)));
+//! assert_eq!(err.rpc_error().unwrap().message, "no key `cold`");
+//!
+//! let err = store.get("hot".into()).await.unwrap_err();
+//! assert_eq!(err.code(), Some(ErrorCode(-32021)));
+//! let quota: Quota = err.data().unwrap().unwrap();
+//! assert_eq!(quota.retry_after_s, 30);
+//! # }
+//! ```
+//!
+//! Strings are not errors (`Result<T, String>` does not compile): they carry no code,
+//! and any code given them implicitly would be wrong for someone (-32603 would present
+//! a refused request as a crash). Map them in the method, as
+//! `.map_err(RpcError::internal)`, or give them a type.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod buffer;
@@ -74,12 +141,12 @@ pub mod transport;
 pub use client::{Client, ClientPool};
 pub use engine::Session;
 pub use error::Error;
-pub use message::{ErrorCode, RpcError};
+pub use message::{ErrorCode, IntoRpcError, RpcError};
 pub use peer::{Batch, BatchCall, BatchResponses, ConnectionConfig, Peer};
 pub use server::{OverloadPolicy, Server, ServerConfig, WorkerPoolConfig};
 pub use service::CallContext;
 
-pub use rpc_macros::rpc_service;
+pub use rpc_macros::{rpc_service, IntoRpcError};
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -97,4 +164,6 @@ pub mod prelude {
     pub use crate::server::Server;
     pub use crate::server::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
     pub use crate::service::{CallContext, IncomingCall, MethodInfo, Router, Service, Services};
+    // The trait and the derive of that name.
+    pub use crate::IntoRpcError;
 }

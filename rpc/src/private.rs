@@ -9,7 +9,9 @@ pub use serde;
 pub use crate::client::Client;
 pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
-pub use crate::message::RpcError;
+pub use crate::message::{ErrorCode, RpcError};
+// The runtime half of `#[derive(IntoRpcError)]` (`message/into_rpc_error.rs`).
+pub use crate::message::into_rpc_error::{error_data, error_message, ErrorMessage};
 pub use crate::peer::{Batch, BatchCall, BatchResponses, Peer};
 pub use crate::service::{
     BoxFuture, CallContext, Execution, IncomingCall, MethodInfo, Reply, Service,
@@ -26,6 +28,6 @@ pub use core::future::{Future, IntoFuture};
 // Params decoding and the bounded helpers through which handlers meet user types
 // (`service/params.rs`).
 pub use crate::service::params::{
-    decode_params, duplicate_param, missing_named_param, missing_param, respond, too_many_params,
-    unknown_param, CowStrSeed, ErrorWrap, ParamKey, ParamSeed, ViaFrom, ViaNothing,
+    decode_params, duplicate_param, into_rpc_error, missing_named_param, missing_param, respond,
+    too_many_params, unknown_param, CowStrSeed, ParamKey, ParamSeed,
 };

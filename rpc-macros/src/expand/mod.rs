@@ -5,7 +5,7 @@
 //! block, so helper names cannot collide with the user's. User types appear only in the
 //! trait, the client's signatures, and as explicit generic arguments (turbofish) of
 //! bounded functions (the runtime's `::rpc::__private::{decode_params, respond,
-//! ErrorWrap}`, each method's params decoder and client sender): when a type lacks
+//! into_rpc_error}`, each method's params decoder and client sender): when a type lacks
 //! `Deserialize`, `Serialize` or `Into<RpcError>`, that argument is the one place the
 //! bound fails, so rustc reports one error, on the user's type. What all services share
 //! (the -32602 texts, the parameter seeds, the key matcher) is runtime code in

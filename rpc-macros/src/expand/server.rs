@@ -352,7 +352,7 @@ impl Generator<'_> {
     //         pub async fn __call_add(service: &T, params: Option<&str>) -> Result<i64, RpcError> {
     //             let __RpcParams0(a0, a1) = __rpc_decode_0::<i64, i64>(params)?;
     //             match <T as Calculator>::add(service, a0, a1).await {
-    //                 Ok(v) => Ok(v), Err(e) => Err((&mut ErrorWrap::<E>(Some(e))).__rpc_error()),
+    //                 Ok(v) => Ok(v), Err(e) => Err(rt::into_rpc_error::<E>(e)),
     //             }
     //         }
     fn handler(&self, i: usize, method: &Method) -> TokenStream {
@@ -406,21 +406,13 @@ impl Generator<'_> {
             Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),
             Output::Plain(ty) => (q!(#ty), q!(#result::Ok(#invoke))),
             Output::Result { ok, err } => {
-                // Spanned at the error type, so that a missing conversion is
-                // reported there, with the message that names the fix.
-                let convert = quote_spanned! {err.span()=>
-                    {
-                        #[allow(unused_imports)]
-                        use ::rpc::__private::{ViaFrom as _, ViaNothing as _};
-                        (&mut ::rpc::__private::ErrorWrap::<#err>(::core::option::Option::Some(#error))).__rpc_error()
-                    }
-                };
+                let into = quote_spanned!(err.span()=> ::rpc::__private::into_rpc_error::<#err>);
                 (
                     q!(#ok),
                     q! {
                         match #invoke {
                             #result::Ok(#v) => #result::Ok(#v),
-                            #result::Err(#error) => #result::Err(#convert),
+                            #result::Err(#error) => #result::Err(#into(#error)),
                         }
                     },
                 )

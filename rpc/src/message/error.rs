@@ -293,42 +293,6 @@ pub fn bound_message<'a>(text: impl Into<Cow<'a, str>>, max: usize) -> Cow<'a, s
     Cow::Owned(out)
 }
 
-/// How a handler's error becomes the call's error response: `From<E> for RpcError`,
-/// in which a domain error chooses its own code, message and data.
-///
-/// ```
-/// use rpc::{ErrorCode, RpcError};
-///
-/// #[derive(Debug)]
-/// pub enum StoreError {
-///     NotFound { key: String },
-///     Full,
-/// }
-///
-/// impl From<StoreError> for RpcError {
-///     fn from(err: StoreError) -> RpcError {
-///         match err {
-///             StoreError::NotFound { key } => RpcError::new(ErrorCode(-32010), "no such key")
-///                 .with_data(&serde_json::json!({ "key": key })),
-///             StoreError::Full => RpcError::new(ErrorCode(-32011), "the store is full"),
-///         }
-///     }
-/// }
-/// ```
-///
-/// A `#[rpc_service]` method then returns `Result<T, StoreError>`, and the client
-/// reads the code with [`crate::Error::code`] and the data with
-/// [`crate::Error::data`]. This trait has no implementations: it exists for its
-/// compile error, which a method whose error type lacks the conversion gets, and
-/// which names the fix.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot become a JSON-RPC error response",
-    label = "no `From<{Self}> for RpcError`",
-    note = "for an error type of your own: implement `From<{Self}> for rpc::RpcError`, choosing its code, message and data (see `rpc::message::NoRpcErrorConversion`)",
-    note = "for another crate's type (`String`, `io::Error`, `Box<dyn Error>`): return `Result<T, RpcError>` and map it, `.map_err(|e| RpcError::internal(e.to_string()))`"
-)]
-pub trait NoRpcErrorConversion {}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@
 mod encode;
 mod error;
 mod id;
+// Reached by `__private` for the derive's runtime half.
+pub(crate) mod into_rpc_error;
 mod json_text;
 mod parse;
 
@@ -17,11 +19,9 @@ pub use encode::{
     encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,
     encode_result, write_json, BatchWriter, EncodeError,
 };
-pub use error::{
-    bound_message, ErrorCode, ErrorObject, NoRpcErrorConversion, RpcError, MAX_MESSAGE_LEN,
-    MAX_QUOTE_LEN,
-};
+pub use error::{bound_message, ErrorCode, ErrorObject, RpcError, MAX_MESSAGE_LEN, MAX_QUOTE_LEN};
 pub use id::{Id, IdKind, OwnedId};
+pub use into_rpc_error::IntoRpcError;
 pub use json_text::JsonText;
 pub use parse::{
     parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,

@@ -8,8 +8,8 @@
 //!
 //! User types reach these items only as explicit generic arguments
 //! (`decode_params::<Vec<u8>>(..)`, `respond::<Report>(..)`,
-//! `ErrorWrap::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
-//! `Into<RpcError>` fails that one bound, so rustc reports one error, on the user's
+//! `into_rpc_error::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
+//! `IntoRpcError` fails that one bound, so rustc reports one error, on the user's
 //! type. Nothing on the success path allocates: the seeds and the key matcher hold
 //! only `&'static` names.
 
@@ -21,7 +21,7 @@ use serde::de::{self, DeserializeSeed, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{IncomingCall, Reply};
-use crate::message::{bound_message, NoRpcErrorConversion, RpcError, MAX_MESSAGE_LEN};
+use crate::message::{bound_message, IntoRpcError, RpcError, MAX_MESSAGE_LEN};
 
 /// -32602 `invalid params: ..` for a params decoding error, without serde_json's
 /// ` at line L column C` suffixes (a position within the params value is noise to a
@@ -65,45 +65,12 @@ pub fn respond<T: Serialize + ?Sized>(call: &IncomingCall, value: &T) -> Reply {
     call.respond(value)
 }
 
-/// A handler's error on its way to the error response. Generated code calls
-/// `(&mut ErrorWrap(Some(err))).__rpc_error()`: method lookup takes
-/// [`ViaFrom`] when `RpcError: From<E>`, and otherwise [`ViaNothing`], whose bound
-/// fails with [`NoRpcErrorConversion`]'s message, which names the fix (a plain
-/// `E: Into<RpcError>` bound would report only `RpcError: From<E>`).
+/// Converts a handler's error into the error response. Bound on [`IntoRpcError`]
+/// rather than `Into<RpcError>` for its diagnostic: an error type that does not
+/// convert is reported as such, with the fixes.
 #[doc(hidden)]
-#[derive(Debug)]
-pub struct ErrorWrap<E>(pub Option<E>);
-
-/// The conversion, when there is one.
-#[doc(hidden)]
-pub trait ViaFrom {
-    /// The error response.
-    fn __rpc_error(self) -> RpcError;
-}
-
-impl<E: Into<RpcError>> ViaFrom for &mut ErrorWrap<E> {
-    fn __rpc_error(self) -> RpcError {
-        self.0.take().expect("converted once").into()
-    }
-}
-
-/// The fallback, whose bound names the fix.
-#[doc(hidden)]
-pub trait ViaNothing<E> {
-    /// Never compiles: `E` has no conversion. (`&self`, unlike [`ViaFrom`]'s
-    /// `&mut`, so that lookup reaches it only when that one does not apply.)
-    fn __rpc_error(&self) -> RpcError
-    where
-        E: NoRpcErrorConversion;
-}
-
-impl<E> ViaNothing<E> for ErrorWrap<E> {
-    fn __rpc_error(&self) -> RpcError
-    where
-        E: NoRpcErrorConversion,
-    {
-        RpcError::internal("unreachable: `NoRpcErrorConversion` has no implementations")
-    }
+pub fn into_rpc_error<E: IntoRpcError>(err: E) -> RpcError {
+    err.into()
 }
 
 /// The decoding error for a required parameter that is absent:
