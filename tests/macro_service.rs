@@ -216,7 +216,10 @@ async fn renamed_and_optional_params_use_their_wire_names() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::INVALID_PARAMS);
-    assert_eq!(err.message, "invalid params: missing parameter `firstName`");
+    assert_eq!(
+        err.message,
+        "invalid params: missing parameter `firstName` (got unknown `first_name`)"
+    );
 }
 
 #[tokio::test]
@@ -243,7 +246,7 @@ async fn missing_or_wrong_params_are_invalid_params_naming_the_parameter() {
         (r#"{"a":1}"#, "invalid params: missing parameter `b`"),
         (
             "[1,2,3]",
-            "invalid params: too many parameters: expected at most 2",
+            "invalid params: too many parameters: got 3; this method takes `a`, `b`",
         ),
         (
             r#"{"a":1,"a":2,"b":3}"#,

@@ -35,6 +35,8 @@ pub struct Method<'a> {
     pub concurrency: Option<usize>,
     pub shape: Shape,
     pub raw_params: bool,
+    /// A params object with a key the method does not take is refused.
+    pub strict: bool,
     /// A notification that may run out of arrival order.
     pub unordered: bool,
     pub params: Vec<Param<'a>>,
@@ -84,6 +86,7 @@ impl<'a> Service<'a> {
             );
         }
         let default_shape = attrs.shape.map_or(Shape::Named, |(s, _)| s);
+        let default_strict = attrs.strict.is_some_and(|(s, _)| s);
         let prefix = attrs.namespace.as_ref().map(|ns| {
             let sep = attrs
                 .separator
@@ -98,7 +101,9 @@ impl<'a> Service<'a> {
         for trait_item in &item.items {
             match trait_item {
                 TraitItem::Fn(f) => {
-                    if let Some(m) = Method::from_syn(cx, f, prefix.as_deref(), default_shape) {
+                    if let Some(m) =
+                        Method::from_syn(cx, f, prefix.as_deref(), default_shape, default_strict)
+                    {
                         methods.push(m);
                     }
                 }
@@ -127,6 +132,7 @@ impl<'a> Method<'a> {
         item: &'a TraitItemFn,
         prefix: Option<&str>,
         default_shape: Shape,
+        default_strict: bool,
     ) -> Option<Self> {
         let errors_before = cx.count();
         let sig = &item.sig;
@@ -289,6 +295,7 @@ impl<'a> Method<'a> {
             concurrency: opts.concurrency.map(|(n, _)| n),
             shape: opts.shape.map_or(default_shape, |(s, _)| s),
             raw_params: opts.raw_params.is_some(),
+            strict: opts.strict.map_or(default_strict, |(s, _)| s),
             unordered: opts.unordered.is_some(),
             params,
             output,

@@ -7,6 +7,10 @@ pub const RPC: &str = "rpc";
 pub const NAMESPACE: &str = "namespace";
 pub const SEPARATOR: &str = "separator";
 
+// Trait and method options: whether a params object's unknown keys are refused.
+pub const STRICT: &str = "strict";
+pub const LENIENT: &str = "lenient";
+
 // Method options.
 pub const NAME: &str = "name";
 pub const ALIASES: &str = "aliases";
@@ -24,7 +28,7 @@ pub const UNORDERED: &str = "unordered";
 pub const RENAME: &str = "rename";
 
 /// Options accepted on the trait.
-pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED];
+pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT, LENIENT];
 
 /// Options accepted on a method.
 pub const METHOD_OPTIONS: &[&str] = &[
@@ -39,6 +43,8 @@ pub const METHOD_OPTIONS: &[&str] = &[
     NAMED,
     RAW_PARAMS,
     UNORDERED,
+    STRICT,
+    LENIENT,
 ];
 
 /// Options accepted on a parameter.

@@ -22,5 +22,5 @@ pub use std::time::Duration;
 // (`service/params.rs`).
 pub use crate::service::params::{
     decode_params, duplicate_param, into_rpc_error, missing_param, respond, too_many_params,
-    CowStrSeed, ParamKey, ParamSeed,
+    CowStrSeed, OptionSeed, ParamKey, ParamSeed, StrSeed,
 };
