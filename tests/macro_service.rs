@@ -246,7 +246,7 @@ async fn missing_or_wrong_params_are_invalid_params_naming_the_parameter() {
         (r#"{"a":1}"#, "invalid params: missing parameter `b`"),
         (
             "[1,2,3]",
-            "invalid params: too many parameters: more than 2 given; this method takes `a`, `b`",
+            "invalid params: too many parameters: got 3; this method takes `a`, `b`",
         ),
         (
             r#"{"a":1,"a":2,"b":3}"#,

@@ -35,10 +35,10 @@ pub struct Method<'a> {
     pub concurrency: Option<usize>,
     pub shape: Shape,
     pub raw_params: bool,
+    /// A params object with a key the method does not take is refused.
+    pub strict: bool,
     /// A notification that may run out of arrival order.
     pub unordered: bool,
-    /// Unknown named params are refused (-32602) rather than ignored.
-    pub strict: bool,
     pub params: Vec<Param<'a>>,
     /// The `CallContext` parameter, if the method takes one: its position among the
     /// parameters after `&self`, and whether it is taken by reference.
@@ -127,7 +127,7 @@ impl<'a> Service<'a> {
             }
         }
         let default_shape = attrs.shape.map_or(Shape::Named, |(s, _)| s);
-        let strict = attrs.strict.is_some();
+        let default_strict = attrs.strict.is_some_and(|(s, _)| s);
         let prefix = attrs.namespace.as_ref().map(|ns| {
             let sep = attrs
                 .separator
@@ -143,7 +143,7 @@ impl<'a> Service<'a> {
             match trait_item {
                 TraitItem::Fn(f) => {
                     if let Some(m) =
-                        Method::from_syn(cx, f, prefix.as_deref(), default_shape, strict)
+                        Method::from_syn(cx, f, prefix.as_deref(), default_shape, default_strict)
                     {
                         methods.push(m);
                     }
@@ -173,7 +173,7 @@ impl<'a> Method<'a> {
         item: &'a TraitItemFn,
         prefix: Option<&str>,
         default_shape: Shape,
-        strict: bool,
+        default_strict: bool,
     ) -> Option<Self> {
         let errors_before = cx.count();
         let sig = &item.sig;
@@ -300,12 +300,6 @@ impl<'a> Method<'a> {
                 kind: param_kind(&pt.ty),
             });
         }
-        if let (Some(raw), Some(_)) = (opts.raw_params, opts.strict) {
-            cx.error(
-                raw,
-                "`strict` and `raw_params` conflict: the one parameter receives the whole params value, so no key is unknown; check it in the parameter's own type (`#[serde(deny_unknown_fields)]`)",
-            );
-        }
         if let Some(raw) = opts.raw_params {
             if params.len() != 1 {
                 cx.error(
@@ -359,8 +353,8 @@ impl<'a> Method<'a> {
             concurrency: opts.concurrency.map(|(n, _)| n),
             shape: opts.shape.map_or(default_shape, |(s, _)| s),
             raw_params: opts.raw_params.is_some(),
+            strict: opts.strict.map_or(default_strict, |(s, _)| s),
             unordered: opts.unordered.is_some(),
-            strict: opts.raw_params.is_none() && (strict || opts.strict.is_some()),
             params,
             context,
             cfgs: item

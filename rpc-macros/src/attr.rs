@@ -18,17 +18,19 @@ pub enum Shape {
     Positional,
 }
 
-/// `#[rpc_service(namespace = "calc", separator = ".", positional)]`
+/// `#[rpc_service(namespace = "calc", separator = ".", positional, strict)]`
 #[derive(Default)]
 pub struct TraitAttrs {
     pub namespace: Option<LitStr>,
     pub separator: Option<LitStr>,
     pub shape: Option<(Shape, Span)>,
-    pub strict: Option<Span>,
+    /// `strict` (true) or `lenient` (false): every method's default.
+    pub strict: Option<(bool, Span)>,
 }
 
 /// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
-/// timeout = "5s", concurrency = 4, positional | named, raw_params, unordered)]`
+/// timeout = "5s", concurrency = 4, positional | named, raw_params, unordered,
+/// strict | lenient)]`
 #[derive(Default)]
 pub struct MethodAttrs {
     pub name: Option<LitStr>,
@@ -42,7 +44,8 @@ pub struct MethodAttrs {
     pub shape: Option<(Shape, Span)>,
     pub raw_params: Option<Span>,
     pub unordered: Option<Span>,
-    pub strict: Option<Span>,
+    /// `strict` (true) or `lenient` (false), over the trait's default.
+    pub strict: Option<(bool, Span)>,
 }
 
 /// `#[rpc(rename = "wireName")]`
@@ -80,7 +83,10 @@ pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
                 attrs.shape = Some(shape);
                 Ok(())
             }
-            STRICT => set_flag(&meta, &mut attrs.strict, "rpc_service"),
+            STRICT | LENIENT => {
+                attrs.strict = Some(strictness_of(&meta, &key, attrs.strict)?);
+                Ok(())
+            }
             _ => unreachable!(),
         }
     });
@@ -116,7 +122,6 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                     BLOCKING => set_flag(&meta, &mut attrs.blocking, "rpc"),
                     RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params, "rpc"),
                     UNORDERED => set_flag(&meta, &mut attrs.unordered, "rpc"),
-                    STRICT => set_flag(&meta, &mut attrs.strict, "rpc"),
                     POOL => set_once(&meta, &mut attrs.pool, |m| {
                         let lit = string_value(m, "pool = \"io\"")?;
                         if lit.value().is_empty() {
@@ -156,6 +161,10 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                         attrs.shape = Some(shape);
                         Ok(())
                     }
+                    STRICT | LENIENT => {
+                        attrs.strict = Some(strictness_of(&meta, &key, attrs.strict)?);
+                        Ok(())
+                    }
                     _ => unreachable!(),
                 }
             })
@@ -163,6 +172,17 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
         if let Err(err) = result {
             cx.push(err);
         }
+    }
+    // Checked here rather than with the other combinations in `ast`, as it concerns
+    // only options: a `raw_params` method has no names to check, so the option would
+    // silently do nothing. (A `strict` trait's `raw_params` methods are left as they
+    // are: the option there is a default, not a request about this method.)
+    if let (Some((strict, span)), Some(_)) = (attrs.strict, attrs.raw_params) {
+        let key = if strict { STRICT } else { LENIENT };
+        cx.error(
+            span,
+            format!("`{key}` does not apply to `raw_params`: the one parameter receives the whole params value, so there are no parameter names to check"),
+        );
     }
     attrs
 }
@@ -329,6 +349,36 @@ fn shape_of(
     };
     Ok((
         shape,
+        meta.path
+            .get_ident()
+            .map(|i| i.span())
+            .unwrap_or_else(Span::call_site),
+    ))
+}
+
+/// `strict` or `lenient`: whether unknown keys in a params object are refused.
+fn strictness_of(
+    meta: &ParseNestedMeta,
+    key: &str,
+    previous: Option<(bool, Span)>,
+) -> syn::Result<(bool, Span)> {
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        // `strict = false` is the likely attempt to opt out: point at the keyword.
+        return Err(meta.error(if key == STRICT {
+            "`strict` takes no value; write `strict`, or `lenient` to ignore unknown parameter names"
+        } else {
+            "`lenient` takes no value; write `lenient`, or `strict` to refuse unknown parameter names"
+        }));
+    }
+    match previous {
+        Some((strict, _)) if (key == STRICT) == strict => {
+            return Err(meta.error(format!("duplicate option `{key}`")))
+        }
+        Some(_) => return Err(meta.error("choose one of `strict` and `lenient`")),
+        None => {}
+    }
+    Ok((
+        key == STRICT,
         meta.path
             .get_ident()
             .map(|i| i.span())

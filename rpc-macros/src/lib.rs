@@ -116,6 +116,7 @@ use syn::Item;
 /// `Serialize` (and `DeserializeOwned` for the client). `&str`, `&RawValue` and
 /// `Cow<str>` parameters borrow from the received frame (a `&str` cannot hold a string
 /// with escapes; `Cow<str>` copies only then). `Option<T>` parameters may be left out.
+/// See [Params](#params) for what the server accepts and what it answers otherwise.
 ///
 /// # Options
 ///
@@ -126,7 +127,7 @@ use syn::Item;
 /// | `namespace = "calc"` | names taken from methods become `calc.add` |
 /// | `separator = "/"` | what joins namespace and method (default `.`) |
 /// | `positional` / `named` | the default shape of the client's params (default `named`) |
-/// | `strict` | every method refuses params keys it does not take (see below) |
+/// | `strict` / `lenient` | whether the server refuses a params object's names that a method does not take (default `lenient`: ignored); a method's own option wins |
 ///
 /// On a method, `#[rpc(..)]`:
 ///
@@ -142,17 +143,9 @@ use syn::Item;
 /// | `concurrency = 4` | at most this many calls run at once |
 /// | `positional` / `named` | the shape the client sends; the server accepts both |
 /// | `raw_params` | the one parameter receives the whole params value (e.g. `Vec<f64>` for a variadic `sum`, or `&RawValue`) |
-/// | `strict` | a params object with a key the method does not take answers -32602 naming it and what the method takes (not with `raw_params`) |
+/// | `strict` / `lenient` | refuse (or ignore) names in a params object that the method does not take, over the trait's choice; not with `raw_params`, which has no names to check (a `strict` trait's `raw_params` methods take the whole value as ever) |
 ///
 /// On a parameter, `#[rpc(rename = "firstName")]` sets its name in a params object.
-///
-/// Params errors are -32602 and speak to the caller: a missing parameter is named,
-/// with the first key the method did not take beside it (``missing parameter `key`
-/// (got unknown `kye`)``); a strict method names an unknown key and what it takes; a
-/// params array longer than the parameter list is refused in every mode. Without
-/// `strict`, unknown keys are ignored (a newer client may send more). A `&str`
-/// parameter cannot take a string with escape sequences (the caller is told so);
-/// take `String` or `Cow<str>` to accept any string.
 ///
 /// On one connection, notifications are handled one after another in arrival order,
 /// and a call that arrives after a notification starts only once that notification's
@@ -161,6 +154,37 @@ use syn::Item;
 ///
 /// Wire names beginning with `rpc.` are reserved by the protocol and refused, as are
 /// duplicates after namespace, `name` and `aliases`.
+///
+/// # Params
+///
+/// The server takes a method's params as an array (by position) or an object (by wire
+/// name, after `rename`), whatever shape its client sends; absent params are `[]`.
+/// Decoding streams the params text into the parameters without building a
+/// `serde_json::Value`, and allocates nothing when it succeeds (but for what the
+/// parameters' own types allocate, such as a `String`, and a copy of the first unknown
+/// name if it is written with escapes). Anything else is answered
+/// -32602 `invalid params: ..`, naming the parameter in the caller's terms (wire
+/// names, JSON types):
+///
+/// | params | answer |
+/// |---|---|
+/// | a required parameter left out | ``missing parameter `key` ``, and if the object had names the method does not take, the first: ``missing parameter `key` (got unknown `kye`)`` |
+/// | a name the method does not take | ignored; with `strict`, ``unknown parameter `ttl`; this method takes `key`, `value` `` (or `takes no parameters`) |
+/// | more positional params than parameters (in every mode) | ``too many parameters: got 3; this method takes `key`, `value` `` |
+/// | a name given twice | ``duplicate parameter `key` `` |
+/// | a value of the wrong type | ``parameter `ttl`: invalid type: string "x", expected u64`` |
+/// | a string with escapes for a `&str` | ``parameter `text`: this method cannot take a string with escape sequences (like `\n`, `\"` or `\u00e9`)`` |
+///
+/// `strict` suits methods whose callers should learn of a misspelt or unsupported
+/// option at once; lenient (the default) suits protocols that add members over time
+/// (MCP's `_meta`, say). Both cost the same when the names are right.
+///
+/// A `&str` parameter borrows from the frame, which is only possible when the JSON
+/// string has no escape sequences (`\n`, `\"`, `\/`, `\u00e9`, ..): its text then is the
+/// frame's text. Callers' JSON encoders escape quotes, control characters and
+/// sometimes `/` or any non-ASCII character, so take `String` or `Cow<str>` (which
+/// borrows when it can and copies otherwise) for any text a caller may write, and keep
+/// `&str` for names and identifiers.
 ///
 /// # Generated items
 ///
@@ -185,7 +209,8 @@ use syn::Item;
 ///   handler.
 /// - Hidden, in a `const _` block: per-method params decoders that accept an array
 ///   (by position) or an object (by name) without building a `serde_json::Value`,
-///   and report a missing, duplicate or mistyped parameter as -32602 naming it; the
+///   and report a missing, duplicate, unknown (with `strict`) or mistyped parameter as
+///   -32602 naming it (see [Params](#params)); the
 ///   client's params encoders; and `CalculatorServer::__call_{method}`, which decodes
 ///   params text and runs the handler (exposed for allocation tests).
 ///

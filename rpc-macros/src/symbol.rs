@@ -7,6 +7,10 @@ pub const RPC: &str = "rpc";
 pub const NAMESPACE: &str = "namespace";
 pub const SEPARATOR: &str = "separator";
 
+// Trait and method options: whether a params object's unknown keys are refused.
+pub const STRICT: &str = "strict";
+pub const LENIENT: &str = "lenient";
+
 // Method options.
 pub const NAME: &str = "name";
 pub const ALIASES: &str = "aliases";
@@ -19,14 +23,12 @@ pub const POSITIONAL: &str = "positional";
 pub const NAMED: &str = "named";
 pub const RAW_PARAMS: &str = "raw_params";
 pub const UNORDERED: &str = "unordered";
-/// Trait and method option: unknown named params are refused.
-pub const STRICT: &str = "strict";
 
 // Parameter options.
 pub const RENAME: &str = "rename";
 
 /// Options accepted on the trait.
-pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT];
+pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT, LENIENT];
 
 /// Options accepted on a method.
 pub const METHOD_OPTIONS: &[&str] = &[
@@ -42,6 +44,7 @@ pub const METHOD_OPTIONS: &[&str] = &[
     RAW_PARAMS,
     UNORDERED,
     STRICT,
+    LENIENT,
 ];
 
 /// Options accepted on a parameter.

@@ -28,6 +28,6 @@ pub use core::future::{Future, IntoFuture};
 // Params decoding and the bounded helpers through which handlers meet user types
 // (`service/params.rs`).
 pub use crate::service::params::{
-    decode_params, duplicate_param, into_rpc_error, missing_named_param, missing_param, respond,
-    too_many_params, unknown_param, CowStrSeed, ParamKey, ParamSeed,
+    decode_params, duplicate_param, into_rpc_error, missing_param, respond, too_many_params,
+    CowStrSeed, OptionSeed, ParamKey, ParamSeed, StrSeed,
 };

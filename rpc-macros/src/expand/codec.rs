@@ -7,6 +7,7 @@
 
 use proc_macro2::{Ident, TokenStream};
 use quote::format_ident;
+use syn::Type;
 
 use super::{generic_idents, Generator};
 use crate::ast::{Method, ParamKind};
@@ -44,6 +45,8 @@ impl Generator<'_> {
     // input:  async fn add(&self, a: i64, #[rpc(rename = "y")] b: Option<i64>)
     // output: struct __RpcParams0<A0, A1>(A0, Option<A1>);
     //         impl Deserialize for it: an array [a, b?] or an object {"a", "y"?}
+    //         (other keys skipped, the first kept for a missing parameter's error; or,
+    //         with `strict`, refused)
     //         fn __rpc_decode_0<A0: Deserialize, A1: Deserialize>(text) -> __RpcParams0<A0, A1>
     fn params_decoder(&self, i: usize, method: &Method) -> TokenStream {
         let rt = &self.rt;
@@ -68,69 +71,68 @@ impl Generator<'_> {
                 _ => q!(#a),
             })
             .collect();
-        let bounds: Vec<TokenStream> = method
-            .params
+        // How each parameter is decoded: `&str` (also inside `Option`) by a seed that
+        // explains a string with escapes in the caller's terms (serde's `&str` says
+        // "expected a borrowed string"); `Cow<str>` by a seed that borrows unless
+        // escaped; anything else by serde.
+        let seeds_of: Vec<Decode> = method.params.iter().map(decode_of).collect();
+        let bounds: Vec<TokenStream> = seeds_of
             .iter()
             .zip(&a)
-            .map(|(p, a)| match p.kind {
-                ParamKind::CowStr => q!(#a: ::core::convert::From<#rt::Cow<'de, str>>),
-                _ => q!(#a: #serde::Deserialize<'de>),
+            .map(|(d, a)| match d {
+                Decode::Str => q!(#a: ::core::convert::From<&'de str>),
+                Decode::CowStr => q!(#a: ::core::convert::From<#rt::Cow<'de, str>>),
+                Decode::Serde => q!(#a: #serde::Deserialize<'de>),
             })
             .collect();
         let seeds: Vec<TokenStream> = method
             .params
             .iter()
-            .zip(&field_types)
-            .map(|(p, ty)| {
+            .zip(&seeds_of)
+            .zip(&a)
+            .map(|((p, d), a)| {
                 let name = &p.wire;
-                match p.kind {
-                    ParamKind::CowStr => q!(#rt::CowStrSeed::<#ty>::new(#name)),
-                    _ => q!(#rt::ParamSeed::<#ty>::new(#name)),
+                let optional = matches!(p.kind, ParamKind::Optional(_));
+                match (d, optional) {
+                    (Decode::Str, false) => q!(#rt::StrSeed::<#a>::new(#name)),
+                    (Decode::Str, true) => q!(#rt::OptionSeed::new(#rt::StrSeed::<#a>::new(#name))),
+                    (Decode::CowStr, _) => q!(#rt::CowStrSeed::<#a>::new(#name)),
+                    (Decode::Serde, false) => q!(#rt::ParamSeed::<#a>::new(#name)),
+                    (Decode::Serde, true) => q!(#rt::ParamSeed::<#option<#a>>::new(#name)),
                 }
             })
             .collect();
-        let missing_seq: Vec<TokenStream> = method
-            .params
-            .iter()
-            .map(|p| {
-                let name = &p.wire;
-                match p.kind {
-                    ParamKind::Optional(_) => q!(#option::None),
-                    _ => q!(return #result::Err(#rt::missing_param(#name))),
-                }
-            })
-            .collect();
-        // Strict: an unknown key is the error. Lenient: it is skipped, and the first
-        // one kept (borrowed from the frame) to name if a parameter turns out missing.
-        let (unknown_slot, unknown_key, unknown) = if method.strict {
-            (
-                TokenStream::new(),
-                q!(return #result::Err(#rt::unknown_param(&__key, &[#(#names),*]));),
-                q!(#option::None),
-            )
-        } else {
-            (
-                q!(let mut __unknown: #option<#rt::Cow<'de, str>> = #option::None;),
-                q! {
-                    if __unknown.is_none() {
-                        __unknown = #option::Some(__key);
+        // A missing parameter: `None` if optional, else the error, which from an
+        // object names the first key the method does not take (`__unknown`).
+        let unknown = Ident::new("__unknown", proc_macro2::Span::mixed_site());
+        let missing = |from_map: bool| -> Vec<TokenStream> {
+            method
+                .params
+                .iter()
+                .map(|p| {
+                    let name = &p.wire;
+                    let got = if from_map {
+                        q!(#unknown.as_deref())
+                    } else {
+                        q!(#option::None)
+                    };
+                    match p.kind {
+                        ParamKind::Optional(_) => q!(#option::None),
+                        _ => q!(return #result::Err(#rt::missing_param(#name, #got))),
                     }
-                    __map.next_value::<#de::IgnoredAny>()?;
-                },
-                q!(__unknown.as_deref()),
-            )
+                })
+                .collect()
         };
-        let missing_map: Vec<TokenStream> = method
-            .params
-            .iter()
-            .map(|p| {
-                let name = &p.wire;
-                match p.kind {
-                    ParamKind::Optional(_) => q!(#option::None),
-                    _ => q!(return #result::Err(#rt::missing_named_param(#name, #unknown))),
-                }
-            })
-            .collect();
+        let missing_seq = missing(false);
+        let missing_map = missing(true);
+        let names_list = q!(&[#(#names),*]);
+        // Strict: the key matcher refuses a key the method does not take; lenient, it
+        // remembers the first one. Either way the known-key path is the same scan.
+        let key = if method.strict {
+            q!(#rt::ParamKey::strict(#names_list, &mut #unknown))
+        } else {
+            q!(#rt::ParamKey::new(#names_list, &mut #unknown))
+        };
         let indexes = 0..n;
 
         q! {
@@ -159,29 +161,26 @@ impl Generator<'_> {
                         };
                     )*
                     if __seq.next_element::<#de::IgnoredAny>()?.is_some() {
-                        return #result::Err(#rt::too_many_params(&[#(#names),*]));
+                        return #result::Err(#rt::too_many_params(__seq, #names_list));
                     }
                     #result::Ok(#params(#(#fields),*))
                 }
 
                 fn visit_map<M: #de::MapAccess<'de>>(self, mut __map: M) -> #result<Self::Value, M::Error> {
                     #( let mut #fields: #option<#field_types> = #option::None; )*
-                    #unknown_slot
-                    while let #option::Some(__key) = __map.next_key_seed(#rt::ParamKey::new(&[#(#names),*]))? {
+                    let mut #unknown: #option<#rt::Cow<'de, str>> = #option::None;
+                    while let #option::Some(__key) = __map.next_key_seed(#key)? {
                         match __key {
                             #(
-                                #result::Ok(#indexes) => {
+                                #option::Some(#indexes) => {
                                     if #fields.is_some() {
                                         return #result::Err(#rt::duplicate_param(#names));
                                     }
                                     #fields = #option::Some(__map.next_value_seed(#seeds)?);
                                 }
                             )*
-                            #result::Ok(_) => {
+                            _ => {
                                 __map.next_value::<#de::IgnoredAny>()?;
-                            }
-                            #result::Err(__key) => {
-                                #unknown_key
                             }
                         }
                     }
@@ -278,5 +277,41 @@ impl Generator<'_> {
                 }
             }
         }
+    }
+}
+
+/// How a parameter's value is decoded.
+enum Decode {
+    /// `&str`, borrowed, by `StrSeed` (in an `OptionSeed` for `Option<&str>`).
+    Str,
+    /// `Cow<str>`, borrowed unless escaped, by `CowStrSeed`.
+    CowStr,
+    /// By its type's own `Deserialize`, through `ParamSeed`.
+    Serde,
+}
+
+/// The decoding of `param`; for `Option<T>`, of `T`.
+fn decode_of(param: &crate::ast::Param) -> Decode {
+    let ty = match param.kind {
+        ParamKind::CowStr => return Decode::CowStr,
+        ParamKind::Optional(inner) => inner,
+        ParamKind::Plain => param.ty,
+    };
+    if is_str_ref(ty) {
+        Decode::Str
+    } else {
+        Decode::Serde
+    }
+}
+
+/// `&str` or `&'a str` (the only shared reference to `str` a parameter can be).
+fn is_str_ref(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() => {
+            matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident("str"))
+        }
+        Type::Group(g) => is_str_ref(&g.elem),
+        Type::Paren(p) => is_str_ref(&p.elem),
+        _ => false,
     }
 }

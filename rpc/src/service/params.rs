@@ -10,14 +10,15 @@
 //! (`decode_params::<Vec<u8>>(..)`, `respond::<Report>(..)`,
 //! `into_rpc_error::<MyError>(..)`): a type that lacks `Deserialize`, `Serialize` or
 //! `IntoRpcError` fails that one bound, so rustc reports one error, on the user's
-//! type. Nothing on the success path allocates: the seeds and the key matcher hold
-//! only `&'static` names.
+//! type. Nothing on the success path allocates: the seeds hold only `&'static` names,
+//! and the key matcher keeps the first unknown key (for a missing parameter's error)
+//! borrowed from the frame; only an unknown key with escapes is copied.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Visitor};
+use serde::de::{self, DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{IncomingCall, Reply};
@@ -25,7 +26,8 @@ use crate::message::{bound_message, IntoRpcError, RpcError, MAX_MESSAGE_LEN};
 
 /// -32602 `invalid params: ..` for a params decoding error, without serde_json's
 /// ` at line L column C` suffixes (a position within the params value is noise to a
-/// caller) and cut to [`MAX_MESSAGE_LEN`] bytes.
+/// caller), with serde's words in JSON's ([`in_json_terms`]), and cut to
+/// [`MAX_MESSAGE_LEN`] bytes.
 #[cold]
 fn invalid_params(err: serde_json::Error) -> RpcError {
     fn digits(s: &str) -> bool {
@@ -44,8 +46,48 @@ fn invalid_params(err: serde_json::Error) -> RpcError {
         }
         message.truncate(at);
     }
+    in_json_terms(&mut message);
     // serde quotes the offending value whole: keep a bounded start and end.
     RpcError::invalid_params(bound_message(message, MAX_MESSAGE_LEN))
+}
+
+/// Rewrites serde's "invalid type: {what it met}, expected {what it wanted}" in the
+/// terms of the caller, who sent JSON: serde's "map" is an object and its "sequence"
+/// an array; and serde's `&str`, met inside a parameter's type (`Vec<&str>`, a struct's
+/// field, a `raw_params` value; a `&str` parameter itself has [`StrSeed`]), says
+/// "expected a borrowed string", which is [`ESCAPED_STRING`] when it met a string
+/// (one with escapes) and "expected a string" otherwise.
+///
+/// Only the start of serde's text (the kind of value met, before any quoted value) and
+/// its end (what was expected, after it) are looked at, so a quoted value cannot
+/// trigger a rewrite.
+fn in_json_terms(message: &mut String) {
+    const INVALID_TYPE: &str = "invalid type: ";
+    const BORROWED: &str = ", expected a borrowed string";
+    let Some(at) = message.find(INVALID_TYPE) else {
+        return;
+    };
+    let met = at + INVALID_TYPE.len();
+    if message.ends_with(BORROWED) && message[met..].starts_with("string ") {
+        message.replace_range(at.., ESCAPED_STRING);
+        return;
+    }
+    let expected = [
+        (BORROWED, ", expected a string"),
+        (", expected a sequence", ", expected an array"),
+        (", expected a map", ", expected an object"),
+    ];
+    if let Some((serde, json)) = expected.iter().find(|(serde, _)| message.ends_with(serde)) {
+        let cut = message.len() - serde.len();
+        message.replace_range(cut.., json);
+    }
+    let met_kinds = [("map, ", "object, "), ("sequence, ", "array, ")];
+    if let Some((serde, json)) = met_kinds
+        .iter()
+        .find(|(serde, _)| message[met..].starts_with(serde))
+    {
+        message.replace_range(met..met + serde.len(), json);
+    }
 }
 
 /// Decodes a call's params text as `P`, borrowing from it; absent params are an empty
@@ -74,42 +116,18 @@ pub fn into_rpc_error<E: IntoRpcError>(err: E) -> RpcError {
 }
 
 /// The decoding error for a required parameter that is absent:
-/// ``missing parameter `name` ``.
-#[doc(hidden)]
-#[cold]
-pub fn missing_param<E: de::Error>(name: &str) -> E {
-    E::custom(format_args!("missing parameter `{name}`"))
-}
-
-/// The decoding error for a required parameter absent from a params object that had
-/// a key the method does not take (a misspelling, often):
+/// ``missing parameter `name` ``, and when the params object had a key the method does
+/// not take, the first such key, since it is likely the misspelt name:
 /// ``missing parameter `key` (got unknown `kye`)``.
 #[doc(hidden)]
 #[cold]
-pub fn missing_named_param<E: de::Error>(name: &str, unknown: Option<&str>) -> E {
+pub fn missing_param<E: de::Error>(name: &str, unknown: Option<&str>) -> E {
     match unknown {
-        Some(unknown) => E::custom(format_args!(
-            "missing parameter `{name}` (got unknown `{unknown}`)"
+        None => E::custom(format_args!("missing parameter `{name}`")),
+        Some(key) => E::custom(format_args!(
+            "missing parameter `{name}` (got unknown `{key}`)"
         )),
-        None => missing_param(name),
     }
-}
-
-/// The decoding error for a key a strict method does not take:
-/// ``unknown parameter `ttl`; this method takes `key`, `value` ``.
-#[doc(hidden)]
-#[cold]
-pub fn unknown_param<E: de::Error>(key: &str, names: &[&str]) -> E {
-    E::custom(format_args!("unknown parameter `{key}`; {}", takes(names)))
-}
-
-/// ``this method takes `a`, `b` `` (or ``takes no parameters``).
-fn takes(names: &[&str]) -> String {
-    if names.is_empty() {
-        return "this method takes no parameters".to_owned();
-    }
-    let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    format!("this method takes {}", list.join(", "))
 }
 
 /// The decoding error for a name given twice in a params object:
@@ -121,62 +139,141 @@ pub fn duplicate_param<E: de::Error>(name: &str) -> E {
 }
 
 /// The decoding error for a params array longer than the method's parameter list
-/// (surplus positional params are refused in every mode): ``too many parameters:
-/// more than 2 given; this method takes `a`, `b` ``.
+/// `names`, once the decoder has seen one element too many:
+/// ``too many parameters: got 3; this method takes `a`, `b` ``.
+///
+/// Counts the rest of the array (skipping the values) to say how many were given; if
+/// the rest fails to decode, that error is the answer instead.
 #[doc(hidden)]
 #[cold]
-pub fn too_many_params<E: de::Error>(names: &[&str]) -> E {
-    E::custom(format_args!(
-        "too many parameters: more than {} given; {}",
-        names.len(),
-        takes(names)
+pub fn too_many_params<'de, S: SeqAccess<'de>>(mut seq: S, names: &[&str]) -> S::Error {
+    let mut got = names.len() + 1;
+    loop {
+        match seq.next_element::<IgnoredAny>() {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => break,
+            Err(err) => return err,
+        }
+    }
+    S::Error::custom(format_args!(
+        "too many parameters: got {got}; this method takes {}",
+        Takes(names)
     ))
 }
 
-/// Matches a params object's key against a method's parameter names: `Ok(index)`, or
-/// `Err(key)` for a key the method does not take (which a lenient decoder skips,
-/// keeping it to name in a missing-parameter error, and a strict one refuses). The
-/// key is borrowed from the frame unless it has escapes.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct ParamKey(&'static [&'static str]);
+/// The decoding error for a key a `strict` method does not take:
+/// ``unknown parameter `ttl`; this method takes `key`, `value` ``.
+#[cold]
+fn unknown_param<E: de::Error>(key: &str, names: &[&str]) -> E {
+    E::custom(format_args!(
+        "unknown parameter `{key}`; this method takes {}",
+        Takes(names)
+    ))
+}
 
-impl ParamKey {
-    /// A matcher for these names, in parameter order.
-    pub const fn new(names: &'static [&'static str]) -> Self {
-        ParamKey(names)
+/// What a method takes, for an error: `` `a`, `b` `` or `no parameters`.
+struct Takes<'a>(&'a [&'a str]);
+
+impl fmt::Display for Takes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no parameters");
+        }
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        Ok(())
     }
 }
 
-impl<'de> DeserializeSeed<'de> for ParamKey {
-    type Value = Result<usize, Cow<'de, str>>;
+/// Matches a params object's key against a method's parameter names: `Some(index)`,
+/// or `None` for a key the method does not know, which the decoder skips.
+///
+/// The first unknown key is kept in `unknown` (borrowed from the frame; copied only
+/// when it has escapes), so that a missing parameter's error can name it: the params
+/// object is streamed, so it cannot be looked at again. A strict matcher refuses an
+/// unknown key instead ([`unknown_param`]). A known key costs what it did before
+/// strictness existed: the scan of `names`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ParamKey<'a, 'de> {
+    names: &'static [&'static str],
+    strict: bool,
+    unknown: &'a mut Option<Cow<'de, str>>,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'a, 'de> ParamKey<'a, 'de> {
+    /// A matcher for these names, in parameter order, that skips other keys and
+    /// remembers the first in `unknown`.
+    pub fn new(names: &'static [&'static str], unknown: &'a mut Option<Cow<'de, str>>) -> Self {
+        ParamKey {
+            names,
+            strict: false,
+            unknown,
+        }
+    }
+
+    /// A matcher for these names, in parameter order, that refuses other keys.
+    pub fn strict(names: &'static [&'static str], unknown: &'a mut Option<Cow<'de, str>>) -> Self {
+        ParamKey {
+            names,
+            strict: true,
+            unknown,
+        }
+    }
+
+    fn matched<E: de::Error>(
+        self,
+        key: &str,
+        keep: impl FnOnce() -> Cow<'de, str>,
+    ) -> Result<Option<usize>, E> {
+        match self.names.iter().position(|name| *name == key) {
+            Some(i) => Ok(Some(i)),
+            None => self.unknown_key(key, keep),
+        }
+    }
+
+    #[cold]
+    fn unknown_key<E: de::Error>(
+        self,
+        key: &str,
+        keep: impl FnOnce() -> Cow<'de, str>,
+    ) -> Result<Option<usize>, E> {
+        if self.strict {
+            return Err(unknown_param(key, self.names));
+        }
+        if self.unknown.is_none() {
+            *self.unknown = Some(keep());
+        }
+        Ok(None)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ParamKey<'_, 'de> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
         d.deserialize_identifier(self)
     }
 }
 
-impl<'de> Visitor<'de> for ParamKey {
-    type Value = Result<usize, Cow<'de, str>>;
+impl<'de> Visitor<'de> for ParamKey<'_, 'de> {
+    type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        // JSON object keys are strings: a caller cannot make the decoder say this.
         f.write_str("a parameter name")
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .iter()
-            .position(|name| *name == key)
-            .ok_or(Cow::Borrowed(key)))
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Option<usize>, E> {
+        self.matched(key, || Cow::Borrowed(key))
     }
 
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .iter()
-            .position(|name| *name == key)
-            .ok_or_else(|| Cow::Owned(key.to_owned())))
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        self.matched(key, || Cow::Owned(key.to_owned()))
     }
 }
 
@@ -263,23 +360,110 @@ impl<'de> Visitor<'de> for CowStrVisitor {
     }
 }
 
-/// ``parameter `name`: {err}``, with serde's wording for a `&str` that cannot borrow
-/// (an internal detail to a caller) said in the caller's terms.
-#[cold]
-fn named_error<E: de::Error>(name: &str, err: E) -> E {
-    let message = err.to_string();
-    if message.contains(BORROWED) {
-        let message = message.replacen(BORROWED, IN_PLACE, 1);
-        return E::custom(format_args!("parameter `{name}`: {message}"));
+/// Decodes a `&str` parameter as `A`, borrowed from the frame, naming the parameter
+/// in the error.
+///
+/// A string with escapes cannot be borrowed (its text differs from the frame's), and
+/// serde's own `&str` says so as "expected a borrowed string"; this seed says it in the
+/// caller's terms instead ([`ESCAPED_STRING`]).
+#[doc(hidden)]
+pub struct StrSeed<A>(&'static str, PhantomData<fn() -> A>);
+
+impl<A> fmt::Debug for StrSeed<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StrSeed").field(&self.0).finish()
     }
-    E::custom(format_args!("parameter `{name}`: {message}"))
 }
 
-/// How serde words its error for a `&str` given a string with escapes.
-const BORROWED: &str = "expected a borrowed string";
-/// What the caller is told instead.
-const IN_PLACE: &str =
-    "expected a string without escape sequences (`\\n`, `\\\"`, `\\u..`): this method reads it in place";
+impl<A> StrSeed<A> {
+    /// A seed for the parameter with this wire name.
+    pub const fn new(name: &'static str) -> Self {
+        StrSeed(name, PhantomData)
+    }
+}
+
+impl<'de, A: From<&'de str>> DeserializeSeed<'de> for StrSeed<A> {
+    type Value = A;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<A, D::Error> {
+        match d.deserialize_str(StrVisitor) {
+            Ok(v) => Ok(A::from(v)),
+            Err(err) => Err(named_error::<D::Error>(self.0, err)),
+        }
+    }
+}
+
+/// What a caller reads when it sends a string with escapes to a `&str` parameter. The
+/// caller cannot send most of these characters otherwise (JSON requires `\"` and
+/// `\n`), so the message says what the method cannot take rather than what to send.
+pub(crate) const ESCAPED_STRING: &str =
+    "this method cannot take a string with escape sequences (like `\\n`, `\\\"` or `\\u00e9`)";
+
+/// A string borrowed from the input, or the error for one with escapes.
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = &'de str;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(v)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(E::custom(ESCAPED_STRING))
+    }
+}
+
+/// Decodes an `Option` parameter with the seed of its inner type: `null` is `None`.
+/// (The decoder makes a parameter that is left out `None` itself.)
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct OptionSeed<S>(S);
+
+impl<S> OptionSeed<S> {
+    /// A seed for `Option<S::Value>`.
+    pub const fn new(inner: S) -> Self {
+        OptionSeed(inner)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for OptionSeed<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for OptionSeed<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+/// ``parameter `name`: {err}``.
+#[cold]
+fn named_error<E: de::Error>(name: &str, err: E) -> E {
+    E::custom(format_args!("parameter `{name}`: {err}"))
+}
 
 #[cfg(test)]
 mod tests {
@@ -296,6 +480,48 @@ mod tests {
         );
     }
 
+    /// The -32602 message for decoding `json` as `T`.
+    fn message_for<'de, T: Deserialize<'de> + fmt::Debug>(json: &'de str) -> String {
+        invalid_params(serde_json::from_str::<T>(json).unwrap_err())
+            .message
+            .into_owned()
+    }
+
+    #[test]
+    fn invalid_params_speaks_json() {
+        assert_eq!(
+            message_for::<Vec<i64>>(r#"{"a":1}"#),
+            "invalid params: invalid type: object, expected an array"
+        );
+        assert_eq!(
+            message_for::<std::collections::HashMap<String, i64>>("[1]"),
+            "invalid params: invalid type: array, expected an object"
+        );
+        // serde's `&str` below a parameter: a string with escapes, or not a string.
+        assert_eq!(
+            message_for::<Vec<&str>>(r#"["a", "b\nc"]"#),
+            format!("invalid params: {ESCAPED_STRING}")
+        );
+        assert_eq!(
+            message_for::<Vec<&str>>("[1]"),
+            "invalid params: invalid type: integer `1`, expected a string"
+        );
+        // Through a seed that names the parameter.
+        let mut de = serde_json::Deserializer::from_str(r#"["x\ty"]"#);
+        let err = ParamSeed::<Vec<&str>>::new("tags")
+            .deserialize(&mut de)
+            .unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            format!("invalid params: parameter `tags`: {ESCAPED_STRING}")
+        );
+        // A quoted value is not read as serde's words.
+        assert_eq!(
+            message_for::<i64>(r#""map, expected a sequence""#),
+            "invalid params: invalid type: string \"map, expected a sequence\", expected i64"
+        );
+    }
+
     #[test]
     fn invalid_params_keeps_text_that_only_looks_like_a_position() {
         let err = serde_json::from_str::<i64>("\" at line x\"").unwrap_err();
@@ -304,18 +530,155 @@ mod tests {
         assert!(!message.ends_with(" column 13"), "{message}");
     }
 
+    /// `seed` run on `json` with serde_json's text deserializer.
+    fn decode<'de, S: DeserializeSeed<'de>>(
+        seed: S,
+        json: &'de str,
+    ) -> serde_json::Result<S::Value> {
+        seed.deserialize(&mut serde_json::Deserializer::from_str(json))
+    }
+
     #[test]
     fn key_matches_names_in_order() {
-        let key = ParamKey::new(&["a", "b"]);
-        let mut de = serde_json::Deserializer::from_str("\"b\"");
-        assert_eq!(key.deserialize(&mut de).unwrap(), Ok(1));
-        let mut de = serde_json::Deserializer::from_str("\"c\"");
-        assert!(matches!(
-            key.deserialize(&mut de).unwrap(),
-            Err(Cow::Borrowed("c"))
-        ));
-        let mut de = serde_json::Deserializer::from_str("\"c\\n\"");
-        assert!(matches!(key.deserialize(&mut de).unwrap(), Err(Cow::Owned(k)) if k == "c\n"));
+        let mut unknown = None;
+        assert_eq!(
+            decode(ParamKey::new(&["a", "b"], &mut unknown), "\"b\"").unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            decode(ParamKey::new(&["a", "b"], &mut unknown), "\"a\"").unwrap(),
+            Some(0)
+        );
+        assert_eq!(unknown, None);
+        // A key with escapes is compared as decoded.
+        assert_eq!(
+            decode(ParamKey::new(&["a", "b"], &mut unknown), r#""\u0062""#).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            decode(ParamKey::strict(&["a", "b"], &mut unknown), "\"b\"").unwrap(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn key_remembers_the_first_unknown_key_borrowed_unless_escaped() {
+        let mut unknown = None;
+        assert_eq!(
+            decode(ParamKey::new(&["a"], &mut unknown), "\"kye\"").unwrap(),
+            None
+        );
+        assert!(matches!(unknown, Some(Cow::Borrowed("kye"))), "{unknown:?}");
+        assert_eq!(
+            decode(ParamKey::new(&["a"], &mut unknown), "\"other\"").unwrap(),
+            None
+        );
+        assert!(matches!(unknown, Some(Cow::Borrowed("kye"))), "{unknown:?}");
+
+        let mut unknown = None;
+        assert_eq!(
+            decode(ParamKey::new(&[], &mut unknown), r#""k\u0079e""#).unwrap(),
+            None
+        );
+        assert!(
+            matches!(unknown, Some(Cow::Owned(ref k)) if k == "kye"),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn strict_key_refuses_an_unknown_key_naming_what_the_method_takes() {
+        let mut unknown = None;
+        let err = decode(ParamKey::strict(&["key", "value"], &mut unknown), "\"ttl\"").unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            "invalid params: unknown parameter `ttl`; this method takes `key`, `value`"
+        );
+        let err = decode(ParamKey::strict(&[], &mut unknown), "\"x\"").unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            "invalid params: unknown parameter `x`; this method takes no parameters"
+        );
+        assert_eq!(unknown, None);
+    }
+
+    #[test]
+    fn missing_param_names_an_unknown_key_when_there_was_one() {
+        let err: serde_json::Error = missing_param("key", None);
+        assert_eq!(err.to_string(), "missing parameter `key`");
+        let err: serde_json::Error = missing_param("key", Some("kye"));
+        assert_eq!(
+            err.to_string(),
+            "missing parameter `key` (got unknown `kye`)"
+        );
+    }
+
+    /// Takes `names.len()` elements of an array, then reports the rest as surplus.
+    struct Surplus(&'static [&'static str]);
+
+    impl<'de> DeserializeSeed<'de> for Surplus {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Surplus {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+            for _ in self.0 {
+                seq.next_element::<IgnoredAny>()?;
+            }
+            seq.next_element::<IgnoredAny>()?;
+            Err(too_many_params(seq, self.0))
+        }
+    }
+
+    #[test]
+    fn too_many_params_counts_what_was_given() {
+        let err = decode(Surplus(&["a", "b"]), "[1, 2, 3, [4, 5], {\"x\": 6}]").unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            "invalid params: too many parameters: got 5; this method takes `a`, `b`"
+        );
+        let err = decode(Surplus(&[]), "[null]").unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            "invalid params: too many parameters: got 1; this method takes no parameters"
+        );
+    }
+
+    #[test]
+    fn str_seed_borrows_and_explains_escapes() {
+        let v: &str = decode(StrSeed::<&str>::new("t"), "\"plain\"").unwrap();
+        assert_eq!(v, "plain");
+        for escaped in [r#""a\nb""#, r#""\"q\"""#, r#""caf\u00e9""#, r#""a\/b""#] {
+            let err = decode(StrSeed::<&str>::new("t"), escaped).unwrap_err();
+            assert_eq!(
+                invalid_params(err).message,
+                format!("invalid params: parameter `t`: {ESCAPED_STRING}"),
+                "{escaped}"
+            );
+        }
+        let err = decode(StrSeed::<&str>::new("t"), "7").unwrap_err();
+        assert_eq!(
+            invalid_params(err).message,
+            "invalid params: parameter `t`: invalid type: integer `7`, expected a string"
+        );
+    }
+
+    #[test]
+    fn option_seed_takes_null_or_the_inner_seed() {
+        let seed = || OptionSeed::new(StrSeed::<&str>::new("t"));
+        assert_eq!(decode(seed(), "null").unwrap(), None);
+        assert_eq!(decode(seed(), "\"x\"").unwrap(), Some("x"));
+        let err = decode(seed(), r#""a\nb""#).unwrap_err();
+        assert!(err.to_string().contains(ESCAPED_STRING), "{err}");
+        let seed = OptionSeed::new(ParamSeed::<i64>::new("n"));
+        assert_eq!(decode(seed, "3").unwrap(), Some(3));
     }
 
     #[test]
@@ -333,44 +696,6 @@ mod tests {
         assert!(
             err.to_string().starts_with("parameter `t`: invalid type"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn errors_name_what_the_method_takes() {
-        let err: serde_json::Error = unknown_param("ttl", &["key", "value"]);
-        assert_eq!(
-            err.to_string(),
-            "unknown parameter `ttl`; this method takes `key`, `value`"
-        );
-        let err: serde_json::Error = unknown_param("x", &[]);
-        assert_eq!(
-            err.to_string(),
-            "unknown parameter `x`; this method takes no parameters"
-        );
-        let err: serde_json::Error = too_many_params(&["a"]);
-        assert_eq!(
-            err.to_string(),
-            "too many parameters: more than 1 given; this method takes `a`"
-        );
-        let err: serde_json::Error = missing_named_param("key", Some("kye"));
-        assert_eq!(
-            err.to_string(),
-            "missing parameter `key` (got unknown `kye`)"
-        );
-    }
-
-    #[test]
-    fn a_str_parameter_given_escapes_is_told_in_the_caller_s_terms() {
-        let mut de = serde_json::Deserializer::from_str("\"a\\nb\"");
-        let err = ParamSeed::<&str>::new("text")
-            .deserialize(&mut de)
-            .unwrap_err();
-        let message = err.to_string();
-        assert!(!message.contains("borrowed"), "{message}");
-        assert!(
-            message.starts_with("parameter `text`: invalid type: string \"a\\nb\", expected a string without escape sequences"),
-            "{message}"
         );
     }
 

@@ -79,12 +79,55 @@ trait Minimal {
     async fn ping(&self);
 }
 
+/// Unknown parameter names refused by every method but one; `raw_params` methods take
+/// the whole value regardless.
+#[rpc_service(strict)]
+pub trait Strict {
+    /// Strict, as the trait.
+    async fn set(&self, key: &str, value: Option<&str>) -> bool;
+    /// Opted out.
+    #[rpc(lenient)]
+    async fn touch(&self, key: String);
+    /// The whole value.
+    #[rpc(raw_params)]
+    async fn count(&self, entries: Vec<u8>) -> usize;
+}
+
+/// One strict method in an explicitly lenient trait.
+#[rpc_service(lenient)]
+pub trait Lenient {
+    /// Strict.
+    #[rpc(strict)]
+    async fn set(&self, key: String) -> bool;
+    /// Lenient, as the trait.
+    async fn get(&self, key: String) -> String;
+}
+
 struct Impl;
 
 impl Empty for Impl {}
 
 impl Minimal for Impl {
     async fn ping(&self) {}
+}
+
+impl Strict for Impl {
+    async fn set(&self, key: &str, value: Option<&str>) -> bool {
+        key.is_empty() && value.is_none()
+    }
+    async fn touch(&self, _key: String) {}
+    async fn count(&self, entries: Vec<u8>) -> usize {
+        entries.len()
+    }
+}
+
+impl Lenient for Impl {
+    async fn set(&self, key: String) -> bool {
+        key.is_empty()
+    }
+    async fn get(&self, key: String) -> String {
+        key
+    }
 }
 
 impl Everything for Impl {
@@ -146,6 +189,10 @@ async fn client_calls(client: EverythingClient) -> Result<(), rpc::Error> {
 fn main() {
     let _ = EmptyServer::new(Impl).methods().len();
     let _ = MinimalServer::new(Impl).route("ping");
+    let _ = StrictServer::new(Impl).route("set");
+    let _ = LenientServer::new(Impl).route("get");
+    let _ = |c: StrictClient| async move { c.set("k", None).await };
+    let _ = |c: LenientClient| async move { c.set("k".into()).await };
     let _ = |c: MinimalClient| async move { c.ping().await };
     let server = EverythingServer::new(Impl);
     let methods = server.methods();
