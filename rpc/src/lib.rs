@@ -136,6 +136,8 @@ pub mod client;
 pub mod engine;
 mod error;
 pub mod framing;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod message;
 pub mod metrics;
 pub mod peer;

@@ -117,6 +117,15 @@ impl Session {
     /// A session for frames handed in process; its calls are tracked with the
     /// engine's exchanges, so a server's shutdown waits for them.
     pub(crate) fn for_exchanges(engine: Arc<Engine>) -> Session {
+        Self::for_exchanges_from(engine, None)
+    }
+
+    /// As [`Session::for_exchanges`], for frames that came from `remote_addr` (one
+    /// HTTP connection's requests).
+    pub(crate) fn for_exchanges_from(
+        engine: Arc<Engine>,
+        remote_addr: Option<SocketAddr>,
+    ) -> Session {
         let tasks = engine.exchanges.clone();
         Self::new(
             engine,
@@ -124,7 +133,7 @@ impl Session {
             Weak::new(),
             DEFAULT_MAX_FRAME_LEN,
             tasks,
-            None,
+            remote_addr,
         )
     }
 

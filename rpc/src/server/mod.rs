@@ -60,12 +60,12 @@ pub struct ShutdownReport {
 /// # }
 /// ```
 pub struct Server {
-    engine: Arc<Engine>,
-    connections: TaskTracker,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) connections: TaskTracker,
     /// Connections being served, by any path; the accept loops refuse more than
     /// `ServerConfig::max_connections`.
-    open_connections: Arc<AtomicUsize>,
-    stop_accepting: CancellationToken,
+    pub(crate) open_connections: Arc<AtomicUsize>,
+    pub(crate) stop_accepting: CancellationToken,
 }
 
 impl Server {

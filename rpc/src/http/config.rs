@@ -1,0 +1,62 @@
+//! The limits and paths of the HTTP server.
+
+use std::time::Duration;
+
+/// How [`crate::Server::serve_http`] and [`super::HttpService`] serve JSON-RPC over
+/// HTTP. Every limit is separate; what hitting each looks like on the wire is said
+/// on its field.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The path JSON-RPC is posted to (`/`). Another path answers 404.
+    pub path: String,
+    /// A path answering `GET` with 200 `ok`, for load balancers (`Some("/health")`).
+    pub health_path: Option<String>,
+    /// The largest request body (1 MiB). A larger one is refused while it streams
+    /// in, before it is buffered: 413 with a JSON-RPC -32600 error body.
+    pub max_body_bytes: usize,
+    /// The largest request head, in bytes, for HTTP/1.1 (16 KiB). Over it the
+    /// connection is answered 431 and closed (hyper's rule).
+    pub max_header_bytes: usize,
+    /// How long an HTTP/1.1 client may take to send a request head (30 s); the
+    /// connection is closed after it. This also ends idle keep-alive connections.
+    pub header_read_timeout: Option<Duration>,
+    /// Whether HTTP/1.1 connections are kept alive between requests (`true`).
+    pub keep_alive: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            path: "/".to_owned(),
+            health_path: Some("/health".to_owned()),
+            max_body_bytes: 1 << 20,
+            max_header_bytes: 16 << 10,
+            header_read_timeout: Some(Duration::from_secs(30)),
+            keep_alive: true,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Serves JSON-RPC on `path` instead of `/`.
+    #[must_use]
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets (or, with `None`, removes) the health path.
+    #[must_use]
+    pub fn health_path(mut self, path: Option<&str>) -> Self {
+        self.health_path = path.map(str::to_owned);
+        self
+    }
+
+    /// Sets the largest request body.
+    #[must_use]
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+}

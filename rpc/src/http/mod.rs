@@ -1,0 +1,19 @@
+//! JSON-RPC over HTTP POST (feature `http`): a server and a client on hyper 1.x.
+//!
+//! - [`crate::Server::serve_http`] accepts HTTP/1.1 and HTTP/2 connections on a TCP
+//!   listener and serves POSTed frames through the same serving core as every other
+//!   transport; [`crate::Server::http_service`] gives the same as a
+//!   `tower::Service<http::Request<_>>` ([`HttpService`]) to nest in an axum or hyper
+//!   application.
+//! - [`crate::Client::connect_http`] makes a [`crate::Client`] whose calls are POSTed,
+//!   so generated typed clients work over HTTP unchanged.
+//!
+//! The status codes and limits are on [`HttpService`] and [`HttpConfig`].
+
+mod client;
+mod config;
+mod serve;
+mod service;
+
+pub use config::HttpConfig;
+pub use service::{HttpBody, HttpService};
