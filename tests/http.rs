@@ -24,7 +24,13 @@ pub trait Calc {
     async fn log(&self, line: String);
     async fn nap(&self, ms: u64) -> u64;
     async fn whoami(&self, cx: &CallContext) -> Option<String>;
+    /// The request's `x-client` header, and the user a layer put in its extensions.
+    async fn whois(&self, cx: &CallContext) -> (Option<String>, Option<String>);
 }
+
+/// What an authentication layer would put in a request's extensions.
+#[derive(Clone)]
+struct User(&'static str);
 
 struct Impl;
 
@@ -45,6 +51,18 @@ impl Calc for Impl {
     }
     async fn whoami(&self, cx: &CallContext) -> Option<String> {
         cx.connection().remote_addr.map(|a| a.ip().to_string())
+    }
+    async fn whois(&self, cx: &CallContext) -> (Option<String>, Option<String>) {
+        let header = cx
+            .headers()
+            .and_then(|h| h.get("x-client"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let user = cx
+            .extensions()
+            .and_then(|e| e.get::<User>())
+            .map(|u| u.0.to_owned());
+        (header, user)
     }
 }
 
@@ -352,5 +370,53 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         (status, body.as_str()),
         (200, r#"{"jsonrpc":"2.0","id":7,"result":300}"#)
     );
+    running.serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn handlers_see_the_request_s_headers_and_extensions() {
+    use http_body_util::BodyExt;
+    use tower::Service as _;
+
+    let server = Server::new(CalcServer::new(Impl));
+    // Nested in another application, the service is called with its requests.
+    let mut service = server.http_service(HttpConfig::default());
+    let frame = r#"{"jsonrpc":"2.0","id":1,"method":"whois"}"#;
+    let mut request = http::Request::post("/")
+        .header("content-type", "application/json")
+        .header("x-client", "tester")
+        .body(rpc::http::HttpBody::new(bytes::Bytes::from_static(
+            frame.as_bytes(),
+        )))
+        .unwrap();
+    request.extensions_mut().insert(User("ada"));
+    let response = timeout(LIMIT, service.call(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        &body[..],
+        br#"{"jsonrpc":"2.0","id":1,"result":["tester","ada"]}"#
+    );
+
+    // Over a socket too, and nothing for a call that did not come over HTTP.
+    let running = start(ServerConfig::default(), HttpConfig::default()).await;
+    let (_, _, body) = exchange(
+        running.addr,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nX-Client: curl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{frame}",
+            frame.len()
+        ),
+    )
+    .await;
+    assert_eq!(body, r#"{"jsonrpc":"2.0","id":1,"result":["curl",null]}"#);
+    let answer = running.server.handle_frame(frame).await.unwrap();
+    assert_eq!(
+        &answer[..],
+        br#"{"jsonrpc":"2.0","id":1,"result":[null,null]}"#
+    );
+    running.server.shutdown(Duration::from_secs(5)).await;
     running.serving.await.unwrap().unwrap();
 }

@@ -38,7 +38,7 @@ impl SessionState {
                 }
             }
             Sink::Exchange(slot) => {
-                let waiting = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let waiting = slot.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(tx) = waiting {
                     if tx.send(answer).is_ok() {
                         if let Some(hold) = hold {

@@ -39,6 +39,11 @@ struct BatchState {
 }
 
 impl BatchAnswer {
+    /// Where the array goes.
+    pub(crate) fn sink(&self) -> &Sink {
+        &self.sink
+    }
+
     pub(crate) fn new(session: &SessionState, frame: &Bytes, sink: Sink) -> Self {
         let mut frame_hold = session.ledger.empty_hold();
         frame_hold.charge(frame.len());

@@ -16,10 +16,10 @@ use super::answer::id_of;
 use super::batch::{BatchAnswer, BatchElement};
 use super::budget::Hold;
 use super::pipeline::{Admission, Gauge};
-use super::session::{Session, SessionState, Sink};
+use super::session::{RequestMeta, Session, SessionState, Sink};
 use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
-use crate::service::{table_address, IncomingCall, Reply};
+use crate::service::{table_address, CallExtras, IncomingCall, Reply};
 
 /// Where one call's answer goes.
 #[derive(Clone)]
@@ -28,6 +28,16 @@ pub(crate) enum Destination {
     Frame(Sink),
     /// A batch element answers in its batch's array.
     Batch(Arc<BatchAnswer>),
+}
+
+impl Destination {
+    /// What the call's frame came with (an HTTP request's head).
+    fn request(&self) -> Option<&Arc<RequestMeta>> {
+        match self {
+            Destination::Frame(sink) => sink.request(),
+            Destination::Batch(batch) => batch.sink().request(),
+        }
+    }
 }
 
 /// Serves one call or notification: takes its place in the session's in-flight limit
@@ -77,12 +87,16 @@ pub(crate) async fn serve_call(
     };
     let info = &engine.service.methods()[index];
     let unordered = info.unordered;
-    // Only handlers that read their context pay for a token of their own.
-    let cancel = info.context.then(CancellationToken::new);
-    let deadline = match (&cancel, engine.timeout_of(index)) {
-        (Some(_), Some(timeout)) => Some(Instant::now() + timeout),
-        _ => None,
-    };
+    // Only handlers that read their context pay for a token of their own (and the
+    // box that carries it with the deadline and the request's head).
+    let extras = info.context.then(|| {
+        Arc::new(CallExtras {
+            cancel: CancellationToken::new(),
+            deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
+            request: to.request().cloned(),
+        })
+    });
+    let cancel = extras.as_ref().map(|e| e.cancel.clone());
     let (after, handled) = {
         let mut order = state.order.lock().unwrap_or_else(|e| e.into_inner());
         match &id {
@@ -107,8 +121,7 @@ pub(crate) async fn serve_call(
         id: id.clone(),
         params: params.map(|p| JsonText::within(frame, p.get())),
         session: session.clone(),
-        cancel: cancel.clone(),
-        deadline,
+        extras,
     };
     let spawner = CallSpawner {
         session: session.clone(),

@@ -52,7 +52,7 @@ use crate::service::Service;
 pub use call::CallSpawner;
 pub(crate) use cancel::CANCEL_METHOD;
 pub use session::Session;
-pub(crate) use session::{Responses, Sink};
+pub(crate) use session::{RequestMeta, Responses, Sink};
 pub(crate) use tower::Handler;
 pub use tower::{BoxError, CallStack, OkFuture};
 

@@ -30,8 +30,31 @@ pub(crate) enum Sink {
     Exchange(Arc<ExchangeSlot>),
 }
 
-/// The one answer an exchange waits for; taken by whichever answer comes first.
-pub(crate) type ExchangeSlot = Mutex<Option<oneshot::Sender<Bytes>>>;
+/// One exchange: the answer its caller waits for (taken by whichever answer comes
+/// first), and what the frame came with (an HTTP request's head), for the contexts
+/// of its calls.
+pub(crate) struct ExchangeSlot {
+    pub(crate) answer: Mutex<Option<oneshot::Sender<Bytes>>>,
+    pub(crate) request: Option<Arc<RequestMeta>>,
+}
+
+/// What a frame handed in process came with, beyond its bytes.
+#[derive(Debug)]
+pub(crate) struct RequestMeta {
+    /// The HTTP request's method, URI, headers and extensions.
+    #[cfg(feature = "http")]
+    pub(crate) http: http::request::Parts,
+}
+
+impl Sink {
+    /// What the frame this sink answers came with.
+    pub(crate) fn request(&self) -> Option<&Arc<RequestMeta>> {
+        match self {
+            Sink::Connection => None,
+            Sink::Exchange(slot) => slot.request.as_ref(),
+        }
+    }
+}
 
 /// Where the responses to this end's own calls go (a connection's waiting callers).
 pub(crate) trait Responses: Sync {
@@ -179,8 +202,21 @@ impl Session {
     /// in order. Once the server is shutting down, a frame is answered -32002
     /// (nothing for a notification) without being served.
     pub async fn handle_frame(&self, frame: Bytes) -> Option<Bytes> {
+        self.exchange(frame, None).await
+    }
+
+    /// [`Session::handle_frame`] for a frame that came with `request` (its calls'
+    /// contexts see it).
+    pub(crate) async fn exchange(
+        &self,
+        frame: Bytes,
+        request: Option<Arc<RequestMeta>>,
+    ) -> Option<Bytes> {
         let (tx, rx) = oneshot::channel();
-        let slot = Arc::new(Mutex::new(Some(tx)));
+        let slot = Arc::new(ExchangeSlot {
+            answer: Mutex::new(Some(tx)),
+            request,
+        });
         if self.state.engine.stop_reading.is_cancelled() {
             self.state.refuse_during_shutdown(&frame, slot);
         } else {
@@ -302,7 +338,7 @@ impl SessionState {
             "server shutting down: no new calls are accepted",
             None,
         );
-        if let Some(tx) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(tx) = slot.answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = tx.send(answer);
         }
     }

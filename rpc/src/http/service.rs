@@ -14,7 +14,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 
 use super::HttpConfig;
-use crate::engine::{Engine, Session};
+use crate::engine::{Engine, RequestMeta, Session};
 use crate::message::{encode_error, ErrorCode, Id};
 
 /// JSON-RPC over HTTP POST as a `tower::Service` over `http::Request`: serve it with
@@ -142,7 +142,8 @@ where
     }
     // Counted as it streams in: a body without a length, or lying about it, stops
     // being read at the limit.
-    let body = match Limited::new(request.into_body(), max).collect().await {
+    let (head, body) = request.into_parts();
+    let body = match Limited::new(body, max).collect().await {
         Ok(body) => body.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
         Err(_) => {
@@ -152,7 +153,8 @@ where
             )
         }
     };
-    match session.handle_frame(body).await {
+    let request = Arc::new(RequestMeta { http: head });
+    match session.exchange(body, Some(request)).await {
         Some(answer) => json(StatusCode::OK, answer),
         None => empty(StatusCode::ACCEPTED),
     }

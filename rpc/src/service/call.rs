@@ -6,7 +6,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Session;
+use std::sync::Arc;
+
+use crate::engine::{RequestMeta, Session};
 use crate::message::{encode_result, ErrorCode, Id, JsonText, RpcError};
 use crate::peer::Peer;
 use crate::service::{CallContext, MethodInfo, Reply, Service};
@@ -22,10 +24,19 @@ pub struct IncomingCall {
     pub(crate) id: Option<JsonText>,
     pub(crate) params: Option<JsonText>,
     pub(crate) session: Session,
-    /// For a method whose [`MethodInfo::takes_context`] is set: cancelled when the
-    /// call is over.
-    pub(crate) cancel: Option<CancellationToken>,
+    /// For a method whose [`MethodInfo::takes_context`] is set: what its context
+    /// holds beyond the session (one box, so that other calls carry one pointer).
+    pub(crate) extras: Option<Arc<CallExtras>>,
+}
+
+/// The parts of a call's context that only methods taking one pay for.
+#[derive(Debug)]
+pub(crate) struct CallExtras {
+    /// Cancelled when the call is over.
+    pub(crate) cancel: CancellationToken,
     pub(crate) deadline: Option<Instant>,
+    /// What the call's frame came with (an HTTP request's head).
+    pub(crate) request: Option<Arc<RequestMeta>>,
 }
 
 /// The address that identifies a method table, as [`IncomingCall::is_routed_by`]
@@ -99,12 +110,14 @@ impl IncomingCall {
     /// [`MethodInfo::takes_context`] is set (the macro sets it for methods that take
     /// a `CallContext`); for others it is a fresh token that nothing cancels.
     pub fn context(&self) -> CallContext {
+        let extras = self.extras.as_deref();
         CallContext {
             session: self.session.clone(),
             id: self.id.clone(),
             method: self.served_as,
-            cancel: self.cancel.clone().unwrap_or_default(),
-            deadline: self.deadline,
+            cancel: extras.map(|e| e.cancel.clone()).unwrap_or_default(),
+            deadline: extras.and_then(|e| e.deadline),
+            request: extras.and_then(|e| e.request.clone()),
         }
     }
 

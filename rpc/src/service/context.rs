@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use crate::engine::Session;
+use std::sync::Arc;
+
+use crate::engine::{RequestMeta, Session};
 use crate::message::{Id, JsonText};
 use crate::peer::Peer;
 
@@ -74,6 +76,9 @@ pub struct CallContext {
     pub(crate) method: usize,
     pub(crate) cancel: CancellationToken,
     pub(crate) deadline: Option<Instant>,
+    /// What the call's frame came with (an HTTP request's head).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) request: Option<Arc<RequestMeta>>,
 }
 
 impl CallContext {
@@ -119,6 +124,26 @@ impl CallContext {
     /// Completes when [`CallContext::is_cancelled`] becomes true.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
+    }
+
+    /// The HTTP request the call came in (its method, URI, headers and extensions,
+    /// where a tower layer may have put what it knows: an authenticated user, say);
+    /// `None` for a call that did not come over HTTP.
+    #[cfg(feature = "http")]
+    pub fn http_request(&self) -> Option<&http::request::Parts> {
+        self.request.as_deref().map(|r| &r.http)
+    }
+
+    /// The request's headers; see [`CallContext::http_request`].
+    #[cfg(feature = "http")]
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        self.http_request().map(|r| &r.headers)
+    }
+
+    /// The request's extensions; see [`CallContext::http_request`].
+    #[cfg(feature = "http")]
+    pub fn extensions(&self) -> Option<&http::Extensions> {
+        self.http_request().map(|r| &r.extensions)
     }
 
     /// The token behind [`CallContext::is_cancelled`], to hand to spawned work.

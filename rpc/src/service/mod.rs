@@ -21,8 +21,8 @@ use bytes::Bytes;
 
 use crate::message::RpcError;
 
-pub(crate) use call::table_address;
 pub use call::IncomingCall;
+pub(crate) use call::{table_address, CallExtras};
 pub use compose::{DuplicateMethod, Services};
 pub use context::{CallContext, ConnectionInfo};
 pub use router::Router;
