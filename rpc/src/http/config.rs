@@ -23,6 +23,18 @@ pub struct HttpConfig {
     pub header_read_timeout: Option<Duration>,
     /// Whether HTTP/1.1 connections are kept alive between requests (`true`).
     pub keep_alive: bool,
+    /// Whether a `GET` upgrade on the path becomes a WebSocket (`true`; feature
+    /// `websocket`). Without it such a request answers 405.
+    pub websocket: bool,
+    /// The largest WebSocket message, and frame (1 MiB). A larger one closes the
+    /// WebSocket with code 1009 (message too big).
+    pub websocket_max_message_bytes: usize,
+    /// How often the server pings a WebSocket client (30 s).
+    pub websocket_ping_interval: Option<Duration>,
+    /// How long a WebSocket may stay silent, pongs included, before the server
+    /// closes it with code 1001 and the reason "idle timeout" (90 s; checked at
+    /// each ping).
+    pub websocket_idle_timeout: Option<Duration>,
 }
 
 impl Default for HttpConfig {
@@ -34,6 +46,10 @@ impl Default for HttpConfig {
             max_header_bytes: 16 << 10,
             header_read_timeout: Some(Duration::from_secs(30)),
             keep_alive: true,
+            websocket: true,
+            websocket_max_message_bytes: 1 << 20,
+            websocket_ping_interval: Some(Duration::from_secs(30)),
+            websocket_idle_timeout: Some(Duration::from_secs(90)),
         }
     }
 }

@@ -7,6 +7,9 @@
 //!   application.
 //! - [`crate::Client::connect_http`] makes a [`crate::Client`] whose calls are POSTed,
 //!   so generated typed clients work over HTTP unchanged.
+//! - With the `websocket` feature, a `GET` upgrade on the same path is a WebSocket
+//!   with a stream peer's full semantics (server-to-client calls included), and
+//!   `Client::connect_ws` is its client.
 //!
 //! The status codes and limits are on [`HttpService`] and [`HttpConfig`].
 
@@ -14,6 +17,8 @@ mod client;
 mod config;
 mod serve;
 mod service;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub use config::HttpConfig;
 pub use service::{HttpBody, HttpService};

@@ -27,7 +27,7 @@ impl Server {
     /// `Router::nest_service`, a hyper server) or wrap in tower-http layers. Each
     /// request is served in a session of its own; shutdown waits for its calls.
     pub fn http_service(&self, config: HttpConfig) -> HttpService {
-        HttpService::new(self.engine.clone(), Arc::new(config), None)
+        HttpService::new(self, Arc::new(config), None, None)
     }
 
     /// Accepts HTTP connections (HTTP/1.1 and HTTP/2, told apart by the client's
@@ -89,9 +89,9 @@ impl Server {
                 continue;
             }
             let session = Session::for_exchanges_from(self.engine.clone(), Some(remote_addr));
-            let service = HttpService::new(self.engine.clone(), config.clone(), Some(session));
+            let service = HttpService::new(self, config.clone(), Some(session), Some(remote_addr));
             let conn = builder
-                .serve_connection(io, TowerToHyperService::new(service))
+                .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
                 .into_owned();
             let conn = graceful.watch(conn);
             open.fetch_add(1, Ordering::Relaxed);

@@ -44,6 +44,13 @@ pub struct HttpService {
     config: Arc<HttpConfig>,
     /// The HTTP connection's session; `None` makes one per request.
     session: Option<Session>,
+    /// The client's address, when served from a socket (for the WebSocket peers
+    /// it upgrades to; HTTP calls have it in their session).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    remote_addr: Option<std::net::SocketAddr>,
+    /// Where upgraded WebSockets are served.
+    #[cfg(feature = "websocket")]
+    ws: super::websocket::WsHost,
 }
 
 /// The response body.
@@ -51,14 +58,22 @@ pub type HttpBody = Full<Bytes>;
 
 impl HttpService {
     pub(crate) fn new(
-        engine: Arc<Engine>,
+        server: &crate::Server,
         config: Arc<HttpConfig>,
         session: Option<Session>,
+        remote_addr: Option<std::net::SocketAddr>,
     ) -> Self {
         HttpService {
-            engine,
+            engine: server.engine.clone(),
             config,
             session,
+            remote_addr,
+            #[cfg(feature = "websocket")]
+            ws: super::websocket::WsHost {
+                engine: server.engine.clone(),
+                connections: server.connections.clone(),
+                open: server.open_connections.clone(),
+            },
         }
     }
 
@@ -93,6 +108,15 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        #[cfg(feature = "websocket")]
+        if self.config.websocket
+            && request.uri().path() == self.config.path
+            && super::websocket::is_upgrade(&request)
+        {
+            let response =
+                super::websocket::upgrade(request, &self.config, &self.ws, self.remote_addr);
+            return Box::pin(async move { Ok(response) });
+        }
         let config = self.config.clone();
         let session = self.session();
         Box::pin(async move { Ok(answer(&config, session, request).await) })

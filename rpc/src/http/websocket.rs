@@ -1,0 +1,285 @@
+//! JSON-RPC over WebSocket (feature `websocket`): an upgrade of a `GET` on the HTTP
+//! server's path, and a client.
+//!
+//! A WebSocket is bridged to an in-process pipe, one text message per frame, and the
+//! pipe's other end is served (or used) as any stream connection: so a WebSocket
+//! peer has exactly a TCP peer's semantics (many calls in flight, calls and
+//! notifications from the server to the client, `$/cancelRequest`, notification
+//! order, exactly one answer per call). The bridge adds the WebSocket's own rules:
+//! pings at an interval and a close when nothing (not even a pong) came for the
+//! idle timeout, a maximum message size, and close frames with a reason.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::header::{
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{HttpBody, HttpConfig};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::framing::{FrameCodec, Framing};
+use crate::peer::{ConnectionConfig, Peer};
+use crate::transport::{memory, Connection};
+use crate::Client;
+
+/// What serving an upgraded connection needs from its server.
+#[derive(Clone)]
+pub(crate) struct WsHost {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) connections: TaskTracker,
+    pub(crate) open: Arc<AtomicUsize>,
+}
+
+/// The WebSocket's own rules, on either end.
+#[derive(Debug, Clone, Copy)]
+struct KeepAlive {
+    ping_every: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+/// Whether `request` asks for a WebSocket (RFC 6455 section 4.2.1).
+pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
+    let has = |name, token: &str| {
+        request.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    request.method() == Method::GET && has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
+}
+
+/// Answers a WebSocket request with 101 and serves the upgraded connection as a
+/// peer of `host`'s server, from `remote_addr`.
+pub(crate) fn upgrade<B: Send + 'static>(
+    mut request: Request<B>,
+    config: &HttpConfig,
+    host: &WsHost,
+    remote_addr: Option<SocketAddr>,
+) -> Response<HttpBody> {
+    let version_ok = request
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let Some(key) = request
+        .headers()
+        .get(SEC_WEBSOCKET_KEY)
+        .filter(|_| version_ok)
+    else {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            b"a WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13",
+        )));
+        *response.status_mut() = StatusCode::UPGRADE_REQUIRED;
+        response
+            .headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.websocket_max_message_bytes))
+        .max_frame_size(Some(config.websocket_max_message_bytes));
+    let keep_alive = KeepAlive {
+        ping_every: config.websocket_ping_interval,
+        idle_timeout: config.websocket_idle_timeout,
+    };
+    let max_message = config.websocket_max_message_bytes;
+    let host = host.clone();
+    let connections = host.connections.clone();
+    connections.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(%err, "a WebSocket upgrade did not complete");
+                return;
+            }
+        };
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
+                .await;
+        let (served, bridged) = pipe(max_message);
+        let peer = Peer::start(served, host.engine.clone(), None, remote_addr);
+        host.open.fetch_add(1, Ordering::Relaxed);
+        let open = host.open.clone();
+        let watched = peer.clone();
+        host.connections.spawn(async move {
+            watched.closed().await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+        bridge(ws, bridged, keep_alive).await;
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+impl Client {
+    /// A client over a WebSocket to `url` (`ws://host:port/path`): pipelined calls,
+    /// and calls and notifications from the server, as over TCP (serve a service on
+    /// it with [`crate::Server::serve_connection`] of [`Client::connect_ws_pipe`] for
+    /// that). Pings every 30 s; a server silent for 90 s is disconnected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] naming `url` when the connection or the handshake fails.
+    pub async fn connect_ws(url: &str, config: ConnectionConfig) -> Result<Client, Error> {
+        Ok(Client::new(Self::connect_ws_pipe(url).await?, config))
+    }
+
+    /// The connection [`Client::connect_ws`] runs over, to serve a service on it as
+    /// well (`Server::serve_connection` returns the [`Peer`]): both ends of the
+    /// WebSocket then call each other.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect_ws`].
+    pub async fn connect_ws_pipe(url: &str) -> Result<memory::MemoryConnection, Error> {
+        let max = crate::framing::DEFAULT_MAX_FRAME_LEN;
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
+            .await
+            .map_err(|err| Error::Connect {
+                addr: url.to_owned(),
+                source: std::io::Error::other(err.to_string()),
+            })?;
+        let (near, far) = pipe(max);
+        tokio::spawn(bridge(
+            ws,
+            far,
+            KeepAlive {
+                ping_every: Some(Duration::from_secs(30)),
+                idle_timeout: Some(Duration::from_secs(90)),
+            },
+        ));
+        Ok(near)
+    }
+}
+
+/// Two ends of an in-process pipe framed by `Content-Length` (any message text is
+/// one frame) with frames up to `max_message` bytes.
+fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
+    let codec: FrameCodec = Framing::ContentLength.codec(max_message.max(1024));
+    memory::pair(codec, 1 << 20)
+}
+
+/// Carries messages between the WebSocket and the pipe until either ends: each
+/// text (or binary) message is one frame in, each frame out one text message.
+async fn bridge<S>(ws: WebSocketStream<S>, pipe: memory::MemoryConnection, keep_alive: KeepAlive)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let Connection {
+        mut reader,
+        mut writer,
+    } = pipe;
+    let last_heard = Arc::new(Mutex::new(Instant::now()));
+    let done = CancellationToken::new();
+
+    // In: messages to frames. Its own task, so that a full pipe (the peer at its
+    // in-flight limit) never stops the answers going out.
+    let inbound = {
+        let (last_heard, done) = (last_heard.clone(), done.clone());
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = done.cancelled() => break,
+                    message = ws_rx.next() => message,
+                };
+                *last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                let frame = match message {
+                    Some(Ok(Message::Text(text))) => Bytes::from(text),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                };
+                if writer.send(frame).await.is_err() {
+                    break;
+                }
+            }
+            // The other end stopped sending: the peer sees EOF, answers what it
+            // accepted, then closes its side.
+            let _ = writer.shutdown().await;
+        })
+    };
+
+    // Out: frames to messages, pings, and the close.
+    let mut ping = keep_alive.ping_every.map(|every| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    let close = loop {
+        let tick = async {
+            match ping.as_mut() {
+                Some(interval) => {
+                    interval.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = reader.next_frame() => match frame {
+                Some(Ok(frame)) => {
+                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
+                    if ws_tx.send(Message::Text(text)).await.is_err() {
+                        break None;
+                    }
+                }
+                _ => break Some((CloseCode::Normal, "the connection is closing")),
+            },
+            () = tick => {
+                let heard = *last_heard.lock().unwrap_or_else(|e| e.into_inner());
+                if keep_alive.idle_timeout.is_some_and(|idle| heard.elapsed() > idle) {
+                    break Some((CloseCode::Away, "idle timeout: nothing heard, not even a pong"));
+                }
+                if ws_tx.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = ws_tx.send(Message::Close(Some(frame))).await;
+        // Wait (briefly) for the other end's close, read by the inbound task.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while !inbound.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+    done.cancel();
+    let _ = ws_tx.close().await;
+    let _ = inbound.await;
+}
