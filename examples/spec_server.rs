@@ -1,11 +1,13 @@
 //! The example methods of the JSON-RPC 2.0 specification, served over stdio or TCP.
 //!
 //! ```text
-//! spec_server [--tcp HOST:PORT] [--framing ndjson|content-length]
+//! spec_server [--tcp HOST:PORT | --http HOST:PORT] [--framing ndjson|content-length]
 //! ```
 //!
-//! Without `--tcp` it serves stdin/stdout. With `--tcp` (port 0 picks a free port) the
-//! first line of stdout is `listening on HOST:PORT`. Methods: `subtract` (positional
+//! Without `--tcp` or `--http` it serves stdin/stdout. With `--tcp` (port 0 picks a
+//! free port) the first line of stdout is `listening on HOST:PORT`. With `--http` it
+//! serves JSON-RPC over HTTP POST and WebSocket on `/` (and `GET /health`), and
+//! prints the same first line. Methods: `subtract` (positional
 //! `[minuend, subtrahend]` or named `{minuend, subtrahend}`), `sum` (any number of
 //! positional numbers), `get_data` (returns `["hello", 5]`), and the notifications
 //! `update`, `notify_hello` and `notify_sum`.
@@ -89,18 +91,21 @@ fn service() -> Router {
 
 struct Args {
     tcp: Option<String>,
+    http: Option<String>,
     framing: Framing,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         tcp: None,
+        http: None,
         framing: Framing::Ndjson,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         match arg.as_str() {
             "--tcp" => args.tcp = Some(argv.next().ok_or("--tcp needs HOST:PORT")?),
+            "--http" => args.http = Some(argv.next().ok_or("--http needs HOST:PORT")?),
             "--framing" => {
                 let value = argv
                     .next()
@@ -109,11 +114,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: spec_server [--tcp HOST:PORT] [--framing ndjson|content-length]".into(),
+                    "usage: spec_server [--tcp HOST:PORT | --http HOST:PORT] [--framing ndjson|content-length]".into(),
                 )
             }
             other => return Err(format!("unknown argument {other:?}; see --help")),
         }
+    }
+    if args.tcp.is_some() && args.http.is_some() {
+        return Err("choose one of --tcp and --http".into());
     }
     Ok(args)
 }
@@ -128,6 +136,28 @@ async fn main() {
         }
     };
     let server = Server::new(service());
+    if let Some(addr) = args.http {
+        let listener = match tokio::net::TcpListener::bind(addr.as_str()).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!("cannot listen on {addr}: {err}");
+                std::process::exit(1);
+            }
+        };
+        let local = listener
+            .local_addr()
+            .expect("a bound socket has an address");
+        println!("listening on {local}");
+        let _ = std::io::stdout().flush();
+        if let Err(err) = server
+            .serve_http(listener, rpc::http::HttpConfig::default())
+            .await
+        {
+            eprintln!("server stopped: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
     match args.tcp {
         Some(addr) => {
             let listener = match tcp::Listener::bind(addr.as_str(), args.framing).await {

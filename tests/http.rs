@@ -420,3 +420,70 @@ async fn handlers_see_the_request_s_headers_and_extensions() {
     running.server.shutdown(Duration::from_secs(5)).await;
     running.serving.await.unwrap().unwrap();
 }
+
+#[allow(dead_code)] // the Python half is for other tests
+#[path = "support/external.rs"]
+mod external;
+
+/// `curl -s -o /dev/null -w %{http_code} ARGS..`: the status curl saw.
+fn curl_status(args: &[&str]) -> Option<String> {
+    let output = match std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .args(args)
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            external::missing("curl is not installed", "apt-get install curl");
+            return None;
+        }
+    };
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn curl_sees_the_status_codes() {
+    let running = start(
+        ServerConfig::default(),
+        HttpConfig::default().max_body_bytes(64),
+    )
+    .await;
+    let url = format!("http://{}/", running.addr);
+    let health = format!("http://{}/health", running.addr);
+    let statuses = tokio::task::spawn_blocking(move || {
+        let json = "content-type: application/json";
+        let call = r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#;
+        let note = r#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#;
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","method":"log","params":["{}"]}}"#,
+            "x".repeat(100)
+        );
+        [
+            curl_status(&["-H", json, "--data", call, &url]),
+            curl_status(&["-H", json, "--data", note, &url]),
+            curl_status(&[&url]),
+            curl_status(&["-H", "content-type: text/plain", "--data", call, &url]),
+            curl_status(&["-H", json, "--data", &big, &url]),
+            curl_status(&[&health]),
+            // HTTP/2 without TLS (prior knowledge), on the same port.
+            curl_status(&["--http2-prior-knowledge", "-H", json, "--data", call, &url]),
+        ]
+    })
+    .await
+    .unwrap();
+    if statuses.iter().any(Option::is_none) {
+        return;
+    }
+    let statuses: Vec<String> = statuses.into_iter().flatten().collect();
+    assert_eq!(statuses, ["200", "202", "405", "415", "413", "200", "200"]);
+    running.server.shutdown(Duration::from_secs(5)).await;
+    running.serving.await.unwrap().unwrap();
+}

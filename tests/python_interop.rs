@@ -1,9 +1,11 @@
 //! The examples against Python JSON-RPC clients that we did not write: the official
 //! MCP SDK client against `mcp_server`; python-lsp-jsonrpc over stdio with
 //! Content-Length framing (as LSP clients speak) and jsonrpcclient over
-//! newline-delimited TCP against `spec_server`.
+//! newline-delimited TCP against `spec_server`; httpx and websockets against
+//! `spec_server --http` (HTTP POST and WebSocket on one port).
 //!
-//! Needs `python3` with `mcp`, `python-lsp-jsonrpc` and `jsonrpcclient` (`.ci/run`
+//! Needs `python3` with `mcp`, `python-lsp-jsonrpc`, `jsonrpcclient`, `httpx` and
+//! `websockets` (`.ci/run`
 //! installs them). A test whose package (or `python3`) is missing is skipped with a
 //! `SKIPPED` line on stderr that says what to install; under CI (`CI` set) it fails
 //! instead (`tests/support/external.rs`).
@@ -59,6 +61,14 @@ fn jsonrpcclient_over_newline_delimited_tcp() {
         "ndjson_tcp_client.py",
         "spec_server",
     );
+}
+
+#[test]
+fn httpx_and_websockets_over_http_post_and_websocket_on_one_port() {
+    if !external::python_module("websockets", "websockets") {
+        return;
+    }
+    run_client("httpx", "httpx", "http_ws_client.py", "spec_server");
 }
 
 #[test]
