@@ -1,6 +1,8 @@
 //! End-to-end calls through a generated client and `rpc::Server`, over the in-memory
-//! pipe (`rpc::transport::memory::pair`) and TCP loopback (127.0.0.1), on a tokio
-//! multi-thread runtime with 2 workers.
+//! pipe (`rpc::transport::memory::pair`), TCP loopback (127.0.0.1), HTTP POST
+//! (`Server::serve_http`, `Client::connect_http`: HTTP/1.1 with pooled keep-alive
+//! connections) and WebSocket (`Client::connect_ws`), on a tokio multi-thread runtime
+//! with 2 workers.
 //!
 //! Two shapes of load:
 //! - `round_trip`: one call at a time; the reported time is the latency of one call.
@@ -74,6 +76,8 @@ const PAYLOADS: [Payload; 3] = [Payload::Small, Payload::Text(4096), Payload::Te
 enum Transport {
     Memory,
     Tcp,
+    Http,
+    WebSocket,
 }
 
 impl Transport {
@@ -81,6 +85,8 @@ impl Transport {
         match self {
             Transport::Memory => "memory",
             Transport::Tcp => "tcp",
+            Transport::Http => "http",
+            Transport::WebSocket => "websocket",
         }
     }
 }
@@ -117,6 +123,24 @@ async fn setup(transport: Transport) -> Setup {
             Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
                 .await
                 .unwrap()
+        }
+        Transport::Http | Transport::WebSocket => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr: SocketAddr = listener.local_addr().unwrap();
+            let serving = server.clone();
+            tokio::spawn(async move {
+                serving
+                    .serve_http(listener, rpc::http::HttpConfig::default())
+                    .await
+            });
+            if let Transport::Http = transport {
+                Client::connect_http(&format!("http://{addr}/"), ConnectionConfig::default())
+                    .unwrap()
+            } else {
+                Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
+                    .await
+                    .unwrap()
+            }
         }
     };
     Setup {
@@ -253,5 +277,13 @@ fn tcp_loopback(c: &mut Criterion) {
     bench_transport(c, Transport::Tcp);
 }
 
-criterion_group!(benches, memory_pipe, tcp_loopback);
+fn http_post(c: &mut Criterion) {
+    bench_transport(c, Transport::Http);
+}
+
+fn websocket(c: &mut Criterion) {
+    bench_transport(c, Transport::WebSocket);
+}
+
+criterion_group!(benches, memory_pipe, tcp_loopback, http_post, websocket);
 criterion_main!(benches);

@@ -52,8 +52,11 @@ impl Client {
         if uri.scheme_str() != Some("http") || uri.authority().is_none() {
             return Err(invalid("expected an http://host:port/path URL"));
         }
+        let mut connector = HttpConnector::new();
+        // Each request is written whole; Nagle's wait only adds latency.
+        connector.set_nodelay(true);
         let pool: Pool =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
         let (client_end, bridge_end) = memory::pair(Framing::ContentLength, PIPE_BYTES);
         let in_flight = config.max_in_flight.max(1);
         tokio::spawn(bridge(bridge_end, pool, Arc::new(uri), in_flight));

@@ -44,6 +44,42 @@ impl Server {
     ///
     /// When accepting fails for a reason other than one connection's.
     pub async fn serve_http(&self, listener: TcpListener, config: HttpConfig) -> io::Result<()> {
+        self.serve_http_with(listener, config, None).await
+    }
+
+    /// [`Server::serve_http`] over TLS (feature `tls`): HTTPS, and WSS for
+    /// WebSocket upgrades. `tls` is the certificate and key; when it names no ALPN
+    /// protocols, `h2` and `http/1.1` are offered. The handshake runs in the
+    /// connection's task, within `HttpConfig::header_read_timeout`, so a client
+    /// that stalls it holds only its own connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve_http`].
+    #[cfg(feature = "tls")]
+    pub async fn serve_https(
+        &self,
+        listener: TcpListener,
+        config: HttpConfig,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        let tls = if tls.alpn_protocols.is_empty() {
+            let mut with_alpn = (*tls).clone();
+            with_alpn.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Arc::new(with_alpn)
+        } else {
+            tls
+        };
+        self.serve_http_with(listener, config, Some(tls.into()))
+            .await
+    }
+
+    async fn serve_http_with(
+        &self,
+        listener: TcpListener,
+        config: HttpConfig,
+        tls: Option<Acceptor>,
+    ) -> io::Result<()> {
         let config = Arc::new(config);
         let mut builder = Builder::new(TokioExecutor::new());
         builder
@@ -72,40 +108,93 @@ impl Server {
                     }
                 }
             };
-            let io = TokioIo::new(stream);
+            // Answers are written whole; waiting to fill a segment only adds latency.
+            let _ = stream.set_nodelay(true);
             let open = self.open_connections.clone();
-            if open.load(Ordering::Relaxed) >= self.engine.config.max_connections {
+            let over = open.load(Ordering::Relaxed) >= self.engine.config.max_connections;
+            let service = if over {
                 self.engine.metrics.record_refused_connection();
-                let max = self.engine.config.max_connections;
-                let refuse = hyper::service::service_fn(move |_| async move {
-                    Ok::<_, Infallible>(over_capacity(max))
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(false)
-                    .serve_connection(io, refuse);
-                self.connections.spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                });
-                continue;
-            }
-            let session = Session::for_exchanges_from(self.engine.clone(), Some(remote_addr));
-            let service = HttpService::new(self, config.clone(), Some(session), Some(remote_addr));
-            let conn = builder
-                .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
-                .into_owned();
-            let conn = graceful.watch(conn);
-            open.fetch_add(1, Ordering::Relaxed);
-            self.engine.metrics.add_connections(1);
+                None
+            } else {
+                let session = Session::for_exchanges_from(self.engine.clone(), Some(remote_addr));
+                open.fetch_add(1, Ordering::Relaxed);
+                self.engine.metrics.add_connections(1);
+                Some(HttpService::new(
+                    self,
+                    config.clone(),
+                    Some(session),
+                    Some(remote_addr),
+                ))
+            };
+            let max = self.engine.config.max_connections;
+            #[allow(clippy::clone_on_copy)] // `Option<Infallible>` without the tls feature
+            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+            #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+            let handshake = config
+                .header_read_timeout
+                .unwrap_or(Duration::from_secs(30));
             self.connections.spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(%err, "HTTP connection ended with an error");
+                let counted = service.is_some();
+                match tls {
+                    None => drive(TokioIo::new(stream), service, builder, watcher, max).await,
+                    #[cfg(feature = "tls")]
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                drive(TokioIo::new(stream), service, builder, watcher, max).await;
+                            }
+                            Ok(Err(err)) => tracing::debug!(%err, "a TLS handshake failed"),
+                            Err(_) => tracing::debug!("a TLS handshake did not finish in time"),
+                        }
+                    }
                 }
-                open.fetch_sub(1, Ordering::Relaxed);
+                if counted {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                }
             });
         }
         // Requests in flight finish; idle keep-alive connections close now.
         graceful.shutdown().await;
         Ok(())
+    }
+}
+
+/// What turns an accepted socket into a TLS stream, when the server has one.
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+/// No TLS without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+
+/// Serves one HTTP connection (`service`), or refuses it with 503 when it is over
+/// the limit (`None`).
+async fn drive<I>(
+    io: TokioIo<I>,
+    service: Option<HttpService>,
+    builder: Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    max: usize,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match service {
+        Some(service) => {
+            let conn = builder
+                .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(err) = watcher.watch(conn).await {
+                tracing::debug!(%err, "HTTP connection ended with an error");
+            }
+        }
+        None => {
+            let refuse = hyper::service::service_fn(move |_| async move {
+                Ok::<_, Infallible>(over_capacity(max))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(io, refuse);
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
     }
 }
 

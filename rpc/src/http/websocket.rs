@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::header::{
     HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
     UPGRADE,
@@ -247,8 +247,20 @@ where
         tokio::select! {
             frame = reader.next_frame() => match frame {
                 Some(Ok(frame)) => {
-                    let Ok(text) = Utf8Bytes::try_from(frame) else { continue };
-                    if ws_tx.send(Message::Text(text)).await.is_err() {
+                    // Every frame already waiting goes out in one flush (one write),
+                    // as the stream writer coalesces; `next_frame` is cancel-safe.
+                    let mut next = Some(frame);
+                    let mut failed = false;
+                    while let Some(frame) = next.take() {
+                        if let Ok(text) = Utf8Bytes::try_from(frame) {
+                            if ws_tx.feed(Message::Text(text)).await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                        }
+                        next = reader.next_frame().now_or_never().flatten().and_then(Result::ok);
+                    }
+                    if failed || ws_tx.flush().await.is_err() {
                         break None;
                     }
                 }
