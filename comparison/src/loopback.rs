@@ -73,17 +73,27 @@ pub enum Contender {
     /// The bare tokio line echo answering every read with one write, and with 64 in
     /// flight a client that does the same: what the loopback itself allows.
     FloorBatched,
+    /// Ours over WebSocket (`Server::serve_http`, `Client::connect_ws`), against
+    /// jsonrpsee's WebSocket (the `jsonrpsee` row).
+    OursWs,
+    /// Ours over HTTP POST (`Server::serve_http`, `Client::connect_http`).
+    OursHttp,
+    /// jsonrpsee over HTTP POST (its server and `HttpClient`).
+    JsonrpseeHttp,
 }
 
 impl Contender {
     /// All contenders, in the order they run in a round.
-    pub const ALL: [Contender; 6] = [
+    pub const ALL: [Contender; 9] = [
         Contender::Ours,
         Contender::Jsonrpsee,
         Contender::TarpcJson,
         Contender::TarpcBincode,
         Contender::Floor,
         Contender::FloorBatched,
+        Contender::OursWs,
+        Contender::OursHttp,
+        Contender::JsonrpseeHttp,
     ];
 
     /// The name in the report.
@@ -95,6 +105,9 @@ impl Contender {
             Contender::TarpcBincode => "tarpc-bincode",
             Contender::Floor => "floor",
             Contender::FloorBatched => "floor-batched",
+            Contender::OursWs => "ours-ws",
+            Contender::OursHttp => "ours-http",
+            Contender::JsonrpseeHttp => "jsonrpsee-http",
         }
     }
 }
@@ -173,6 +186,17 @@ impl Caller for Jsonrpsee {
         JsonrpseeCalcClient::add(&*self.0, a, b)
             .await
             .expect("jsonrpsee: add")
+    }
+}
+
+#[derive(Clone)]
+struct JsonrpseeHttp(Arc<jsonrpsee::http_client::HttpClient>);
+
+impl Caller for JsonrpseeHttp {
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        JsonrpseeCalcClient::add(&*self.0, a, b)
+            .await
+            .expect("jsonrpsee-http: add")
     }
 }
 
@@ -288,6 +312,48 @@ async fn round_ours(config: LoopbackConfig) -> Round {
     let round = measure(Ours(CalcClient::new(client)), config).await;
     server.shutdown(Duration::from_secs(1)).await;
     serving.abort();
+    round
+}
+
+/// Ours over the HTTP server, by WebSocket (`ws`) or by POST.
+async fn round_ours_http(config: LoopbackConfig, ws: bool) -> Round {
+    let server = Arc::new(rpc::Server::new(CalcServer::new(Adder)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            server
+                .serve_http(listener, rpc::http::HttpConfig::default())
+                .await
+        })
+    };
+    let client = if ws {
+        rpc::Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
+            .await
+            .unwrap()
+    } else {
+        rpc::Client::connect_http(&format!("http://{addr}/"), ConnectionConfig::default()).unwrap()
+    };
+    let round = measure(Ours(CalcClient::new(client)), config).await;
+    server.shutdown(Duration::from_secs(1)).await;
+    serving.abort();
+    round
+}
+
+async fn round_jsonrpsee_http(config: LoopbackConfig) -> Round {
+    let server = jsonrpsee::server::Server::builder()
+        .build("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.start(Adder.into_rpc());
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(format!("http://{addr}"))
+        .unwrap();
+    let round = measure(JsonrpseeHttp(Arc::new(client)), config).await;
+    handle.stop().unwrap();
+    handle.stopped().await;
     round
 }
 
@@ -551,6 +617,9 @@ fn round(contender: Contender, config: LoopbackConfig) -> Round {
                 Contender::TarpcBincode => round_tarpc_bincode(config).await,
                 Contender::Floor => round_floor(config, false).await,
                 Contender::FloorBatched => round_floor(config, true).await,
+                Contender::OursWs => round_ours_http(config, true).await,
+                Contender::OursHttp => round_ours_http(config, false).await,
+                Contender::JsonrpseeHttp => round_jsonrpsee_http(config).await,
             }
         })
         .await

@@ -270,6 +270,41 @@ pub fn table(codec: Option<&CodecResults>, loopback: &[(Contender, LoopbackFigur
             fastest(&codec.encode),
         );
     }
+    // Over the HTTP server: ours against jsonrpsee, WebSocket and POST.
+    let over = |name: &str, ours: Contender, theirs: Contender| -> Option<String> {
+        let (o_p50, t_p50) = (lb(ours, |f| f.p50_us)?, lb(theirs, |f| f.p50_us)?);
+        let (o_rate, t_rate) = (
+            lb(ours, |f| f.calls_per_sec)?,
+            lb(theirs, |f| f.calls_per_sec)?,
+        );
+        Some(format!(
+            "| {name} | {} µs | {} µs | {} | {} calls/s | {} calls/s | {} | {} | {} |",
+            us(o_p50),
+            us(t_p50),
+            ratio(Some(o_p50), Some(t_p50)),
+            per_sec(o_rate),
+            per_sec(t_rate),
+            ratio(Some(o_rate), Some(t_rate)),
+            lb(ours, |f| f.in_flight_allocs).map_or("—".into(), count),
+            lb(theirs, |f| f.in_flight_allocs).map_or("—".into(), count),
+        ))
+    };
+    let rows: Vec<String> = [
+        over("WebSocket", Contender::OursWs, Contender::Jsonrpsee),
+        over("HTTP POST", Contender::OursHttp, Contender::JsonrpseeHttp),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| over | ours p50 | jsonrpsee p50 | ours/jsonrpsee | ours 64 in flight | jsonrpsee 64 in flight | ours/jsonrpsee | ours allocs/call | jsonrpsee allocs/call |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for row in rows {
+            let _ = writeln!(out, "{row}");
+        }
+    }
     if let Some(batched) = lb(Contender::FloorBatched, |f| f.calls_per_sec) {
         let _ = writeln!(
             out,
