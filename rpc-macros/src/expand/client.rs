@@ -270,29 +270,13 @@ impl Generator<'_> {
         let result = q!(::core::result::Result);
         let wire = &method.wire;
         let send = format_ident!("__rpc_send_{}", i);
-        let optional = optional_args(method);
-        let a = generic_idents(method.params.len());
         let r = format_ident!("__R");
-        let arg_params: Vec<Ident> = a
-            .iter()
-            .map(|x| Ident::new(&x.to_string().to_lowercase(), Span::mixed_site()))
-            .collect();
-
+        let SenderArgs {
+            params: arg_params,
+            bounds,
+            types: param_types,
+        } = self.sender_args(method);
         let params_value = self.params_value(i, method, &arg_params);
-        let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
-            if opt {
-                q!(#x: #serde::Serialize)
-            } else {
-                q!(#x: ?::core::marker::Sized + #serde::Serialize)
-            }
-        });
-        let param_types = a.iter().zip(&optional).map(|(x, &opt)| {
-            if opt {
-                q!(&::core::option::Option<#x>)
-            } else {
-                q!(&#x)
-            }
-        });
 
         if method.notification {
             q! {
@@ -389,28 +373,13 @@ impl Generator<'_> {
         let serde = q!(#rt::serde);
         let wire = &method.wire;
         let queue = format_ident!("__rpc_queue_{}", i);
-        let optional = optional_args(method);
-        let a = generic_idents(method.params.len());
         let r = format_ident!("__R");
-        let arg_params: Vec<Ident> = a
-            .iter()
-            .map(|x| Ident::new(&x.to_string().to_lowercase(), Span::mixed_site()))
-            .collect();
+        let SenderArgs {
+            params: arg_params,
+            bounds,
+            types: param_types,
+        } = self.sender_args(method);
         let params_value = self.params_value(i, method, &arg_params);
-        let bounds = a.iter().zip(&optional).map(|(x, &opt)| {
-            if opt {
-                q!(#x: #serde::Serialize)
-            } else {
-                q!(#x: ?::core::marker::Sized + #serde::Serialize)
-            }
-        });
-        let param_types = a.iter().zip(&optional).map(|(x, &opt)| {
-            if opt {
-                q!(&::core::option::Option<#x>)
-            } else {
-                q!(&#x)
-            }
-        });
         if method.notification {
             q! {
                 fn #queue<#(#bounds),*>(
@@ -432,6 +401,48 @@ impl Generator<'_> {
         }
     }
 
+    /// The generic arguments of a sender or queuer: `a0: &A0` (or `&Option<A0>` for an
+    /// optional named parameter) with `A0: ?Sized + Serialize`.
+    fn sender_args(&self, method: &Method) -> SenderArgs {
+        let serde = {
+            let rt = &self.rt;
+            q!(#rt::serde)
+        };
+        let optional = optional_args(method);
+        let a = generic_idents(method.params.len());
+        let params = a
+            .iter()
+            .map(|x| Ident::new(&x.to_string().to_lowercase(), Span::mixed_site()))
+            .collect();
+        let bounds = a
+            .iter()
+            .zip(&optional)
+            .map(|(x, &opt)| {
+                if opt {
+                    q!(#x: #serde::Serialize)
+                } else {
+                    q!(#x: ?::core::marker::Sized + #serde::Serialize)
+                }
+            })
+            .collect();
+        let types = a
+            .iter()
+            .zip(&optional)
+            .map(|(x, &opt)| {
+                if opt {
+                    q!(&::core::option::Option<#x>)
+                } else {
+                    q!(&#x)
+                }
+            })
+            .collect();
+        SenderArgs {
+            params,
+            bounds,
+            types,
+        }
+    }
+
     /// What goes on the wire as a call's params: nothing, the one raw value, or the
     /// args struct of the method's parameters.
     fn params_value(&self, i: usize, method: &Method, arg_params: &[Ident]) -> TokenStream {
@@ -445,6 +456,13 @@ impl Generator<'_> {
             q!(&#args(#(#arg_params),*))
         }
     }
+}
+
+/// A sender's parameters (`a0`), their bounds and their types.
+struct SenderArgs {
+    params: Vec<Ident>,
+    bounds: Vec<TokenStream>,
+    types: Vec<TokenStream>,
 }
 
 /// The client's parameters for a method: the trait method's, less `&self` and the

@@ -10,8 +10,8 @@
 //! idle timeout, a maximum message size, and close frames with a reason.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -181,6 +181,10 @@ impl Client {
     }
 }
 
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Two ends of an in-process pipe framed by `Content-Length` (any message text is
 /// one frame) with frames up to `max_message` bytes.
 fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
@@ -199,7 +203,10 @@ where
         mut reader,
         mut writer,
     } = pipe;
-    let last_heard = Arc::new(Mutex::new(Instant::now()));
+    // Milliseconds since `started` when the other end was last heard: an atomic,
+    // so that each message costs no lock.
+    let started = Instant::now();
+    let last_heard = Arc::new(AtomicU64::new(0));
     let done = CancellationToken::new();
 
     // In: messages to frames. Its own task, so that a full pipe (the peer at its
@@ -212,7 +219,7 @@ where
                     () = done.cancelled() => break,
                     message = ws_rx.next() => message,
                 };
-                *last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                last_heard.store(elapsed_ms(started), Ordering::Relaxed);
                 let frame = match message {
                     Some(Ok(Message::Text(text))) => Bytes::from(text),
                     Some(Ok(Message::Binary(bytes))) => bytes,
@@ -267,8 +274,8 @@ where
                 _ => break Some((CloseCode::Normal, "the connection is closing")),
             },
             () = tick => {
-                let heard = *last_heard.lock().unwrap_or_else(|e| e.into_inner());
-                if keep_alive.idle_timeout.is_some_and(|idle| heard.elapsed() > idle) {
+                let silent = elapsed_ms(started).saturating_sub(last_heard.load(Ordering::Relaxed));
+                if keep_alive.idle_timeout.is_some_and(|idle| u128::from(silent) > idle.as_millis()) {
                     break Some((CloseCode::Away, "idle timeout: nothing heard, not even a pong"));
                 }
                 if ws_tx.send(Message::Ping(Bytes::new())).await.is_err() {
