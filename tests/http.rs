@@ -385,7 +385,7 @@ async fn handlers_see_the_request_s_headers_and_extensions() {
     let mut request = http::Request::post("/")
         .header("content-type", "application/json")
         .header("x-client", "tester")
-        .body(rpc::http::HttpBody::new(bytes::Bytes::from_static(
+        .body(rpc::http::HttpBody::whole(bytes::Bytes::from_static(
             frame.as_bytes(),
         )))
         .unwrap();

@@ -38,6 +38,14 @@ impl Destination {
             Destination::Batch(batch) => batch.sink().request(),
         }
     }
+
+    /// For an exchange's call: what tells that its caller stopped waiting.
+    fn abandoned(&self) -> Option<&CancellationToken> {
+        match self {
+            Destination::Frame(sink) => sink.abandoned(),
+            Destination::Batch(batch) => batch.sink().abandoned(),
+        }
+    }
 }
 
 /// Serves one call or notification: takes its place in the session's in-flight limit
@@ -197,7 +205,17 @@ impl CallSpawner {
             let _over = cancel.map(CancellationToken::drop_guard);
             let state = &*session.state;
             let is_notification = id.is_none();
-            let reply = execute(state, admission, method, is_notification, after, future).await;
+            let abandoned = to.abandoned();
+            let reply = execute(
+                state,
+                admission,
+                method,
+                is_notification,
+                abandoned,
+                after,
+                future,
+            )
+            .await;
             // The next notification, and the calls waiting for this one, may start.
             drop(handled);
             let Some(id) = id else {
@@ -230,12 +248,14 @@ impl std::fmt::Debug for CallSpawner {
 }
 
 /// Runs an admitted call to its reply, or to an error when its connection can no
-/// longer take the answer or the server's shutdown deadline passes.
+/// longer take the answer (or its exchange's caller stopped waiting: `abandoned`)
+/// or the server's shutdown deadline passes.
 async fn execute<F>(
     state: &SessionState,
     admission: Admission,
     method: usize,
     is_notification: bool,
+    abandoned: Option<&CancellationToken>,
     after: Option<CancellationToken>,
     future: F,
 ) -> Reply
@@ -256,7 +276,7 @@ where
         biased;
         reply = run.instrument(span) => reply,
         // Notifications run on when their sender leaves; only the deadline stops them.
-        () = if is_notification { engine.hard_stop.cancelled() } else { state.stop_calls.cancelled() } => {
+        () = stopped(state, is_notification, abandoned) => {
             if engine.hard_stop.is_cancelled() {
                 engine.metrics.record_interrupted_by_shutdown();
                 Err(RpcError::new(
@@ -275,4 +295,22 @@ where
         m.record(started.elapsed(), reply.is_err());
     }
     reply
+}
+
+/// Resolves when a call must stop before its reply: the server's shutdown deadline
+/// for a notification; for a call, also its connection closing or its exchange's
+/// caller going away.
+async fn stopped(
+    state: &SessionState,
+    is_notification: bool,
+    abandoned: Option<&CancellationToken>,
+) {
+    match (is_notification, abandoned) {
+        (true, _) => state.engine.hard_stop.cancelled().await,
+        (false, None) => state.stop_calls.cancelled().await,
+        (false, Some(abandoned)) => tokio::select! {
+            () = state.stop_calls.cancelled() => {}
+            () = abandoned.cancelled() => {}
+        },
+    }
 }

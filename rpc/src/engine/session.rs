@@ -36,6 +36,9 @@ pub(crate) enum Sink {
 pub(crate) struct ExchangeSlot {
     pub(crate) answer: Mutex<Option<oneshot::Sender<Bytes>>>,
     pub(crate) request: Option<Arc<RequestMeta>>,
+    /// Cancelled when the caller stops waiting (an HTTP client that went away):
+    /// the exchange's calls stop, as a closed connection's do.
+    pub(crate) abandoned: CancellationToken,
 }
 
 /// What a frame handed in process came with, beyond its bytes.
@@ -52,6 +55,14 @@ impl Sink {
         match self {
             Sink::Connection => None,
             Sink::Exchange(slot) => slot.request.as_ref(),
+        }
+    }
+
+    /// For an exchange: what tells that its caller stopped waiting.
+    pub(crate) fn abandoned(&self) -> Option<&CancellationToken> {
+        match self {
+            Sink::Connection => None,
+            Sink::Exchange(slot) => Some(&slot.abandoned),
         }
     }
 }
@@ -206,7 +217,8 @@ impl Session {
     }
 
     /// [`Session::handle_frame`] for a frame that came with `request` (its calls'
-    /// contexts see it).
+    /// contexts see it). Dropping the future before the answer stops the frame's
+    /// calls (answered -32800 to nobody); its notifications run on.
     pub(crate) async fn exchange(
         &self,
         frame: Bytes,
@@ -216,14 +228,18 @@ impl Session {
         let slot = Arc::new(ExchangeSlot {
             answer: Mutex::new(Some(tx)),
             request,
+            abandoned: CancellationToken::new(),
         });
+        let waiting = slot.abandoned.clone().drop_guard();
         if self.state.engine.stop_reading.is_cancelled() {
             self.state.refuse_during_shutdown(&frame, slot);
         } else {
             self.serve_frame(frame, Sink::Exchange(slot), None).await;
         }
         // The sender is dropped without an answer when there is none to give.
-        rx.await.ok()
+        let answer = rx.await.ok();
+        waiting.disarm();
+        answer
     }
 
     /// Parses one received frame and starts what it holds: calls, notifications,

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::{Allowlist, HttpSessions};
+
 /// How [`crate::Server::serve_http`] and [`super::HttpService`] serve JSON-RPC over
 /// HTTP. Every limit is separate; what hitting each looks like on the wire is said
 /// on its field.
@@ -35,6 +37,24 @@ pub struct HttpConfig {
     /// closes it with code 1001 and the reason "idle timeout" (90 s; checked at
     /// each ping).
     pub websocket_idle_timeout: Option<Duration>,
+    /// Answers as server-sent events (15 s). A client whose `Accept` names
+    /// `text/event-stream` and JSON gets JSON when the answer is ready within this
+    /// time, and otherwise a `text/event-stream` response: a keep-alive comment at
+    /// once and at each interval (so proxies keep the request open), then the answer
+    /// as one `message` event. One that accepts only event streams gets one at
+    /// once. The client closing the stream stops the calls it waits for. `None`
+    /// answers only with JSON, and a client that accepts only event streams 406.
+    pub sse_keep_alive: Option<Duration>,
+    /// The `Host` (HTTP/2: `:authority`) values answered on the path ([`Allowlist::Any`]).
+    /// Another answers 421 with a -32600 error body: the defence against DNS
+    /// rebinding for a server on a private address ([`Allowlist::Loopback`]).
+    pub allowed_hosts: Allowlist,
+    /// The `Origin` values answered on the path, WebSocket upgrades included
+    /// ([`Allowlist::Any`]). A request without `Origin` (not from a browser) is
+    /// answered; one from another origin answers 403 with a -32600 error body.
+    pub allowed_origins: Allowlist,
+    /// Sessions named by a header (none): see [`HttpSessions`].
+    pub sessions: Option<HttpSessions>,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +70,10 @@ impl Default for HttpConfig {
             websocket_max_message_bytes: 1 << 20,
             websocket_ping_interval: Some(Duration::from_secs(30)),
             websocket_idle_timeout: Some(Duration::from_secs(90)),
+            sse_keep_alive: Some(Duration::from_secs(15)),
+            allowed_hosts: Allowlist::Any,
+            allowed_origins: Allowlist::Any,
+            sessions: None,
         }
     }
 }
@@ -73,6 +97,42 @@ impl HttpConfig {
     #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Turns WebSocket upgrades on the path on or off.
+    #[must_use]
+    pub fn websocket(mut self, on: bool) -> Self {
+        self.websocket = on;
+        self
+    }
+
+    /// Sets (or, with `None`, turns off) answers as server-sent events and their
+    /// keep-alive interval.
+    #[must_use]
+    pub fn sse_keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.sse_keep_alive = every;
+        self
+    }
+
+    /// Sets the `Host` values answered.
+    #[must_use]
+    pub fn allowed_hosts(mut self, hosts: Allowlist) -> Self {
+        self.allowed_hosts = hosts;
+        self
+    }
+
+    /// Sets the `Origin` values answered.
+    #[must_use]
+    pub fn allowed_origins(mut self, origins: Allowlist) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// Keeps sessions across requests, named by a header.
+    #[must_use]
+    pub fn sessions(mut self, sessions: HttpSessions) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 }

@@ -13,12 +13,19 @@
 //!
 //! The status codes and limits are on [`HttpService`] and [`HttpConfig`].
 
+mod allowlist;
+mod body;
 mod client;
 mod config;
 mod serve;
 mod service;
+mod sessions;
+mod sse;
 #[cfg(feature = "websocket")]
 mod websocket;
 
+pub use allowlist::Allowlist;
+pub use body::HttpBody;
 pub use config::HttpConfig;
-pub use service::{HttpBody, HttpService};
+pub use service::HttpService;
+pub use sessions::HttpSessions;

@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::layer::util::Identity;
+use tower::Layer;
 
 use super::{HttpConfig, HttpService};
 use crate::engine::Session;
@@ -27,7 +30,8 @@ impl Server {
     /// `Router::nest_service`, a hyper server) or wrap in tower-http layers. Each
     /// request is served in a session of its own; shutdown waits for its calls.
     pub fn http_service(&self, config: HttpConfig) -> HttpService {
-        HttpService::new(self, Arc::new(config), None, None)
+        let sessions = HttpService::session_table(&config);
+        HttpService::new(self, Arc::new(config), sessions, None, None)
     }
 
     /// Accepts HTTP connections (HTTP/1.1 and HTTP/2, told apart by the client's
@@ -44,7 +48,35 @@ impl Server {
     ///
     /// When accepting fails for a reason other than one connection's.
     pub async fn serve_http(&self, listener: TcpListener, config: HttpConfig) -> io::Result<()> {
-        self.serve_http_with(listener, config, None).await
+        self.serve_http_with(listener, config, None, Identity::new())
+            .await
+    }
+
+    /// [`Server::serve_http`] with `layer` around each connection's
+    /// [`HttpService`]: tower-http's CORS, compression or tracing, or a layer of
+    /// the application's own that checks requests before they are served (the
+    /// `mcp_server` example checks MCP's headers against the body this way).
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve_http`].
+    pub async fn serve_http_with_layer<L, B>(
+        &self,
+        listener: TcpListener,
+        config: HttpConfig,
+        layer: L,
+    ) -> io::Result<()>
+    where
+        L: Layer<HttpService>,
+        L::Service: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        <L::Service as tower::Service<Request<Incoming>>>::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.serve_http_with(listener, config, None, layer).await
     }
 
     /// [`Server::serve_http`] over TLS (feature `tls`): HTTPS, and WSS for
@@ -70,16 +102,28 @@ impl Server {
         } else {
             tls
         };
-        self.serve_http_with(listener, config, Some(tls.into()))
+        self.serve_http_with(listener, config, Some(tls.into()), Identity::new())
             .await
     }
 
-    async fn serve_http_with(
+    async fn serve_http_with<L, B>(
         &self,
         listener: TcpListener,
         config: HttpConfig,
         tls: Option<Acceptor>,
-    ) -> io::Result<()> {
+        layer: L,
+    ) -> io::Result<()>
+    where
+        L: Layer<HttpService>,
+        L::Service: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        <L::Service as tower::Service<Request<Incoming>>>::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let sessions = HttpService::session_table(&config);
         let config = Arc::new(config);
         let mut builder = Builder::new(TokioExecutor::new());
         builder
@@ -119,12 +163,13 @@ impl Server {
                 let session = Session::for_exchanges_from(self.engine.clone(), Some(remote_addr));
                 open.fetch_add(1, Ordering::Relaxed);
                 self.engine.metrics.add_connections(1);
-                Some(HttpService::new(
+                Some(layer.layer(HttpService::new(
                     self,
                     config.clone(),
+                    sessions.clone(),
                     Some(session),
                     Some(remote_addr),
-                ))
+                )))
             };
             let max = self.engine.config.max_connections;
             #[allow(clippy::clone_on_copy)] // `Option<Infallible>` without the tls feature
@@ -168,14 +213,21 @@ type Acceptor = std::convert::Infallible;
 
 /// Serves one HTTP connection (`service`), or refuses it with 503 when it is over
 /// the limit (`None`).
-async fn drive<I>(
+async fn drive<I, S, B>(
     io: TokioIo<I>,
-    service: Option<HttpService>,
+    service: Option<S>,
     builder: Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     max: usize,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     match service {
         Some(service) => {

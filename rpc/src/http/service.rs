@@ -1,6 +1,7 @@
 //! One HTTP request, as the serving core sees it: a frame posted in, its answer
 //! sent back.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -8,11 +9,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER,
+};
+use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use super::body::HttpBody;
+use super::sessions::SessionTable;
+use super::sse::{self, EventStream, PendingAnswer};
 use super::HttpConfig;
 use crate::engine::{Engine, RequestMeta, Session};
 use crate::message::{encode_error, ErrorCode, Id};
@@ -28,11 +35,22 @@ use crate::message::{encode_error, ErrorCode, Id};
 /// | request | response |
 /// |---|---|
 /// | `POST` to the path, JSON body | 200 with the answer (errors included), or an empty 202 for a notification or a batch of notifications |
-/// | another method | 405 with `Allow: POST` |
+/// | the same, from a client that accepts `text/event-stream`, when the answer takes longer than [`HttpConfig::sse_keep_alive`] | 200 `text/event-stream`: keep-alive comments, then the answer as one `message` event |
+/// | another method | 405 with `Allow: POST` (`POST, DELETE` with sessions) |
 /// | a content type other than `application/json` | 415 |
+/// | an `Accept` that names neither JSON nor event streams | 406 |
 /// | a body over [`HttpConfig::max_body_bytes`] | 413 with a -32600 error body, refused while it streams in |
+/// | a `Host` outside [`HttpConfig::allowed_hosts`] | 421 with a -32600 error body |
+/// | an `Origin` outside [`HttpConfig::allowed_origins`] | 403 with a -32600 error body |
 /// | `GET` to the health path | 200 `ok` |
 /// | another path | 404 |
+///
+/// Sessions ([`HttpConfig::sessions`]) add their own rules: see
+/// [`super::HttpSessions`].
+///
+/// A client that goes away before its answer (it closes the connection or the
+/// event stream, or an HTTP/2 stream is reset) stops the calls of its request, as
+/// a closed connection stops its calls; its notifications run on.
 ///
 /// From [`crate::Server::http_service`], every request is its own session; the
 /// server's own loop ([`crate::Server::serve_http`]) gives each HTTP connection one
@@ -42,30 +60,29 @@ use crate::message::{encode_error, ErrorCode, Id};
 pub struct HttpService {
     engine: Arc<Engine>,
     config: Arc<HttpConfig>,
+    /// The sessions named by a header, shared by every connection of the server.
+    sessions: Option<Arc<SessionTable>>,
     /// The HTTP connection's session; `None` makes one per request.
     session: Option<Session>,
-    /// The client's address, when served from a socket (for the WebSocket peers
-    /// it upgrades to; HTTP calls have it in their session).
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    /// The client's address, when served from a socket.
     remote_addr: Option<std::net::SocketAddr>,
     /// Where upgraded WebSockets are served.
     #[cfg(feature = "websocket")]
     ws: super::websocket::WsHost,
 }
 
-/// The response body.
-pub type HttpBody = Full<Bytes>;
-
 impl HttpService {
     pub(crate) fn new(
         server: &crate::Server,
         config: Arc<HttpConfig>,
+        sessions: Option<Arc<SessionTable>>,
         session: Option<Session>,
         remote_addr: Option<std::net::SocketAddr>,
     ) -> Self {
         HttpService {
             engine: server.engine.clone(),
             config,
+            sessions,
             session,
             remote_addr,
             #[cfg(feature = "websocket")]
@@ -77,11 +94,24 @@ impl HttpService {
         }
     }
 
+    /// The table of sessions `config` asks for, to share among the services of one
+    /// server.
+    pub(crate) fn session_table(config: &HttpConfig) -> Option<Arc<SessionTable>> {
+        config
+            .sessions
+            .clone()
+            .map(|sessions| Arc::new(SessionTable::new(sessions)))
+    }
+
     fn session(&self) -> Session {
         match &self.session {
             Some(session) => session.clone(),
-            None => Session::for_exchanges_from(self.engine.clone(), None),
+            None => self.fresh_session(),
         }
+    }
+
+    fn fresh_session(&self) -> Session {
+        Session::for_exchanges_from(self.engine.clone(), self.remote_addr)
     }
 }
 
@@ -108,80 +138,319 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        #[cfg(feature = "websocket")]
-        if self.config.websocket
-            && request.uri().path() == self.config.path
-            && super::websocket::is_upgrade(&request)
-        {
-            let response =
-                super::websocket::upgrade(request, &self.config, &self.ws, self.remote_addr);
-            return Box::pin(async move { Ok(response) });
+        let config = &*self.config;
+        let path = request.uri().path();
+        if config.health_path.as_deref() == Some(path) && request.method() == Method::GET {
+            return ready(plain(StatusCode::OK, "ok"));
         }
-        let config = self.config.clone();
-        let session = self.session();
-        Box::pin(async move { Ok(answer(&config, session, request).await) })
+        if path != config.path {
+            return ready(plain(
+                StatusCode::NOT_FOUND,
+                "not found: JSON-RPC is served on another path",
+            ));
+        }
+        if let Some(refused) = refuse_host_or_origin(config, &request) {
+            return ready(refused);
+        }
+        #[cfg(feature = "websocket")]
+        if config.websocket && super::websocket::is_upgrade(&request) {
+            return ready(super::websocket::upgrade(
+                request,
+                config,
+                &self.ws,
+                self.remote_addr,
+            ));
+        }
+        let this = self.clone();
+        Box::pin(async move { Ok(this.answer(request).await) })
     }
 }
 
-/// The response to one request.
-async fn answer<B>(config: &HttpConfig, session: Session, request: Request<B>) -> Response<HttpBody>
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let path = request.uri().path();
-    if config.health_path.as_deref() == Some(path) && request.method() == Method::GET {
-        return plain(StatusCode::OK, "ok");
-    }
-    if path != config.path {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "not found: JSON-RPC is served on another path",
-        );
-    }
-    if request.method() != Method::POST {
-        let mut response = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "JSON-RPC requests are POSTed",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    if !is_json(request.headers().get(CONTENT_TYPE)) {
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "JSON-RPC requests have the content type application/json",
-        );
-    }
-    let max = config.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
-        return too_large(max);
-    }
-    // Counted as it streams in: a body without a length, or lying about it, stops
-    // being read at the limit.
-    let (head, body) = request.into_parts();
-    let body = match Limited::new(body, max).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
-        Err(_) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            )
+fn ready(
+    response: Response<HttpBody>,
+) -> Pin<Box<dyn Future<Output = Result<Response<HttpBody>, Infallible>> + Send>> {
+    Box::pin(std::future::ready(Ok(response)))
+}
+
+/// 421 or 403 for a request whose `Host` or `Origin` is not allowed.
+fn refuse_host_or_origin<B>(
+    config: &HttpConfig,
+    request: &Request<B>,
+) -> Option<Response<HttpBody>> {
+    if config.allowed_hosts != super::Allowlist::Any {
+        let host = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| request.headers().get(HOST).and_then(|h| h.to_str().ok()));
+        if !host.is_some_and(|host| config.allowed_hosts.allows_host(host)) {
+            let shown = host.unwrap_or("(none)");
+            return Some(error_response(
+                StatusCode::MISDIRECTED_REQUEST,
+                ErrorCode::INVALID_REQUEST,
+                &format!("this server does not answer requests for the host {shown:?}"),
+            ));
         }
-    };
-    let request = Arc::new(RequestMeta { http: head });
-    match session.exchange(body, Some(request)).await {
+    }
+    if config.allowed_origins != super::Allowlist::Any {
+        if let Some(origin) = request.headers().get(ORIGIN) {
+            let origin = origin.to_str().unwrap_or("(not text)");
+            if !config.allowed_origins.allows_origin(origin) {
+                return Some(error_response(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::INVALID_REQUEST,
+                    &format!("requests from the origin {origin:?} are not allowed"),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Which session a request is served in.
+enum Place {
+    /// The connection's (or, embedded, the request's own).
+    Connection,
+    /// A session named by the request's header.
+    Named(Session),
+    /// A new session, which opens if the request's answer is a result.
+    Starting(Session),
+}
+
+impl HttpService {
+    /// The response to a request on the path that is not a WebSocket upgrade.
+    async fn answer<B>(self, request: Request<B>) -> Response<HttpBody>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let config = &*self.config;
+        match *request.method() {
+            Method::POST => {}
+            Method::DELETE if self.sessions.is_some() => return self.delete(request.headers()),
+            _ => {
+                let allow = if self.sessions.is_some() {
+                    "POST, DELETE"
+                } else {
+                    "POST"
+                };
+                let mut response = plain(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "JSON-RPC requests are POSTed",
+                );
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
+                return response;
+            }
+        }
+        if !is_json(request.headers().get(CONTENT_TYPE)) {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "JSON-RPC requests have the content type application/json",
+            );
+        }
+        let accepts = sse::accepts(request.headers());
+        let events = config.sse_keep_alive.filter(|_| accepts.event_stream);
+        if !accepts.json && events.is_none() {
+            return plain(
+                StatusCode::NOT_ACCEPTABLE,
+                "JSON-RPC answers are application/json (or text/event-stream): accept one",
+            );
+        }
+        let max = config.max_body_bytes;
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max as u64) {
+            return too_large(max);
+        }
+        // Counted as it streams in: a body without a length, or lying about it, stops
+        // being read at the limit.
+        let (head, body) = request.into_parts();
+        let body = match Limited::new(body, max).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
+            Err(_) => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            }
+        };
+        let place = match self.place(&head, &body) {
+            Ok(place) => place,
+            Err(refused) => return refused,
+        };
+        let request = Some(Arc::new(RequestMeta { http: head }));
+        let session = match &place {
+            Place::Connection => self.session(),
+            Place::Named(session) | Place::Starting(session) => session.clone(),
+        };
+        let mut pending: PendingAnswer =
+            Box::pin(async move { session.exchange(body, request).await });
+        if let Place::Starting(session) = place {
+            // The session's id goes in the response's head: wait for the answer.
+            return self.start(session, pending.await);
+        }
+        let Some(keep_alive) = events else {
+            return whole_answer(pending.await);
+        };
+        if accepts.json {
+            // JSON if the answer is ready in time; an event stream if not.
+            tokio::select! {
+                answer = &mut pending => return whole_answer(answer),
+                () = tokio::time::sleep(keep_alive) => {}
+            }
+        }
+        event_stream(EventStream::new(pending, keep_alive))
+    }
+
+    /// Which session a `POST` is served in, or why it is refused (a response built
+    /// once per refusal: not worth a box).
+    #[allow(clippy::result_large_err)]
+    fn place(&self, head: &Parts, body: &[u8]) -> Result<Place, Response<HttpBody>> {
+        let Some(table) = &self.sessions else {
+            return Ok(Place::Connection);
+        };
+        let header = &table.config.header;
+        if let Some(id) = head.headers.get(header) {
+            let id = id.to_str().unwrap_or("");
+            return match table.get(id) {
+                Some(session) => Ok(Place::Named(session)),
+                None => Err(error_response(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::INVALID_REQUEST,
+                    &format!("no session {id:?} is open (it ended or expired): start a new one"),
+                )),
+            };
+        }
+        let starts =
+            method_of(body).is_some_and(|m| table.config.started_by.iter().any(|s| *s == m));
+        if starts {
+            if !table.has_room() {
+                let mut response = error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::SERVER_OVERLOADED,
+                    &format!(
+                        "too many sessions: this server keeps at most {} open; try again later",
+                        table.config.max_sessions
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                return Err(response);
+            }
+            return Ok(Place::Starting(self.fresh_session()));
+        }
+        if (table.config.required)(head) {
+            let starters = table.config.started_by.join(", ");
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::INVALID_REQUEST,
+                &format!("this request needs the {header} header of a session; a request to one of [{starters}] starts one"),
+            ));
+        }
+        Ok(Place::Connection)
+    }
+
+    /// The response to a session's first request: with the new session's id when
+    /// the answer is a result.
+    fn start(&self, session: Session, answer: Option<Bytes>) -> Response<HttpBody> {
+        let Some(table) = &self.sessions else {
+            return whole_answer(answer);
+        };
+        let opens = answer.as_deref().is_some_and(is_result);
+        let mut response = whole_answer(answer);
+        if opens {
+            match table
+                .insert(session)
+                .and_then(|id| HeaderValue::from_str(&id).ok())
+            {
+                Some(id) => {
+                    response
+                        .headers_mut()
+                        .insert(table.config.header.clone(), id);
+                }
+                None => {
+                    let mut refused = error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::SERVER_OVERLOADED,
+                        "no session could be opened (too many are open); try again later",
+                    );
+                    refused
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                    return refused;
+                }
+            }
+        }
+        response
+    }
+
+    /// `DELETE`: ends the session the request names.
+    fn delete(&self, headers: &http::HeaderMap) -> Response<HttpBody> {
+        let Some(table) = &self.sessions else {
+            return empty(StatusCode::METHOD_NOT_ALLOWED);
+        };
+        let header = &table.config.header;
+        match headers.get(header).map(|id| id.to_str().unwrap_or("")) {
+            None => error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::INVALID_REQUEST,
+                &format!("DELETE ends the session its {header} header names, and it has none"),
+            ),
+            Some(id) if table.remove(id) => empty(StatusCode::NO_CONTENT),
+            Some(id) => error_response(
+                StatusCode::NOT_FOUND,
+                ErrorCode::INVALID_REQUEST,
+                &format!("no session {id:?} is open"),
+            ),
+        }
+    }
+}
+
+/// The method of a frame that is one request, if it is.
+fn method_of(body: &[u8]) -> Option<Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Request<'a> {
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+    }
+    serde_json::from_slice::<Request<'_>>(body)
+        .ok()
+        .map(|r| r.method)
+}
+
+/// Whether an answer is one result (not an error, not a batch).
+fn is_result(answer: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        result: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Answer<'_>>(answer).is_ok_and(|a| a.result.is_some())
+}
+
+/// 200 with the answer, or 202 when there is none.
+fn whole_answer(answer: Option<Bytes>) -> Response<HttpBody> {
+    match answer {
         Some(answer) => json(StatusCode::OK, answer),
         None => empty(StatusCode::ACCEPTED),
     }
+}
+
+fn event_stream(stream: EventStream) -> Response<HttpBody> {
+    let mut response = Response::new(HttpBody::events(stream));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx buffers responses unless told not to: events would wait in it.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }
 
 /// `application/json`, with parameters (`; charset=utf-8`) or not.
@@ -194,19 +463,26 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 }
 
 fn too_large(max: usize) -> Response<HttpBody> {
-    let mut buf = BytesMut::with_capacity(160);
-    encode_error(
-        &mut buf,
-        Id::NULL,
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::INVALID_REQUEST,
         &format!("the request body is over the limit of {max} bytes"),
-        None,
-    );
-    json(StatusCode::PAYLOAD_TOO_LARGE, buf.freeze())
+    )
+}
+
+/// `status` with a JSON-RPC error body (null id) of `code` and `message`.
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> Response<HttpBody> {
+    let mut buf = BytesMut::with_capacity(96 + message.len());
+    encode_error(&mut buf, Id::NULL, code, message, None);
+    json(status, buf.freeze())
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<HttpBody> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(HttpBody::whole(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -215,7 +491,7 @@ fn json(status: StatusCode, body: Bytes) -> Response<HttpBody> {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<HttpBody> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let mut response = Response::new(HttpBody::whole(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -225,7 +501,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<HttpBody> {
 }
 
 fn empty(status: StatusCode) -> Response<HttpBody> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(HttpBody::empty());
     *response.status_mut() = status;
     response
 }

@@ -21,7 +21,6 @@ use http::header::{
     UPGRADE,
 };
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -83,7 +82,7 @@ pub(crate) fn upgrade<B: Send + 'static>(
         .get(SEC_WEBSOCKET_KEY)
         .filter(|_| version_ok)
     else {
-        let mut response = Response::new(Full::new(Bytes::from_static(
+        let mut response = Response::new(HttpBody::whole(Bytes::from_static(
             b"a WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13",
         )));
         *response.status_mut() = StatusCode::UPGRADE_REQUIRED;
@@ -126,7 +125,7 @@ pub(crate) fn upgrade<B: Send + 'static>(
         });
         bridge(ws, bridged, keep_alive).await;
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(HttpBody::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
