@@ -13,6 +13,8 @@ use tokio::time::timeout;
 
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "support/raw_http.rs"]
+mod raw_http;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -69,4 +71,64 @@ async fn tools_call_accepts_a_tool_name_written_with_escapes() {
         .expect("the server exits in time")
         .unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// `mcp_server --http 127.0.0.1:0`: its first line names the address, and a
+/// stateless (2026-07-28) request is answered on `/mcp` — whatever Python has.
+#[tokio::test]
+async fn over_http_it_prints_its_address_and_answers_stateless_requests() {
+    use tokio::io::AsyncBufReadExt;
+
+    let mut process = Command::new(examples::example("mcp_server"))
+        .args(["--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let mut first = String::new();
+    timeout(
+        LIMIT,
+        tokio::io::BufReader::new(stdout).read_line(&mut first),
+    )
+    .await
+    .expect("the address comes first")
+    .unwrap();
+    let addr: std::net::SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .parse()
+        .unwrap();
+
+    let post = |method: &str, params: &str| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{{params}"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        );
+        raw_http::request(
+            "POST",
+            "/mcp",
+            &[
+                "Accept: application/json, text/event-stream",
+                "MCP-Protocol-Version: 2026-07-28",
+                &format!("Mcp-Method: {method}"),
+                "Mcp-Name: add",
+            ],
+            &body,
+        )
+    };
+    let answer = raw_http::exchange(
+        addr,
+        &post("tools/call", r#""name":"add","arguments":{"a":2,"b":3},"#),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let reply: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(reply["result"]["content"][0]["text"], "5", "{reply}");
+    assert_eq!(reply["result"]["resultType"], "complete", "{reply}");
+
+    let unknown = raw_http::exchange(addr, &post("no/such", "")).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert!(unknown.body.contains("-32601"), "{unknown:?}");
+    process.kill().await.unwrap();
 }

@@ -1,5 +1,6 @@
 //! The examples against Python JSON-RPC clients that we did not write: the official
-//! MCP SDK client against `mcp_server`; python-lsp-jsonrpc over stdio with
+//! MCP SDK client against `mcp_server`, over stdio and over Streamable HTTP (both
+//! revisions, with httpx for the status codes); python-lsp-jsonrpc over stdio with
 //! Content-Length framing (as LSP clients speak) and jsonrpcclient over
 //! newline-delimited TCP against `spec_server`; httpx and websockets against
 //! `spec_server --http` (HTTP POST and WebSocket on one port).
@@ -74,4 +75,12 @@ fn httpx_and_websockets_over_http_post_and_websocket_on_one_port() {
 #[test]
 fn official_mcp_client_initializes_lists_and_calls_tools() {
     run_client("mcp", "mcp", "mcp_client.py", "mcp_server");
+}
+
+#[test]
+fn official_mcp_client_over_streamable_http_with_sessions_and_stateless() {
+    if !external::python_module("httpx", "httpx") {
+        return;
+    }
+    run_client("mcp", "mcp", "mcp_http_client.py", "mcp_server");
 }

@@ -11,6 +11,12 @@
 //!   with a stream peer's full semantics (server-to-client calls included), and
 //!   `Client::connect_ws` is its client.
 //!
+//! - Answers as server-sent events for clients that accept them
+//!   ([`HttpConfig::sse_keep_alive`]), `Host` and `Origin` allowlists
+//!   ([`Allowlist`]), and sessions named by a header ([`HttpSessions`]) serve MCP's
+//!   Streamable HTTP transport, or any protocol built the same way;
+//!   [`crate::Server::serve_http_with_layer`] adds a protocol's own checks.
+//!
 //! The status codes and limits are on [`HttpService`] and [`HttpConfig`].
 
 mod allowlist;
