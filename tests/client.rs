@@ -248,6 +248,7 @@ async fn hundred_thousand_calls_in_flight_all_complete() {
             max_in_flight: CALLS,
             ..ConnectionConfig::default()
         },
+        max_in_flight: CALLS,
         ..ServerConfig::default()
     };
     let server = Server::with_config(router, config);

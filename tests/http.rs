@@ -487,3 +487,68 @@ async fn curl_sees_the_status_codes() {
     running.server.shutdown(Duration::from_secs(5)).await;
     running.serving.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn over_the_server_s_in_flight_limit_a_request_is_answered_503_with_retry_after() {
+    let config = ServerConfig {
+        max_in_flight: 1,
+        ..ServerConfig::default()
+    };
+    let running = start(config, HttpConfig::default()).await;
+    let addr = running.addr;
+    let nap = r#"{"jsonrpc":"2.0","id":1,"method":"nap","params":[600]}"#;
+    let slow = tokio::spawn(async move { exchange(addr, &post(nap, "application/json")).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let add = r#"{"jsonrpc":"2.0","id":2,"method":"add","params":[1,2]}"#;
+    let (status, head, body) = exchange(addr, &post(add, "application/json")).await;
+    assert_eq!(status, 503, "{head}{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(
+        body.starts_with(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32000"#)
+            && body.contains("retry later"),
+        "{body}"
+    );
+    // A notification refused is not a silent 202.
+    let log = r#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#;
+    let (status, _, body) = exchange(addr, &post(log, "application/json")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("-32000"), "{body}");
+
+    // The slow call was answered, and its place is free again.
+    let (status, _, body) = timeout(LIMIT, slow).await.unwrap().unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"jsonrpc":"2.0","id":1,"result":600}"#)
+    );
+    let (status, _, _) = exchange(addr, &post(add, "application/json")).await;
+    assert_eq!(status, 200);
+    running.server.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_pool_that_rejects_when_full_answers_503_over_http() {
+    let config = ServerConfig {
+        default_pool: rpc::WorkerPoolConfig {
+            workers: 1,
+            queue: 0,
+            overload: rpc::OverloadPolicy::Reject,
+        },
+        ..ServerConfig::default()
+    };
+    let running = start(config, HttpConfig::default()).await;
+    let addr = running.addr;
+    let nap = r#"{"jsonrpc":"2.0","id":1,"method":"nap","params":[600]}"#;
+    let slow = tokio::spawn(async move { exchange(addr, &post(nap, "application/json")).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let add = r#"{"jsonrpc":"2.0","id":2,"method":"add","params":[1,2]}"#;
+    let (status, head, body) = exchange(addr, &post(add, "application/json")).await;
+    assert_eq!(status, 503, "{head}{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(
+        body.contains(r#""id":2"#) && body.contains("-32000"),
+        "{body}"
+    );
+    assert_eq!(timeout(LIMIT, slow).await.unwrap().unwrap().0, 200);
+    running.server.shutdown(Duration::from_secs(5)).await;
+}

@@ -1,6 +1,6 @@
 //! Limits against hostile peers, one test each, over loopback TCP where the limit is
 //! about connections: frame size, batch length, nesting depth, connections per server,
-//! idle connections and peers that trickle a frame. (Calls in flight per connection and
+//! idle connections, peers that trickle a frame, and calls in flight across the server. (Calls in flight per connection and
 //! clients that never read are covered in tests/pipeline.rs.)
 
 use std::sync::Arc;
@@ -294,4 +294,33 @@ async fn a_frame_trickled_byte_by_byte_is_cut_off() {
     assert!(rest.is_empty(), "nothing was answered: {rest:?}");
     assert_eq!(server.metrics().timed_out_connections, 1);
     trickle.abort();
+}
+
+#[tokio::test]
+async fn the_server_s_in_flight_limit_holds_back_stream_connections_without_refusing() {
+    let config = ServerConfig {
+        max_in_flight: 1,
+        ..ServerConfig::default()
+    };
+    let server = Arc::new(Server::with_config(router(), config));
+    let addr = listen(server, Framing::Ndjson).await;
+    let mut first = Line::connect(&addr).await;
+    let mut second = Line::connect(&addr).await;
+    first
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"sleep","params":[300]}"#)
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    second
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"sleep","params":[0]}"#)
+        .await;
+    // The second connection's call waits for the first's place, then is answered.
+    let answer = second.recv().await.expect("an answer");
+    assert_eq!(answer["result"], 0, "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.recv().await.expect("an answer")["result"], 300);
 }

@@ -22,6 +22,8 @@ use crate::metrics::Metrics;
 /// One connection's budget, shared by its reader, its call tasks and its writer.
 pub(crate) struct Ledger {
     slots: Semaphore,
+    /// The server's slots, which every session's calls share.
+    server: Arc<Semaphore>,
     bytes: AtomicUsize,
     max_bytes: usize,
     /// Woken when the charge falls back to the limit.
@@ -30,9 +32,15 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    pub(crate) fn new(max_in_flight: usize, max_bytes: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(
+        max_in_flight: usize,
+        server: Arc<Semaphore>,
+        max_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Ledger {
             slots: Semaphore::new(max_in_flight.max(1)),
+            server,
             bytes: AtomicUsize::new(0),
             max_bytes: max_bytes.max(1),
             below: Notify::new(),
@@ -40,12 +48,33 @@ impl Ledger {
         })
     }
 
-    /// Waits for a place in the in-flight limit and returns it as a hold of one slot.
-    /// `None` once the ledger is closed.
+    /// Waits for a place in the connection's in-flight limit, then in the server's,
+    /// and returns them as a hold of one slot. `None` once the ledger is closed.
     pub(crate) async fn take_slot(self: &Arc<Self>) -> Option<Hold> {
         let permit = self.slots.acquire().await.ok()?;
+        // Dropped while waiting here, the connection's permit goes back with it.
+        let server = self.server.acquire().await.ok()?;
         permit.forget();
+        server.forget();
         Some(Hold {
+            ledger: self.clone(),
+            slots: 1,
+            bytes: 0,
+            answers: 0,
+        })
+    }
+
+    /// A place in both limits now, or which of them is full.
+    pub(crate) fn try_take_slot(self: &Arc<Self>) -> Result<Hold, Busy> {
+        let Ok(permit) = self.slots.try_acquire() else {
+            return Err(Busy::Connection);
+        };
+        let Ok(server) = self.server.try_acquire() else {
+            return Err(Busy::Server);
+        };
+        permit.forget();
+        server.forget();
+        Ok(Hold {
             ledger: self.clone(),
             slots: 1,
             bytes: 0,
@@ -89,6 +118,7 @@ impl Ledger {
     fn release(&self, slots: u32, bytes: usize) {
         if slots > 0 {
             self.slots.add_permits(slots as usize);
+            self.server.add_permits(slots as usize);
         }
         if bytes > 0 {
             let before = self.bytes.fetch_sub(bytes, Ordering::SeqCst);
@@ -98,6 +128,15 @@ impl Ledger {
             }
         }
     }
+}
+
+/// Which in-flight limit a call found full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Busy {
+    /// The session's own ([`crate::ConnectionConfig::max_in_flight`]).
+    Connection,
+    /// The server's ([`crate::ServerConfig::max_in_flight`]).
+    Server,
 }
 
 /// Slots and bytes held against a connection's [`Ledger`], given back when dropped.

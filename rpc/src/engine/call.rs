@@ -3,6 +3,7 @@
 //! it to its answer.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,9 +15,9 @@ use tracing::Instrument;
 
 use super::answer::id_of;
 use super::batch::{BatchAnswer, BatchElement};
-use super::budget::Hold;
+use super::budget::{Busy, Hold};
 use super::pipeline::{Admission, Gauge};
-use super::session::{RequestMeta, Session, SessionState, Sink};
+use super::session::{ExchangeSlot, RequestMeta, Session, SessionState, Sink};
 use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
 use crate::service::{table_address, CallExtras, IncomingCall, Reply};
@@ -65,7 +66,21 @@ pub(crate) async fn serve_call(
         Destination::Batch(batch) => Some(batch.start_element().await),
         Destination::Frame(_) => None,
     };
-    let Some(mut hold) = state.ledger.take_slot().await else {
+    let refusing = match &to {
+        Destination::Frame(Sink::Exchange(slot)) if slot.refuse_when_busy => Some(slot),
+        _ => None,
+    };
+    let taken = match refusing {
+        Some(slot) => match state.ledger.try_take_slot() {
+            Ok(hold) => Some(hold),
+            Err(busy) => {
+                refuse_busy(state, slot, id.as_ref(), busy).await;
+                return;
+            }
+        },
+        None => state.ledger.take_slot().await,
+    };
+    let Some(mut hold) = taken else {
         return;
     };
     if let Destination::Frame(_) = &to {
@@ -83,6 +98,9 @@ pub(crate) async fn serve_call(
     let (index, admission) = match admitted {
         Ok(admitted) => admitted,
         Err(err) => {
+            if let (Some(slot), ErrorCode::SERVER_OVERLOADED) = (refusing, err.code) {
+                slot.overloaded.store(true, Ordering::Relaxed);
+            }
             if let Some(id) = &id {
                 let answer = state.rpc_error_frame(id_of(id), &err);
                 match &to {
@@ -153,6 +171,39 @@ pub(crate) async fn serve_call(
     if let (Some(id), Some(seq)) = (id, seq) {
         state.registry.set_abort(&id, seq, task);
     }
+}
+
+/// Refuses an exchange's message that found an in-flight limit full: -32000 to a
+/// call, and the exchange marked overloaded (an HTTP client is answered 503).
+#[cold]
+async fn refuse_busy(
+    state: &SessionState,
+    slot: &Arc<ExchangeSlot>,
+    id: Option<&JsonText>,
+    busy: Busy,
+) {
+    slot.overloaded.store(true, Ordering::Relaxed);
+    state.engine.metrics.record_rejection();
+    let Some(id) = id else {
+        return;
+    };
+    let message = match busy {
+        Busy::Connection => format!(
+            "server busy: this connection has {} calls in flight, its limit; retry later",
+            state.engine.config.connection.max_in_flight
+        ),
+        Busy::Server => format!(
+            "server busy: {} calls are in flight, the server's limit; retry later",
+            state.engine.config.max_in_flight
+        ),
+    };
+    let answer = state.rpc_error_frame(
+        id_of(id),
+        &RpcError::new(ErrorCode::SERVER_OVERLOADED, message),
+    );
+    state
+        .send(&Sink::Exchange(slot.clone()), answer, None)
+        .await;
 }
 
 /// Starts an admitted call's task: applies the method's deadline, catches panics,

@@ -51,6 +51,8 @@ use crate::service::Service;
 
 pub use call::CallSpawner;
 pub(crate) use cancel::CANCEL_METHOD;
+#[cfg(feature = "http")]
+pub(crate) use session::Exchanged;
 pub use session::Session;
 pub(crate) use session::{RequestMeta, Responses, Sink};
 pub(crate) use tower::Handler;
@@ -74,6 +76,8 @@ pub(crate) struct Engine {
     /// The tower layers calls run through, when any were added; without them a call
     /// runs its handler directly (one allocation less).
     pub(crate) layers: Option<CallStack>,
+    /// Calls in flight across every session: [`ServerConfig::max_in_flight`].
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -88,6 +92,11 @@ impl Engine {
                 Cow::Owned(name) => Box::leak(name.clone().into_boxed_str()),
             })
             .collect();
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            config
+                .max_in_flight
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         Engine {
             pipeline: pipeline::Pipeline::new(service.methods(), &config),
             metrics: Arc::new(Metrics::new(&names)),
@@ -97,6 +106,7 @@ impl Engine {
             hard_stop: CancellationToken::new(),
             exchanges: TaskTracker::new(),
             layers: None,
+            in_flight,
         }
     }
 

@@ -39,6 +39,23 @@ pub(crate) struct ExchangeSlot {
     /// Cancelled when the caller stops waiting (an HTTP client that went away):
     /// the exchange's calls stop, as a closed connection's do.
     pub(crate) abandoned: CancellationToken,
+    /// Whether a single call or notification is refused when an in-flight limit is
+    /// full, rather than waiting for a place (an HTTP request: its client is told to
+    /// retry, where a stream's sender would be pushed back).
+    pub(crate) refuse_when_busy: bool,
+    /// Set when the frame was refused for overload (a limit full, a pool
+    /// rejecting): the HTTP status says so.
+    pub(crate) overloaded: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What an exchange's caller gets back.
+#[derive(Debug)]
+pub(crate) struct Exchanged {
+    /// The answer: an encoded response, a batch's array, or nothing.
+    pub(crate) answer: Option<Bytes>,
+    /// Whether the frame was refused for overload.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) overloaded: bool,
 }
 
 /// What a frame handed in process came with, beyond its bytes.
@@ -182,6 +199,7 @@ impl Session {
         let connection = &engine.config.connection;
         let ledger = Ledger::new(
             connection.max_in_flight,
+            engine.in_flight.clone(),
             connection.max_buffered_bytes,
             engine.metrics.clone(),
         );
@@ -213,23 +231,31 @@ impl Session {
     /// in order. Once the server is shutting down, a frame is answered -32002
     /// (nothing for a notification) without being served.
     pub async fn handle_frame(&self, frame: Bytes) -> Option<Bytes> {
-        self.exchange(frame, None).await
+        self.exchange(frame, None, false).await.answer
     }
 
     /// [`Session::handle_frame`] for a frame that came with `request` (its calls'
     /// contexts see it). Dropping the future before the answer stops the frame's
-    /// calls (answered -32800 to nobody); its notifications run on.
+    /// calls (answered -32800 to nobody); its notifications run on. With
+    /// `refuse_when_busy`, a single message that finds an in-flight limit full is
+    /// refused (-32000) instead of waiting.
     pub(crate) async fn exchange(
         &self,
         frame: Bytes,
         request: Option<Arc<RequestMeta>>,
-    ) -> Option<Bytes> {
+        refuse_when_busy: bool,
+    ) -> Exchanged {
         let (tx, rx) = oneshot::channel();
         let slot = Arc::new(ExchangeSlot {
             answer: Mutex::new(Some(tx)),
             request,
             abandoned: CancellationToken::new(),
+            refuse_when_busy,
+            overloaded: Arc::default(),
         });
+        // Not the slot itself: the answer's sender in it must go when the frame's
+        // last call does, so that a frame without an answer ends the wait.
+        let overloaded = slot.overloaded.clone();
         let waiting = slot.abandoned.clone().drop_guard();
         if self.state.engine.stop_reading.is_cancelled() {
             self.state.refuse_during_shutdown(&frame, slot);
@@ -239,7 +265,10 @@ impl Session {
         // The sender is dropped without an answer when there is none to give.
         let answer = rx.await.ok();
         waiting.disarm();
-        answer
+        Exchanged {
+            answer,
+            overloaded: overloaded.load(Ordering::Relaxed),
+        }
     }
 
     /// Parses one received frame and starts what it holds: calls, notifications,

@@ -133,6 +133,11 @@ impl Server {
             .max_buf_size(config.max_header_bytes.max(8192))
             .header_read_timeout(config.header_read_timeout)
             .keep_alive(config.keep_alive);
+        // An HTTP/2 client is held back by the protocol at the connection's
+        // in-flight limit, rather than answered 503 for each request over it.
+        builder.http2().max_concurrent_streams(
+            u32::try_from(self.engine.config.connection.max_in_flight).unwrap_or(u32::MAX),
+        );
         let graceful = GracefulShutdown::new();
         loop {
             let accepted = tokio::select! {

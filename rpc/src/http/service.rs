@@ -21,7 +21,7 @@ use super::body::HttpBody;
 use super::sessions::SessionTable;
 use super::sse::{self, EventStream, PendingAnswer};
 use super::HttpConfig;
-use crate::engine::{Engine, RequestMeta, Session};
+use crate::engine::{Engine, Exchanged, RequestMeta, Session};
 use crate::message::{encode_error, ErrorCode, Id};
 
 /// JSON-RPC over HTTP POST as a `tower::Service` over `http::Request`: serve it with
@@ -40,6 +40,7 @@ use crate::message::{encode_error, ErrorCode, Id};
 /// | a content type other than `application/json` | 415 |
 /// | an `Accept` that names neither JSON nor event streams | 406 |
 /// | a body over [`HttpConfig::max_body_bytes`] | 413 with a -32600 error body, refused while it streams in |
+/// | a call or notification over an in-flight limit (the connection's or [`crate::ServerConfig::max_in_flight`]), or refused by a pool that rejects when full | 503 with `Retry-After: 1` and the -32000 error |
 /// | a `Host` outside [`HttpConfig::allowed_hosts`] | 421 with a -32600 error body |
 /// | an `Origin` outside [`HttpConfig::allowed_origins`] | 403 with a -32600 error body |
 /// | `GET` to the health path | 200 `ok` |
@@ -290,7 +291,7 @@ impl HttpService {
             Place::Named(session) | Place::Starting(session) => session.clone(),
         };
         let mut pending: PendingAnswer =
-            Box::pin(async move { session.exchange(body, request).await });
+            Box::pin(async move { session.exchange(body, request, true).await });
         if let Place::Starting(session) = place {
             // The session's id goes in the response's head: wait for the answer.
             return self.start(session, pending.await);
@@ -298,12 +299,22 @@ impl HttpService {
         let Some(keep_alive) = events else {
             return whole_answer(pending.await);
         };
-        if accepts.json {
+        let wait = if accepts.json {
             // JSON if the answer is ready in time; an event stream if not.
-            tokio::select! {
-                answer = &mut pending => return whole_answer(answer),
-                () = tokio::time::sleep(keep_alive) => {}
+            keep_alive
+        } else {
+            std::time::Duration::ZERO
+        };
+        tokio::select! {
+            biased;
+            exchanged = &mut pending => {
+                if accepts.json || exchanged.overloaded {
+                    return whole_answer(exchanged);
+                }
+                // Ready at once, for a client that reads only event streams.
+                pending = Box::pin(std::future::ready(exchanged));
             }
+            () = tokio::time::sleep(wait) => {}
         }
         event_stream(EventStream::new(pending, keep_alive))
     }
@@ -359,12 +370,12 @@ impl HttpService {
 
     /// The response to a session's first request: with the new session's id when
     /// the answer is a result.
-    fn start(&self, session: Session, answer: Option<Bytes>) -> Response<HttpBody> {
+    fn start(&self, session: Session, exchanged: Exchanged) -> Response<HttpBody> {
         let Some(table) = &self.sessions else {
-            return whole_answer(answer);
+            return whole_answer(exchanged);
         };
-        let opens = answer.as_deref().is_some_and(is_result);
-        let mut response = whole_answer(answer);
+        let opens = !exchanged.overloaded && exchanged.answer.as_deref().is_some_and(is_result);
+        let mut response = whole_answer(exchanged);
         if opens {
             match table
                 .insert(session)
@@ -435,9 +446,25 @@ fn is_result(answer: &[u8]) -> bool {
     serde_json::from_slice::<Answer<'_>>(answer).is_ok_and(|a| a.result.is_some())
 }
 
-/// 200 with the answer, or 202 when there is none.
-fn whole_answer(answer: Option<Bytes>) -> Response<HttpBody> {
-    match answer {
+/// 200 with the answer, or 202 when there is none; 503 with `Retry-After` when the
+/// frame was refused for overload (with its -32000 answer, or one with a null id
+/// for a notification).
+fn whole_answer(exchanged: Exchanged) -> Response<HttpBody> {
+    if exchanged.overloaded {
+        let mut response = match exchanged.answer {
+            Some(answer) => json(StatusCode::SERVICE_UNAVAILABLE, answer),
+            None => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::SERVER_OVERLOADED,
+                "server busy: the notification was not handled; retry later",
+            ),
+        };
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    match exchanged.answer {
         Some(answer) => json(StatusCode::OK, answer),
         None => empty(StatusCode::ACCEPTED),
     }

@@ -12,8 +12,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderValue, ACCEPT};
 use tokio::time::{Interval, MissedTickBehavior};
 
+use crate::engine::Exchanged;
+
 /// One exchange's answer, still to come; dropping it stops the exchange's calls.
-pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Exchanged> + Send>>;
 
 /// What a keep-alive is: an SSE comment, which readers skip.
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -40,9 +42,9 @@ impl EventStream {
         let Some(answer) = &mut self.answer else {
             return Poll::Ready(None);
         };
-        if let Poll::Ready(answer) = answer.as_mut().poll(cx) {
+        if let Poll::Ready(exchanged) = answer.as_mut().poll(cx) {
             self.answer = None;
-            return Poll::Ready(answer.map(|answer| message_event(&answer)));
+            return Poll::Ready(exchanged.answer.map(|answer| message_event(&answer)));
         }
         if self.keep_alive.poll_tick(cx).is_ready() {
             return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)));

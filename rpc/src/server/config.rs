@@ -103,6 +103,11 @@ pub struct ServerConfig {
     /// Connections the accept loops serve at once; one more is answered with a
     /// -32000 error (id null) and closed.
     pub max_connections: usize,
+    /// Calls in flight across every connection and session of the server (65,536),
+    /// beside each connection's own [`ConnectionConfig::max_in_flight`]. At the
+    /// limit a stream connection stops reading (its sender is pushed back); an HTTP
+    /// request is answered 503 with `Retry-After` and a -32000 error body.
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +120,7 @@ impl Default for ServerConfig {
             connection: ConnectionConfig::default(),
             accepted_idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
+            max_in_flight: 65_536,
         }
     }
 }
