@@ -119,7 +119,7 @@ pub(crate) async fn serve_call(
         Arc::new(CallExtras {
             cancel: CancellationToken::new(),
             deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
-            request: to.request().cloned(),
+            request: to.request().or(state.opened_by.as_ref()).cloned(),
         })
     });
     let cancel = extras.as_ref().map(|e| e.cancel.clone());

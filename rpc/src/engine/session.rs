@@ -110,6 +110,9 @@ pub(crate) struct SessionState {
     pub(crate) max_frame_len: usize,
     /// Which connection this is, for call contexts.
     pub(crate) info: ConnectionInfo,
+    /// The request that opened the session (a WebSocket's upgrade), for the
+    /// contexts of calls whose frame came without one of its own.
+    pub(crate) opened_by: Option<Arc<RequestMeta>>,
 }
 
 /// Numbers sessions, for [`ConnectionInfo::id`].
@@ -153,6 +156,7 @@ impl Session {
         peer: Weak<crate::peer::Shared>,
         max_frame_len: usize,
         remote_addr: Option<SocketAddr>,
+        opened_by: Option<Arc<RequestMeta>>,
     ) -> Session {
         let tasks = TaskTracker::new();
         Self::new(
@@ -162,6 +166,7 @@ impl Session {
             max_frame_len,
             tasks,
             remote_addr,
+            opened_by,
         )
     }
 
@@ -185,6 +190,7 @@ impl Session {
             DEFAULT_MAX_FRAME_LEN,
             tasks,
             remote_addr,
+            None,
         )
     }
 
@@ -195,6 +201,7 @@ impl Session {
         max_frame_len: usize,
         tasks: TaskTracker,
         remote_addr: Option<SocketAddr>,
+        opened_by: Option<Arc<RequestMeta>>,
     ) -> Session {
         let connection = &engine.config.connection;
         let ledger = Ledger::new(
@@ -217,6 +224,7 @@ impl Session {
                     id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
                     remote_addr,
                 },
+                opened_by,
                 engine,
             }),
         }

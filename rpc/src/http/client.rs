@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::HttpClientConfig;
 use crate::error::Error;
 use crate::framing::Framing;
 use crate::message::{encode_error, ErrorCode, Id};
@@ -25,43 +26,115 @@ use crate::peer::ConnectionConfig;
 use crate::transport::{memory, Connection};
 use crate::Client;
 
-type Pool = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+/// Plain TCP, or (feature `tls`) TCP or TLS by the URL's scheme.
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
 
-/// The pipe between the peer and the bridge: `Content-Length` framing, so that any
-/// answer body (pretty-printed, with newlines) is one frame.
-const PIPE_BYTES: usize = 1 << 20;
+type Pool = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
+/// What each POST needs: where, with what, and within what bounds.
+struct Target {
+    uri: Uri,
+    headers: HeaderMap,
+    request_timeout: Option<std::time::Duration>,
+    max_answer_bytes: usize,
+}
 
 impl Client {
-    /// A client that POSTs its calls to `url` (`http://host:port/path`), reusing
-    /// connections between calls. Nothing is connected until the first call.
+    /// A client that POSTs its calls to `url` (`http://host:port/path`, or
+    /// `https://` with the `tls` feature), reusing connections between calls, with
+    /// [`HttpClientConfig::default`]. Nothing is connected until the first call.
     ///
     /// A call that the server answers with an HTTP error carrying a JSON-RPC error
     /// body (413 over the body limit, 503 over capacity) fails with that error; one
-    /// that gets no answer (the connection failed, another status) fails with
-    /// -32603 naming the URL and what happened.
+    /// that gets no answer (the connection failed, another status, the request
+    /// timeout) fails with -32603 naming the URL and what happened.
     ///
     /// # Errors
     ///
-    /// [`Error::Connect`] when `url` is not an `http://` URL.
+    /// [`Error::Connect`] when `url` is not an `http://` (or `https://`) URL.
     pub fn connect_http(url: &str, config: ConnectionConfig) -> Result<Client, Error> {
+        Self::connect_http_with(url, config, HttpClientConfig::default())
+    }
+
+    /// [`Client::connect_http`] with the transport's own settings: timeouts,
+    /// pooling, HTTP/2, headers, TLS.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect_http`]; an `https://` URL without the `tls` feature.
+    pub fn connect_http_with(
+        url: &str,
+        config: ConnectionConfig,
+        http: HttpClientConfig,
+    ) -> Result<Client, Error> {
         let invalid = |why: &str| Error::Connect {
             addr: url.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned()),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") if cfg!(feature = "tls") => {}
+            Some("https") => {
+                return Err(invalid("https:// URLs need the rpc crate's `tls` feature"))
+            }
+            _ => return Err(invalid("expected an http://host:port/path URL")),
+        }
+        if uri.authority().is_none() {
             return Err(invalid("expected an http://host:port/path URL"));
         }
-        let mut connector = HttpConnector::new();
-        // Each request is written whole; Nagle's wait only adds latency.
-        connector.set_nodelay(true);
-        let pool: Pool =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
-        let (client_end, bridge_end) = memory::pair(Framing::ContentLength, PIPE_BYTES);
+        let pool = pool(&http);
+        let (client_end, bridge_end) = memory::pair(
+            Framing::ContentLength.codec(
+                http.max_answer_bytes
+                    .max(crate::framing::DEFAULT_MAX_FRAME_LEN),
+            ),
+            PIPE_BYTES,
+        );
         let in_flight = config.max_in_flight.max(1);
-        tokio::spawn(bridge(bridge_end, pool, Arc::new(uri), in_flight));
+        let target = Target {
+            uri,
+            headers: http.headers,
+            request_timeout: http.request_timeout,
+            max_answer_bytes: http.max_answer_bytes,
+        };
+        tokio::spawn(bridge(bridge_end, pool, Arc::new(target), in_flight));
         Ok(Client::new(client_end, config))
     }
+}
+
+/// The pipe between the peer and the bridge: `Content-Length` framing, so that any
+/// answer body (pretty-printed, with newlines) is one frame.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// hyper's pooling client, set up as `config` says.
+fn pool(config: &HttpClientConfig) -> Pool {
+    let mut http = HttpConnector::new();
+    // Each request is written whole; Nagle's wait only adds latency.
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    #[cfg(feature = "tls")]
+    let connector = {
+        // The TLS connector hands `https://` to the inner one as well.
+        http.enforce_http(false);
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config.tls_config(&[]))
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http)
+    };
+    #[cfg(not(feature = "tls"))]
+    let connector = http;
+    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+    builder
+        .pool_idle_timeout(config.pool_idle_timeout)
+        .pool_max_idle_per_host(config.pool_max_idle_per_host)
+        .http2_only(config.http2_prior_knowledge);
+    builder.build(connector)
 }
 
 /// POSTs each frame the peer writes, at most `in_flight` at once, and writes each
@@ -69,7 +142,7 @@ impl Client {
 async fn bridge(
     connection: Connection<tokio::io::DuplexStream, tokio::io::DuplexStream>,
     pool: Pool,
-    uri: Arc<Uri>,
+    target: Arc<Target>,
     in_flight: usize,
 ) {
     let Connection {
@@ -89,9 +162,24 @@ async fn bridge(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (pool, uri, answers) = (pool.clone(), uri.clone(), answers.clone());
+        let (pool, target, answers) = (pool.clone(), target.clone(), answers.clone());
         tokio::spawn(async move {
-            if let Some(answer) = post(&pool, &uri, frame).await {
+            let answer = match target.request_timeout {
+                Some(limit) => tokio::time::timeout(limit, post(&pool, &target, &frame))
+                    .await
+                    .unwrap_or_else(|_| {
+                        failed(
+                            &frame,
+                            ErrorCode::INTERNAL_ERROR,
+                            &format!(
+                                "no answer from {} within the request timeout ({limit:?})",
+                                target.uri
+                            ),
+                        )
+                    }),
+                None => post(&pool, &target, &frame).await,
+            };
+            if let Some(answer) = answer {
                 let _ = answers.send(answer).await;
             }
             drop(slot);
@@ -103,32 +191,48 @@ async fn bridge(
 }
 
 /// One POST: the answer to write back, if any.
-async fn post(pool: &Pool, uri: &Uri, frame: Bytes) -> Option<Bytes> {
+async fn post(pool: &Pool, target: &Target, frame: &Bytes) -> Option<Bytes> {
+    let uri = &target.uri;
     let mut request = Request::post(uri.clone())
         .body(Full::new(frame.clone()))
         .ok()?;
     let headers = request.headers_mut();
+    for (name, value) in &target.headers {
+        headers.append(name, value.clone());
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     let response = match pool.request(request).await {
         Ok(response) => response,
         Err(err) => {
+            // hyper's own text is terse ("client error (Connect)"); its source says
+            // what went wrong (refused, TLS, certificate).
+            let cause = std::error::Error::source(&err)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
             return failed(
-                &frame,
+                frame,
                 ErrorCode::INTERNAL_ERROR,
-                &format!("HTTP request to {uri} failed: {err}"),
+                &format!("HTTP request to {uri} failed: {err}{cause}"),
             );
         }
     };
     let status = response.status();
-    let body = match response.into_body().collect().await {
+    let body = match Limited::new(response.into_body(), target.max_answer_bytes)
+        .collect()
+        .await
+    {
         Ok(body) => body.to_bytes(),
         Err(err) => {
-            return failed(
-                &frame,
-                ErrorCode::INTERNAL_ERROR,
-                &format!("reading the answer from {uri} failed: {err}"),
-            );
+            let why = if err.is::<http_body_util::LengthLimitError>() {
+                format!(
+                    "the answer from {uri} is over the client's limit of {} bytes",
+                    target.max_answer_bytes
+                )
+            } else {
+                format!("reading the answer from {uri} failed: {err}")
+            };
+            return failed(frame, ErrorCode::INTERNAL_ERROR, &why);
         }
     };
     match status {
@@ -148,11 +252,7 @@ async fn post(pool: &Pool, uri: &Uri, frame: Bytes) -> Option<Bytes> {
                 .as_ref()
                 .and_then(|e| e.get("message")?.as_str().map(str::to_owned))
                 .unwrap_or_else(|| format!("{uri} answered HTTP {status}"));
-            failed(
-                &frame,
-                code,
-                &format!("HTTP {}: {message}", status.as_u16()),
-            )
+            failed(frame, code, &format!("HTTP {}: {message}", status.as_u16()))
         }
     }
 }

@@ -6,7 +6,11 @@
 //!   `tower::Service<http::Request<_>>` ([`HttpService`]) to nest in an axum or hyper
 //!   application.
 //! - [`crate::Client::connect_http`] makes a [`crate::Client`] whose calls are POSTed,
-//!   so generated typed clients work over HTTP unchanged.
+//!   so generated typed clients work over HTTP unchanged: pooled connections,
+//!   HTTP/2 where the server offers it by ALPN (or from the first byte when told),
+//!   a timeout per request, batches as one POST ([`HttpClientConfig`]).
+//! - With the `tls` feature, `https://` and `wss://` URLs: the web's public
+//!   authorities by default, or your own `rustls::ClientConfig`.
 //! - With the `websocket` feature, a `GET` upgrade on the same path is a WebSocket
 //!   with a stream peer's full semantics (server-to-client calls included), and
 //!   `Client::connect_ws` is its client.
@@ -22,6 +26,7 @@
 mod allowlist;
 mod body;
 mod client;
+mod client_config;
 mod config;
 mod serve;
 mod service;
@@ -29,9 +34,12 @@ mod sessions;
 mod sse;
 #[cfg(feature = "websocket")]
 mod websocket;
+#[cfg(feature = "websocket")]
+mod websocket_client;
 
 pub use allowlist::Allowlist;
 pub use body::HttpBody;
+pub use client_config::HttpClientConfig;
 pub use config::HttpConfig;
 pub use service::HttpService;
 pub use sessions::HttpSessions;

@@ -1,5 +1,5 @@
 //! JSON-RPC over WebSocket (feature `websocket`): an upgrade of a `GET` on the HTTP
-//! server's path, and a client.
+//! server's path, and the bridge both ends run (the client is in `websocket_client`).
 //!
 //! A WebSocket is bridged to an in-process pipe, one text message per frame, and the
 //! pipe's other end is served (or used) as any stream connection: so a WebSocket
@@ -32,12 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{HttpBody, HttpConfig};
-use crate::engine::Engine;
-use crate::error::Error;
+use crate::engine::{Engine, RequestMeta};
 use crate::framing::{FrameCodec, Framing};
-use crate::peer::{ConnectionConfig, Peer};
+use crate::peer::Peer;
 use crate::transport::{memory, Connection};
-use crate::Client;
 
 /// What serving an upgraded connection needs from its server.
 #[derive(Clone)]
@@ -49,9 +47,9 @@ pub(crate) struct WsHost {
 
 /// The WebSocket's own rules, on either end.
 #[derive(Debug, Clone, Copy)]
-struct KeepAlive {
-    ping_every: Option<Duration>,
-    idle_timeout: Option<Duration>,
+pub(super) struct KeepAlive {
+    pub(super) ping_every: Option<Duration>,
+    pub(super) idle_timeout: Option<Duration>,
 }
 
 /// Whether `request` asks for a WebSocket (RFC 6455 section 4.2.1).
@@ -93,6 +91,10 @@ pub(crate) fn upgrade<B: Send + 'static>(
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
+    // Every call on the WebSocket sees the upgrade's head (its headers, and what
+    // layers put in its extensions), as an HTTP call sees its request's.
+    let (head, _) = request.into_parts();
+    let opened_by = Some(Arc::new(RequestMeta { http: head }));
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.websocket_max_message_bytes))
         .max_frame_size(Some(config.websocket_max_message_bytes));
@@ -115,7 +117,7 @@ pub(crate) fn upgrade<B: Send + 'static>(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
                 .await;
         let (served, bridged) = pipe(max_message);
-        let peer = Peer::start(served, host.engine.clone(), None, remote_addr);
+        let peer = Peer::start(served, host.engine.clone(), None, remote_addr, opened_by);
         host.open.fetch_add(1, Ordering::Relaxed);
         let open = host.open.clone();
         let watched = peer.clone();
@@ -136,65 +138,24 @@ pub(crate) fn upgrade<B: Send + 'static>(
     response
 }
 
-impl Client {
-    /// A client over a WebSocket to `url` (`ws://host:port/path`): pipelined calls,
-    /// and calls and notifications from the server, as over TCP (serve a service on
-    /// it with [`crate::Server::serve_connection`] of [`Client::connect_ws_pipe`] for
-    /// that). Pings every 30 s; a server silent for 90 s is disconnected.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Connect`] naming `url` when the connection or the handshake fails.
-    pub async fn connect_ws(url: &str, config: ConnectionConfig) -> Result<Client, Error> {
-        Ok(Client::new(Self::connect_ws_pipe(url).await?, config))
-    }
-
-    /// The connection [`Client::connect_ws`] runs over, to serve a service on it as
-    /// well (`Server::serve_connection` returns the [`Peer`]): both ends of the
-    /// WebSocket then call each other.
-    ///
-    /// # Errors
-    ///
-    /// As [`Client::connect_ws`].
-    pub async fn connect_ws_pipe(url: &str) -> Result<memory::MemoryConnection, Error> {
-        let max = crate::framing::DEFAULT_MAX_FRAME_LEN;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
-            .await
-            .map_err(|err| Error::Connect {
-                addr: url.to_owned(),
-                source: std::io::Error::other(err.to_string()),
-            })?;
-        let (near, far) = pipe(max);
-        tokio::spawn(bridge(
-            ws,
-            far,
-            KeepAlive {
-                ping_every: Some(Duration::from_secs(30)),
-                idle_timeout: Some(Duration::from_secs(90)),
-            },
-        ));
-        Ok(near)
-    }
-}
-
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Two ends of an in-process pipe framed by `Content-Length` (any message text is
 /// one frame) with frames up to `max_message` bytes.
-fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
+pub(super) fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
     let codec: FrameCodec = Framing::ContentLength.codec(max_message.max(1024));
     memory::pair(codec, 1 << 20)
 }
 
 /// Carries messages between the WebSocket and the pipe until either ends: each
 /// text (or binary) message is one frame in, each frame out one text message.
-async fn bridge<S>(ws: WebSocketStream<S>, pipe: memory::MemoryConnection, keep_alive: KeepAlive)
-where
+pub(super) async fn bridge<S>(
+    ws: WebSocketStream<S>,
+    pipe: memory::MemoryConnection,
+    keep_alive: KeepAlive,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut ws_tx, mut ws_rx) = ws.split();

@@ -77,7 +77,7 @@ impl Peer {
             connection: config,
             ..ServerConfig::default()
         });
-        Self::start(connection, Arc::new(engine), None, None)
+        Self::start(connection, Arc::new(engine), None, None, None)
     }
 
     /// Starts the reader and writer of a connection served by `engine`, under the
@@ -88,6 +88,7 @@ impl Peer {
         engine: Arc<Engine>,
         idle_timeout: Option<Option<std::time::Duration>>,
         remote_addr: Option<std::net::SocketAddr>,
+        opened_by: Option<Arc<crate::engine::RequestMeta>>,
     ) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
@@ -121,6 +122,7 @@ impl Peer {
                     this.clone(),
                     max_frame_len,
                     remote_addr,
+                    opened_by,
                 ),
                 writer,
                 pending: correlation::Pending::new(),

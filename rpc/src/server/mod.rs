@@ -166,7 +166,13 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = Peer::start(connection, self.engine.clone(), idle_timeout, remote_addr);
+        let peer = Peer::start(
+            connection,
+            self.engine.clone(),
+            idle_timeout,
+            remote_addr,
+            None,
+        );
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         let open = self.open_connections.clone();
         let watched = peer.clone();

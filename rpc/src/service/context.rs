@@ -128,7 +128,8 @@ impl CallContext {
 
     /// The HTTP request the call came in (its method, URI, headers and extensions,
     /// where a tower layer may have put what it knows: an authenticated user, say);
-    /// `None` for a call that did not come over HTTP.
+    /// for a call on a WebSocket, the upgrade request that opened it; `None` for a
+    /// call that did not come over HTTP.
     #[cfg(feature = "http")]
     pub fn http_request(&self) -> Option<&http::request::Parts> {
         self.request.as_deref().map(|r| &r.http)

@@ -1,0 +1,160 @@
+//! The WebSocket client (feature `websocket`): `ws://`, and `wss://` with the `tls`
+//! feature, bridged to a pipe the [`Client`] (or a served peer) runs over.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::websocket::{bridge, pipe, KeepAlive};
+use super::HttpClientConfig;
+use crate::error::Error;
+use crate::peer::ConnectionConfig;
+use crate::transport::memory;
+use crate::Client;
+
+impl Client {
+    /// A client over a WebSocket to `url` (`ws://host:port/path`, or `wss://` with
+    /// the `tls` feature), with [`HttpClientConfig::default`]: pipelined calls, and
+    /// calls and notifications from the server, as over TCP (serve a service on it
+    /// with [`crate::Server::serve_connection`] of [`Client::connect_ws_pipe`] for
+    /// that). Pings every 30 s; a server silent for 90 s is disconnected, and the
+    /// calls still pending fail with a connection-closed error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] naming `url` when the connection, TLS or the upgrade
+    /// fails (the server's status when it refused, 403 for an origin it does not
+    /// allow), or takes over the connect timeout.
+    pub async fn connect_ws(url: &str, config: ConnectionConfig) -> Result<Client, Error> {
+        Self::connect_ws_with(url, config, &HttpClientConfig::default()).await
+    }
+
+    /// [`Client::connect_ws`] with the transport's own settings: connect timeout,
+    /// headers for the upgrade (`Authorization`), keep-alive, largest message, TLS.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect_ws`].
+    pub async fn connect_ws_with(
+        url: &str,
+        config: ConnectionConfig,
+        http: &HttpClientConfig,
+    ) -> Result<Client, Error> {
+        Ok(Client::new(
+            Self::connect_ws_pipe_with(url, http).await?,
+            config,
+        ))
+    }
+
+    /// The connection [`Client::connect_ws`] runs over, to serve a service on it as
+    /// well (`Server::serve_connection` returns the [`crate::Peer`]): both ends of
+    /// the WebSocket then call each other.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect_ws`].
+    pub async fn connect_ws_pipe(url: &str) -> Result<memory::MemoryConnection, Error> {
+        Self::connect_ws_pipe_with(url, &HttpClientConfig::default()).await
+    }
+
+    /// [`Client::connect_ws_pipe`] with the transport's own settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect_ws`].
+    pub async fn connect_ws_pipe_with(
+        url: &str,
+        http: &HttpClientConfig,
+    ) -> Result<memory::MemoryConnection, Error> {
+        let failed = |why: String| Error::Connect {
+            addr: url.to_owned(),
+            source: std::io::Error::other(why),
+        };
+        let mut request = url
+            .into_client_request()
+            .map_err(|err| failed(format!("not a WebSocket URL: {err}")))?;
+        for (name, value) in &http.headers {
+            request.headers_mut().append(name, value.clone());
+        }
+        let secure = match request.uri().scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(failed("expected a ws://host:port/path URL".to_owned())),
+        };
+        if secure && !cfg!(feature = "tls") {
+            return Err(failed(
+                "wss:// URLs need the rpc crate's `tls` feature".to_owned(),
+            ));
+        }
+        // `Uri::host` keeps an IPv6 address's brackets; a socket address has none.
+        let host = request
+            .uri()
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = request
+            .uri()
+            .port_u16()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let max = http.max_answer_bytes;
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let keep_alive = KeepAlive {
+            ping_every: http.ws_ping_interval,
+            idle_timeout: http.ws_idle_timeout,
+        };
+        let connect = async {
+            let tcp = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|err| failed(format!("connecting failed: {err}")))?;
+            // Each message is written whole; Nagle's wait only adds latency.
+            let _ = tcp.set_nodelay(true);
+            let (near, far) = pipe(max);
+            if secure {
+                #[cfg(feature = "tls")]
+                {
+                    use tokio_rustls::rustls::pki_types::ServerName;
+                    // The upgrade is an HTTP/1.1 request.
+                    let tls = http.tls_config(&[b"http/1.1"]);
+                    let name = ServerName::try_from(host.clone())
+                        .map_err(|err| failed(format!("not a TLS server name: {err}")))?;
+                    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|err| failed(format!("TLS failed: {err}")))?;
+                    let (ws, _) = tokio_tungstenite::client_async_with_config(
+                        request,
+                        stream,
+                        Some(ws_config),
+                    )
+                    .await
+                    .map_err(|err| failed(format!("the WebSocket upgrade failed: {err}")))?;
+                    tokio::spawn(bridge(ws, far, keep_alive));
+                }
+            } else {
+                let (ws, _) =
+                    tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config))
+                        .await
+                        .map_err(|err| failed(format!("the WebSocket upgrade failed: {err}")))?;
+                tokio::spawn(bridge(ws, far, keep_alive));
+            }
+            Ok(near)
+        };
+        match http.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, connect)
+                .await
+                .unwrap_or_else(|_| Err(failed(timed_out(limit)))),
+            None => connect.await,
+        }
+    }
+}
+
+#[cold]
+fn timed_out(limit: Duration) -> String {
+    format!("not connected within the connect timeout ({limit:?})")
+}
