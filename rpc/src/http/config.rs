@@ -25,6 +25,12 @@ pub struct HttpConfig {
     pub header_read_timeout: Option<Duration>,
     /// Whether HTTP/1.1 connections are kept alive between requests (`true`).
     pub keep_alive: bool,
+    /// How long a connection may stay idle, with no request being served and no
+    /// response being sent, before the server closes it (2 min; HTTP/1.1 and
+    /// HTTP/2 alike). An HTTP/1.1 connection waiting for its next request is also
+    /// ended by `header_read_timeout`; this is what ends an HTTP/2 connection that
+    /// a client keeps open and unused. A WebSocket has its own idle timeout.
+    pub idle_timeout: Option<Duration>,
     /// Whether a `GET` upgrade on the path becomes a WebSocket (`true`; feature
     /// `websocket`). Without it such a request answers 405.
     pub websocket: bool,
@@ -66,6 +72,7 @@ impl Default for HttpConfig {
             max_header_bytes: 16 << 10,
             header_read_timeout: Some(Duration::from_secs(30)),
             keep_alive: true,
+            idle_timeout: Some(Duration::from_secs(120)),
             websocket: true,
             websocket_max_message_bytes: 1 << 20,
             websocket_ping_interval: Some(Duration::from_secs(30)),
@@ -97,6 +104,13 @@ impl HttpConfig {
     #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets (or, with `None`, removes) the idle timeout of connections.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 

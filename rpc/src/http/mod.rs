@@ -28,6 +28,7 @@ mod body;
 mod client;
 mod client_config;
 mod config;
+mod idle;
 mod serve;
 mod service;
 mod sessions;

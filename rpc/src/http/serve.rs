@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tower::layer::util::Identity;
 use tower::Layer;
 
+use super::idle::{Activity, Tracked};
 use super::{HttpConfig, HttpService};
 use crate::engine::Session;
 use crate::message::{encode_error, ErrorCode, Id};
@@ -177,6 +178,7 @@ impl Server {
                 )))
             };
             let max = self.engine.config.max_connections;
+            let (idle_timeout, metrics) = (config.idle_timeout, self.engine.metrics.clone());
             #[allow(clippy::clone_on_copy)] // `Option<Infallible>` without the tls feature
             let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
             #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
@@ -186,12 +188,30 @@ impl Server {
             self.connections.spawn(async move {
                 let counted = service.is_some();
                 match tls {
-                    None => drive(TokioIo::new(stream), service, builder, watcher, max).await,
+                    None => {
+                        drive(
+                            TokioIo::new(stream),
+                            service,
+                            builder,
+                            watcher,
+                            max,
+                            idle_timeout,
+                        )
+                        .await;
+                    }
                     #[cfg(feature = "tls")]
                     Some(acceptor) => {
                         match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
-                                drive(TokioIo::new(stream), service, builder, watcher, max).await;
+                                drive(
+                                    TokioIo::new(stream),
+                                    service,
+                                    builder,
+                                    watcher,
+                                    max,
+                                    idle_timeout,
+                                )
+                                .await;
                             }
                             Ok(Err(err)) => tracing::debug!(%err, "a TLS handshake failed"),
                             Err(_) => tracing::debug!("a TLS handshake did not finish in time"),
@@ -200,6 +220,7 @@ impl Server {
                 }
                 if counted {
                     open.fetch_sub(1, Ordering::Relaxed);
+                    metrics.add_connections(-1);
                 }
             });
         }
@@ -216,14 +237,15 @@ type Acceptor = tokio_rustls::TlsAcceptor;
 #[cfg(not(feature = "tls"))]
 type Acceptor = std::convert::Infallible;
 
-/// Serves one HTTP connection (`service`), or refuses it with 503 when it is over
-/// the limit (`None`).
+/// Serves one HTTP connection (`service`) until it ends or stays idle for
+/// `idle_timeout`, or refuses it with 503 when it is over the limit (`None`).
 async fn drive<I, S, B>(
     io: TokioIo<I>,
     service: Option<S>,
     builder: Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     max: usize,
+    idle_timeout: Option<Duration>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
@@ -236,11 +258,26 @@ async fn drive<I, S, B>(
 {
     match service {
         Some(service) => {
+            let activity = Activity::new();
+            let service = Tracked::new(service, activity.clone());
             let conn = builder
                 .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
                 .into_owned();
-            if let Err(err) = watcher.watch(conn).await {
-                tracing::debug!(%err, "HTTP connection ended with an error");
+            let served = watcher.watch(conn);
+            let idle = async {
+                match idle_timeout {
+                    Some(limit) => activity.idle(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ended = served => {
+                    if let Err(err) = ended {
+                        tracing::debug!(%err, "HTTP connection ended with an error");
+                    }
+                }
+                // Nothing is being served or sent on it: dropping it loses nothing.
+                () = idle => tracing::debug!("closing an idle HTTP connection"),
             }
         }
         None => {
