@@ -39,6 +39,15 @@ pub enum Error {
         /// What the system said.
         source: std::io::Error,
     },
+    /// A subscription's items came faster than they were read: the server closed
+    /// the stream as lagged, or this client's buffer for it overflowed (see
+    /// [`crate::ConnectionConfig::subscription_buffer`]). The subscription has
+    /// ended; subscribe again to go on.
+    #[error("the subscription {subscription} fell behind its items and was closed")]
+    Lagged {
+        /// The subscription id.
+        subscription: String,
+    },
     /// The response came but its result did not fit the expected type.
     #[error("the result of `{method}` did not decode: {source}")]
     Decode {

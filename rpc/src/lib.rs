@@ -143,6 +143,7 @@ pub mod metrics;
 pub mod peer;
 pub mod server;
 pub mod service;
+pub mod stream;
 pub mod transport;
 
 pub use client::{Client, ClientPool};

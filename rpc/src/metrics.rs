@@ -20,6 +20,10 @@ pub(crate) struct MethodMetrics {
     calls: AtomicU64,
     errors: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS],
+    streams_open: AtomicI64,
+    stream_items: AtomicU64,
+    stream_dropped: AtomicU64,
+    streams_lagged: AtomicU64,
 }
 
 impl MethodMetrics {
@@ -34,6 +38,26 @@ impl MethodMetrics {
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn stream_opened(&self) {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_closed(&self) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_item_sent(&self) {
+        self.stream_items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_item_dropped(&self) {
+        self.stream_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_lagged(&self) {
+        self.streams_lagged.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn snapshot(&self, name: &str) -> MethodSnapshot {
         MethodSnapshot {
             name: name.to_owned(),
@@ -42,6 +66,10 @@ impl MethodMetrics {
             latency: Histogram {
                 buckets: std::array::from_fn(|i| self.latency[i].load(Ordering::Relaxed)),
             },
+            streams_open: self.streams_open.load(Ordering::Relaxed),
+            stream_items: self.stream_items.load(Ordering::Relaxed),
+            stream_dropped: self.stream_dropped.load(Ordering::Relaxed),
+            streams_lagged: self.streams_lagged.load(Ordering::Relaxed),
         }
     }
 }
@@ -88,6 +116,14 @@ pub struct MethodSnapshot {
     pub errors: u64,
     /// How long calls took, from admission to answer.
     pub latency: Histogram,
+    /// For a streaming method: its streams open now.
+    pub streams_open: i64,
+    /// Items its streams have queued for their connections.
+    pub stream_items: u64,
+    /// Items dropped for newer ones ([`crate::stream::Overflow::DropOldest`]).
+    pub stream_dropped: u64,
+    /// Streams closed as lagged ([`crate::stream::Overflow::Close`]).
+    pub streams_lagged: u64,
 }
 
 /// The counters of a server or peer.

@@ -92,6 +92,7 @@ impl Generator<'_> {
                     concurrency: #concurrency,
                     unordered: #unordered,
                     context: #context,
+                    stream: #option::None,
                 }
             }
         });

@@ -1,6 +1,6 @@
 //! The answer to one batch, filled in as its elements finish.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -28,6 +28,10 @@ pub(crate) struct BatchAnswer {
     running: Semaphore,
     /// The batch's frame; given back when the last element is done with it.
     _frame: Hold,
+    /// Set, and waiters woken, once the array has been queued (or there was none):
+    /// a stream started in the batch sends its items after it.
+    sent: AtomicBool,
+    sent_notify: tokio::sync::Notify,
 }
 
 struct BatchState {
@@ -65,6 +69,19 @@ impl BatchAnswer {
                     .max(1),
             ),
             _frame: frame_hold,
+            sent: AtomicBool::new(false),
+            sent_notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until the batch's array has been queued.
+    pub(crate) async fn queued(&self) {
+        loop {
+            let woken = self.sent_notify.notified();
+            if self.sent.load(Ordering::Acquire) {
+                return;
+            }
+            woken.await;
         }
     }
 
@@ -124,6 +141,8 @@ impl BatchAnswer {
                 .send(&self.sink, frame, hold.map(|h| h.carrying(answers)))
                 .await;
         }
+        self.sent.store(true, Ordering::Release);
+        self.sent_notify.notify_waiters();
     }
 }
 

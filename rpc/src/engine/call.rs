@@ -21,6 +21,7 @@ use super::session::{ExchangeSlot, RequestMeta, Session, SessionState, Sink};
 use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
 use crate::service::{table_address, CallExtras, IncomingCall, Reply};
+use crate::stream::server::StreamStart;
 
 /// Where one call's answer goes.
 #[derive(Clone)]
@@ -113,13 +114,19 @@ pub(crate) async fn serve_call(
     };
     let info = &engine.service.methods()[index];
     let unordered = info.unordered;
+    // Only streaming methods carry the slot their stream waits in for the answer.
+    let stream_start = info
+        .stream
+        .is_some()
+        .then(|| Arc::new(StreamStart::default()));
     // Only handlers that read their context pay for a token of their own (and the
     // box that carries it with the deadline and the request's head).
-    let extras = info.context.then(|| {
+    let extras = (info.context || stream_start.is_some()).then(|| {
         Arc::new(CallExtras {
             cancel: CancellationToken::new(),
             deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
             request: to.request().or(state.opened_by.as_ref()).cloned(),
+            stream_start: stream_start.clone(),
         })
     });
     let cancel = extras.as_ref().map(|e| e.cancel.clone());
@@ -160,6 +167,7 @@ pub(crate) async fn serve_call(
         handled,
         to,
         cancel,
+        stream_start,
         _element: element,
     };
     let task = match &engine.layers {
@@ -226,6 +234,9 @@ pub struct CallSpawner {
     /// The token of the call's context, cancelled when the task ends (answered,
     /// aborted by a cancel, or dropped with its connection or deadline).
     cancel: Option<CancellationToken>,
+    /// For a streaming method: where its handler leaves the stream, started once
+    /// the answer is queued.
+    stream_start: Option<Arc<StreamStart>>,
     /// For a batch element: its place among the batch's running elements.
     _element: Option<BatchElement>,
 }
@@ -247,6 +258,7 @@ impl CallSpawner {
             handled,
             to,
             cancel,
+            stream_start,
             _element: element,
         } = self;
         let tasks = session.state.tasks.clone();
@@ -282,8 +294,22 @@ impl CallSpawner {
             // The id was the last piece of the request's frame still held: the answer
             // waits for the writer without it.
             drop(id);
+            let stream = stream_start.as_deref().and_then(StreamStart::take);
+            let batch = match (&to, &stream) {
+                (Destination::Batch(batch), Some(_)) => Some(batch.clone()),
+                _ => None,
+            };
             state.answer(&to, answer, hold).await;
             drop(element);
+            if let Some(stream) = stream {
+                // After the answer: in a batch, after the batch's array.
+                state.tasks.spawn(async move {
+                    if let Some(batch) = batch {
+                        batch.queued().await;
+                    }
+                    stream.await;
+                });
+            }
         });
         task.abort_handle()
     }

@@ -35,7 +35,7 @@ mod call;
 mod cancel;
 mod order;
 mod pipeline;
-mod session;
+pub(crate) mod session;
 mod tower;
 
 use std::borrow::Cow;

@@ -88,6 +88,17 @@ impl Sink {
 pub(crate) trait Responses: Sync {
     /// A response arrived in `frame`.
     fn response(&self, frame: &Bytes, response: Response<'_>);
+
+    /// A notification arrived in `frame`: `true` when it was taken here (an item
+    /// of a subscription this end made), rather than served.
+    fn notification(
+        &self,
+        _frame: &Bytes,
+        _method: &str,
+        _params: Option<&serde_json::value::RawValue>,
+    ) -> bool {
+        false
+    }
 }
 
 pub(crate) struct SessionState {
@@ -113,6 +124,8 @@ pub(crate) struct SessionState {
     /// The request that opened the session (a WebSocket's upgrade), for the
     /// contexts of calls whose frame came without one of its own.
     pub(crate) opened_by: Option<Arc<RequestMeta>>,
+    /// The streams open on the session, by subscription id.
+    pub(crate) streams: crate::stream::server::Streams,
 }
 
 /// Numbers sessions, for [`ConnectionInfo::id`].
@@ -225,6 +238,7 @@ impl Session {
                     remote_addr,
                 },
                 opened_by,
+                streams: crate::stream::server::Streams::default(),
                 engine,
             }),
         }
@@ -337,6 +351,9 @@ impl Session {
                 self.state.cancel(n.params).await;
             }
             Message::Notification(n) => {
+                if responses.is_some_and(|r| r.notification(frame, &n.method, n.params)) {
+                    return;
+                }
                 serve_call(self, frame, None, &n.method, n.params, to()).await;
             }
             Message::Response(resp) => self.state.response(responses, frame, resp),

@@ -40,6 +40,14 @@ pub struct ConnectionConfig {
     pub parse_limits: ParseLimits,
     /// Frames queued for the writer before senders wait.
     pub write_queue: usize,
+    /// Streams (see [`crate::stream`]) one connection may have open on this end's
+    /// server; a streaming call over it is answered -32000.
+    pub max_streams: usize,
+    /// Items of one subscription this end's client keeps for its reader (1024). A
+    /// subscription whose reader falls further behind is closed as lagged (its
+    /// stream yields an error) and unsubscribed, so that the connection's reader,
+    /// which every other call's answer goes through, never waits for it.
+    pub subscription_buffer: usize,
     /// How long a write may wait for the other end to read before the connection is
     /// closed (`None`: forever); the other end must also take at least
     /// [`crate::transport::MIN_WRITE_PROGRESS`] bytes per period.
@@ -80,6 +88,8 @@ impl Default for ConnectionConfig {
             max_buffered_bytes: 16 * 1024 * 1024,
             parse_limits: ParseLimits::default(),
             write_queue: 1024,
+            max_streams: 1024,
+            subscription_buffer: 1024,
             write_stall_timeout: Some(Duration::from_secs(30)),
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,

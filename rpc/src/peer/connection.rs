@@ -108,6 +108,10 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
     };
     tracing::debug!(%reason, "connection stops reading");
     shared.pending.fail_all(&reason);
+    shared.subscriptions.close_all(&reason);
+    // Streams end with reading: their client has gone, or the server is shutting
+    // down (then each says so in a last notification).
+    state.streams.stop_all(stop_reading.is_cancelled());
     state.tasks.close();
     match config.half_close_grace {
         Some(grace) if half_closed => {

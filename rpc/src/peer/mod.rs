@@ -44,12 +44,14 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// The serving side: the engine's state for this connection.
     session: Session,
+    /// The subscriptions this end made, for the reader to hand their items to.
+    pub(crate) subscriptions: crate::stream::client::Subscriptions,
     close: CancellationToken,
     done: CancellationToken,
 }
 
 impl Shared {
-    fn config(&self) -> &ConnectionConfig {
+    pub(crate) fn config(&self) -> &ConnectionConfig {
         &self.session.state.engine.config.connection
     }
 }
@@ -126,6 +128,7 @@ impl Peer {
                 ),
                 writer,
                 pending: correlation::Pending::new(),
+                subscriptions: crate::stream::client::Subscriptions::default(),
                 next_id: AtomicU64::new(1),
                 close: CancellationToken::new(),
                 done: CancellationToken::new(),

@@ -68,8 +68,23 @@ impl Peer {
     where
         P: Serialize + ?Sized,
     {
+        self.call_raw_noting(method, params, timeout, |_| {}).await
+    }
+
+    /// [`Peer::call_raw`], telling `note` the call's id before it is sent.
+    pub(crate) async fn call_raw_noting<P>(
+        &self,
+        method: &str,
+        params: Option<&P>,
+        timeout: Option<Duration>,
+        note: impl FnOnce(u64),
+    ) -> Result<RawResponse, Error>
+    where
+        P: Serialize + ?Sized,
+    {
         let shared = &self.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        note(id);
         let mut buf = shared.config().buffer_pool.take(256);
         let mut digits = itoa::Buffer::new();
         encode_request(&mut buf, Id::from_u64(id, &mut digits), method, params)?;
@@ -288,9 +303,23 @@ impl BatchBuilder<'_> {
 }
 
 impl crate::engine::Responses for Shared {
+    fn notification(
+        &self,
+        frame: &Bytes,
+        method: &str,
+        params: Option<&serde_json::value::RawValue>,
+    ) -> bool {
+        self.subscriptions.notified(frame, method, params)
+    }
+
     /// Completes the waiting call the response is for; one that matches no call is
     /// counted and dropped.
     fn response(&self, frame: &Bytes, resp: Response<'_>) {
+        if let Some(id) = resp.id.as_u64() {
+            // A subscription's entry opens before anything after its answer is read.
+            self.subscriptions
+                .answered(id, resp.outcome.as_ref().ok().copied());
+        }
         let completion: Completion = Ok(RawResponse {
             outcome: match resp.outcome {
                 Ok(result) => Ok(JsonText::within(frame, result.get())),

@@ -37,6 +37,9 @@ pub(crate) struct CallExtras {
     pub(crate) deadline: Option<Instant>,
     /// What the call's frame came with (an HTTP request's head).
     pub(crate) request: Option<Arc<RequestMeta>>,
+    /// For a streaming method: where [`IncomingCall::stream`] leaves the stream
+    /// (here rather than in the call, so that other calls carry nothing for it).
+    pub(crate) stream_start: Option<Arc<crate::stream::server::StreamStart>>,
 }
 
 /// The address that identifies a method table, as [`IncomingCall::is_routed_by`]

@@ -67,6 +67,8 @@ pub struct MethodInfo {
     /// each call a cancellation token (an allocation the other methods do without)
     /// and a deadline.
     pub context: bool,
+    /// For a streaming method: how its items are sent (see [`crate::stream`]).
+    pub stream: Option<crate::stream::StreamSpec>,
 }
 
 impl MethodInfo {
@@ -79,7 +81,16 @@ impl MethodInfo {
             concurrency: None,
             unordered: false,
             context: false,
+            stream: None,
         }
+    }
+
+    /// Declares the method streaming: its handler answers with
+    /// [`IncomingCall::stream`], and its items go out as `spec` says.
+    #[must_use]
+    pub fn streaming(mut self, spec: crate::stream::StreamSpec) -> Self {
+        self.stream = Some(spec);
+        self
     }
 
     /// Gives the method's calls a cancellation token and a deadline in their

@@ -299,6 +299,8 @@ const MAX_FRAMES_PER_WRITE: usize = 256;
 pub(crate) struct Outgoing {
     frame: Bytes,
     hold: Option<Hold>,
+    /// A stream item's place in its stream's buffer, given back once it is written.
+    place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A cloneable handle that queues frames for a writer task.
@@ -334,7 +336,28 @@ impl WriterHandle {
         hold: Option<Hold>,
     ) -> Result<(), WriterClosed> {
         self.tx
-            .send(Outgoing { frame, hold })
+            .send(Outgoing {
+                frame,
+                hold,
+                place: None,
+            })
+            .await
+            .map_err(|e| WriterClosed(e.0.frame))
+    }
+
+    /// Queues a stream's item holding its place in the stream's buffer; the place
+    /// is given back once the frame has been written.
+    pub(crate) async fn send_with_permit(
+        &self,
+        frame: Bytes,
+        place: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(), WriterClosed> {
+        self.tx
+            .send(Outgoing {
+                frame,
+                hold: None,
+                place: Some(place),
+            })
             .await
             .map_err(|e| WriterClosed(e.0.frame))
     }
@@ -347,7 +370,11 @@ impl WriterHandle {
     pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
         use mpsc::error::TrySendError;
         self.tx
-            .try_send(Outgoing { frame, hold: None })
+            .try_send(Outgoing {
+                frame,
+                hold: None,
+                place: None,
+            })
             .map_err(|err| match err {
                 TrySendError::Full(o) => TrySendError::Full(o.frame),
                 TrySendError::Closed(o) => TrySendError::Closed(o.frame),
@@ -407,6 +434,7 @@ where
 struct Gathered {
     frames: Vec<Bytes>,
     holds: Vec<Hold>,
+    places: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Gathered {
@@ -415,10 +443,14 @@ impl Gathered {
         if let Some(hold) = outgoing.hold {
             self.holds.push(hold);
         }
+        if let Some(place) = outgoing.place {
+            self.places.push(place);
+        }
     }
 
     fn delivered(&mut self) {
         self.holds.drain(..).for_each(Hold::delivered);
+        self.places.clear();
     }
 }
 
@@ -433,6 +465,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut out = Gathered {
         frames: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
         holds: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
+        places: Vec::new(),
     };
     let mut progress = stall_timeout.map(Progress::new);
     // Whether frames were queued while the last write ran.

@@ -1,0 +1,425 @@
+//! The calling side of streams: [`Subscription`], a typed stream of a server's
+//! items, and the table through which the connection's reader hands items to it.
+//!
+//! The reader must never wait for a subscription's reader (every other answer on
+//! the connection comes through it), so each subscription has a bounded buffer
+//! ([`crate::ConnectionConfig::subscription_buffer`]); one whose reader falls
+//! further behind is closed as lagged and unsubscribed.
+//!
+//! A subscription is entered in the table by the reader itself when the call's
+//! answer comes, before the frames after it are read, so that no item that follows
+//! the answer can find nobody to take it.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::Stream;
+use crate::error::Error;
+use crate::message::{JsonText, RpcError};
+use crate::peer::Peer;
+
+/// Why a subscription ended.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The server's stream ended.
+    Ended,
+    /// The server's stream failed with this error (also yielded as the stream's
+    /// last item).
+    Failed(RpcError),
+    /// Items came faster than they were read: the server dropped the stream
+    /// ([`super::Overflow::Close`]) or this client's buffer overflowed.
+    Lagged,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// The connection closed.
+    ConnectionLost(String),
+    /// This end unsubscribed.
+    Unsubscribed,
+}
+
+/// What the reader hands a subscription.
+enum Delivery {
+    Item(JsonText),
+}
+
+/// The part of a subscription the reader and its [`Subscription`] share.
+struct Shared {
+    close: Mutex<Option<CloseReason>>,
+}
+
+impl Shared {
+    fn close(&self, reason: CloseReason) {
+        let mut close = self.close.lock().unwrap_or_else(|e| e.into_inner());
+        if close.is_none() {
+            *close = Some(reason);
+        }
+    }
+
+    fn reason(&self) -> Option<CloseReason> {
+        self.close.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A subscription as the reader holds it: the only sender of its items.
+struct Entry {
+    items: mpsc::Sender<Delivery>,
+    item_method: Box<str>,
+    shared: Arc<Shared>,
+}
+
+/// The subscriptions of one connection: those whose call awaits its answer, by
+/// call id, and those open, by subscription id.
+#[derive(Default)]
+pub(crate) struct Subscriptions {
+    /// How many entries the two maps hold: the reader skips both when none.
+    count: AtomicUsize,
+    awaiting: Mutex<HashMap<u64, Entry>>,
+    open: Mutex<HashMap<Box<str>, Entry>>,
+}
+
+/// The params of a subscription's notification.
+#[derive(serde::Deserialize)]
+struct Notified<'a> {
+    #[serde(borrow)]
+    subscription: &'a RawValue,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    closed: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
+/// A subscription id as a map key: a string's text, or a number's digits.
+fn key(id: &RawValue) -> Option<Box<str>> {
+    let text = id.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text).ok().map(Into::into)
+    } else if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        Some(text.into())
+    } else {
+        None
+    }
+}
+
+impl Subscriptions {
+    fn lock_awaiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        self.awaiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Entry>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
+    }
+
+    fn expect(&self, call: u64, entry: Entry) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.lock_awaiting().insert(call, entry);
+    }
+
+    fn forget_call(&self, call: u64) {
+        if self.lock_awaiting().remove(&call).is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn remove(&self, id: &str) -> Option<Entry> {
+        let entry = self.lock_open().remove(id);
+        if entry.is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        entry
+    }
+
+    /// The reader got the answer to call `call`: a subscribing call's entry is
+    /// opened under the subscription id its result names.
+    pub(crate) fn answered(&self, call: u64, result: Option<&RawValue>) {
+        if self.is_empty() {
+            return;
+        }
+        let Some(entry) = self.lock_awaiting().remove(&call) else {
+            return;
+        };
+        match result.and_then(key) {
+            Some(id) => {
+                self.lock_open().insert(id, entry);
+            }
+            None => {
+                // Refused (the call fails with the error), or an id we cannot use.
+                self.count.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// The reader got a notification: `true` when it was a subscription's (an item
+    /// or its close), handed over here.
+    pub(crate) fn notified(&self, frame: &Bytes, method: &str, params: Option<&RawValue>) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let Some(params) = params else {
+            return false;
+        };
+        let Ok(notified) = serde_json::from_str::<Notified<'_>>(params.get()) else {
+            return false;
+        };
+        let Some(id) = key(notified.subscription) else {
+            return false;
+        };
+        let mut open = self.lock_open();
+        let Some(entry) = open.get(&*id) else {
+            return false;
+        };
+        if &*entry.item_method != method {
+            return false;
+        }
+        if let Some(closed) = notified.closed {
+            let reason = match (&*closed, notified.error) {
+                (_, Some(error)) => CloseReason::Failed(error),
+                ("lagged", None) => CloseReason::Lagged,
+                ("shutdown", None) => CloseReason::ShuttingDown,
+                _ => CloseReason::Ended,
+            };
+            if let Some(entry) = open.remove(&*id) {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                entry.shared.close(reason);
+            }
+            return true;
+        }
+        let Some(result) = notified.result else {
+            return true;
+        };
+        let item = Delivery::Item(JsonText::within(frame, result.get()));
+        if entry.items.try_send(item).is_err() {
+            // Full (its reader is behind) or its reader has gone: either way it
+            // ends here; the reader's side unsubscribes.
+            if let Some(entry) = open.remove(&*id) {
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                entry.shared.close(CloseReason::Lagged);
+            }
+        }
+        true
+    }
+
+    /// The connection closed: every subscription ends with `reason`.
+    pub(crate) fn close_all(&self, reason: &str) {
+        let awaiting: Vec<Entry> = self.lock_awaiting().drain().map(|(_, e)| e).collect();
+        let open: Vec<Entry> = self.lock_open().drain().map(|(_, e)| e).collect();
+        self.count.store(0, Ordering::Release);
+        for entry in awaiting.into_iter().chain(open) {
+            entry
+                .shared
+                .close(CloseReason::ConnectionLost(reason.to_owned()));
+        }
+    }
+}
+
+/// A server's stream, typed: each item as `Result<T, Error>`, ending when the
+/// server ends the stream (then `None`), after an error item when it failed, lagged
+/// or was cut off. Dropping it unsubscribes.
+///
+/// Made by [`Peer::subscribe`] (and by the generated client's streaming methods).
+pub struct Subscription<T> {
+    id: Box<str>,
+    items: mpsc::Receiver<Delivery>,
+    shared: Arc<Shared>,
+    peer: Peer,
+    item_method: Box<str>,
+    unsubscribe_method: Box<str>,
+    /// Whether the stream has yielded its end (and whatever error came before it).
+    done: bool,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Subscription<T> {
+    /// The subscription id the server gave.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Why the subscription ended; `None` while it is open (and until the items
+    /// that came before its end have been read).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        if self.done {
+            self.shared.reason()
+        } else {
+            None
+        }
+    }
+
+    /// Stops the subscription: calls the unsubscribe method and waits for its
+    /// answer (`true` when the server had it open).
+    ///
+    /// # Errors
+    ///
+    /// As [`Peer::call`].
+    pub async fn unsubscribe(mut self) -> Result<bool, Error> {
+        self.done = true;
+        self.shared.close(CloseReason::Unsubscribed);
+        self.peer.shared.subscriptions.remove(&self.id);
+        self.peer.call(&self.unsubscribe_method, &[&*self.id]).await
+    }
+}
+
+impl<T: DeserializeOwned> Stream for Subscription<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.items.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Delivery::Item(text))) => Poll::Ready(Some(
+                serde_json::from_str(text.as_str()).map_err(|source| Error::Decode {
+                    method: this.item_method.to_string(),
+                    source,
+                }),
+            )),
+            Poll::Ready(None) => {
+                this.done = true;
+                let reason = this.shared.reason().unwrap_or(CloseReason::Ended);
+                let error = match reason {
+                    CloseReason::Ended | CloseReason::Unsubscribed => return Poll::Ready(None),
+                    CloseReason::Failed(err) => Error::Rpc(err),
+                    CloseReason::Lagged => {
+                        // The server may still be sending: stop it.
+                        this.spawn_unsubscribe();
+                        Error::Lagged {
+                            subscription: this.id.to_string(),
+                        }
+                    }
+                    CloseReason::ShuttingDown => {
+                        Error::closed("the server is shutting down and ended the stream")
+                    }
+                    CloseReason::ConnectionLost(reason) => Error::closed(reason),
+                };
+                Poll::Ready(Some(Err(error)))
+            }
+        }
+    }
+}
+
+impl<T> Subscription<T> {
+    fn spawn_unsubscribe(&self) {
+        let (peer, method, id) = (
+            self.peer.clone(),
+            self.unsubscribe_method.clone(),
+            self.id.clone(),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer.call::<_, bool>(&method, &[&*id]).await;
+            });
+        }
+    }
+}
+
+impl<T> Drop for Subscription<T> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Still open as far as we know: tell the server, unless it already ended.
+        let open = self.peer.shared.subscriptions.remove(&self.id).is_some();
+        if open {
+            self.shared.close(CloseReason::Unsubscribed);
+            self.spawn_unsubscribe();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("close_reason", &self.shared.reason())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    /// Calls the streaming method `method` with `params` and returns its stream of
+    /// items: the notifications named `item_method` that carry the subscription id
+    /// it answers. Dropping the [`Subscription`] calls `unsubscribe_method`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Peer::call`]: a server that refuses the subscription answers its error.
+    pub async fn subscribe<P, T>(
+        &self,
+        method: &str,
+        params: &P,
+        item_method: &str,
+        unsubscribe_method: &str,
+    ) -> Result<Subscription<T>, Error>
+    where
+        P: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let shared = &self.shared;
+        let capacity = shared.config().subscription_buffer.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let state = Arc::new(Shared {
+            close: Mutex::new(None),
+        });
+        let mut entry = Some(Entry {
+            items: tx,
+            item_method: item_method.into(),
+            shared: state.clone(),
+        });
+        let mut call_id = None;
+        let response = self
+            .call_raw_noting(
+                method,
+                Some(params),
+                shared.config().request_timeout,
+                |id| {
+                    call_id = Some(id);
+                    if let Some(entry) = entry.take() {
+                        shared.subscriptions.expect(id, entry);
+                    }
+                },
+            )
+            .await;
+        // Not answered (timed out, failed): the entry must not wait on.
+        if let Some(id) = call_id {
+            shared.subscriptions.forget_call(id);
+        }
+        let id: serde_json::Value = response?.decode(method)?;
+        let id: Box<str> = match id {
+            serde_json::Value::String(id) => id.into(),
+            serde_json::Value::Number(n) => n.to_string().into(),
+            other => {
+                return Err(Error::Rpc(RpcError::internal(format!(
+                    "`{method}` answered {other}, not a subscription id"
+                ))))
+            }
+        };
+        Ok(Subscription {
+            id,
+            items: rx,
+            shared: state,
+            peer: self.clone(),
+            item_method: item_method.into(),
+            unsubscribe_method: unsubscribe_method.into(),
+            done: false,
+            _item: PhantomData,
+        })
+    }
+}
