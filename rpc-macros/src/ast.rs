@@ -46,6 +46,25 @@ pub struct Method<'a> {
     /// The method's `#[cfg(..)]` attributes, copied onto everything generated for it.
     pub cfgs: Vec<&'a Attribute>,
     pub output: Output<'a>,
+    /// For a method that returns a stream: its items and names.
+    pub stream: Option<StreamOut<'a>>,
+    /// Whether the method is an `async fn` (a streaming `fn` is not).
+    pub is_async: bool,
+}
+
+/// What a streaming method returns and how its items go out.
+pub struct StreamOut<'a> {
+    /// The stream's `Item`.
+    pub item: &'a Type,
+    /// For items that are `Result<T, E>`: `T` (what the client decodes).
+    pub item_ok: Option<&'a Type>,
+    /// For `Result<impl Stream<..>, E>`: `E`, which refuses the subscription.
+    pub refusal: Option<&'a Type>,
+    pub item_method: String,
+    pub unsubscribe_method: String,
+    pub buffer: Option<usize>,
+    /// `Wait`, `DropOldest` or `Close`.
+    pub overflow: Option<&'static str>,
 }
 
 #[derive(Clone, Copy)]
@@ -194,7 +213,16 @@ impl<'a> Method<'a> {
                 "variadic methods are not supported; use `#[rpc(raw_params)]`",
             );
         }
+        let streamed = match &sig.output {
+            ReturnType::Type(_, ty) => stream_of(ty),
+            ReturnType::Default => None,
+        };
         match (&sig.asyncness, opts.blocking) {
+            (_, Some(blocking)) if streamed.is_some() => cx.error(
+                blocking,
+                "a streaming method cannot be `blocking`: its stream is polled on the runtime; do blocking work in `spawn_blocking` inside the stream",
+            ),
+            (None, None) if streamed.is_some() => {}
             (Some(_), Some(blocking)) => cx.error(
                 blocking,
                 "`blocking` is for `fn` methods, which run on the blocking pool; remove `async` or `blocking`",
@@ -309,11 +337,40 @@ impl<'a> Method<'a> {
             }
         }
 
-        let output = match &sig.output {
-            ReturnType::Default => Output::Unit,
-            ReturnType::Type(_, ty) => output_of(cx, ty),
+        let output = match (&sig.output, streamed) {
+            (ReturnType::Default, _) => Output::Unit,
+            // Checked as items below; the stream itself is not sent.
+            (ReturnType::Type(_, ty), Some(_)) => Output::Plain(ty),
+            (ReturnType::Type(_, ty), None) => output_of(cx, ty),
         };
-        if let (Some(_), ReturnType::Type(_, ty)) = (opts.notification, &sig.output) {
+        if let Some((item, _)) = streamed {
+            let decoded = match output_type(item) {
+                Output::Result { ok, .. } => ok,
+                _ => item,
+            };
+            let _ = output_of(cx, decoded);
+            if let Some(n) = opts.notification {
+                cx.error(
+                    n,
+                    "a notification cannot stream: it gets no answer to carry the subscription id",
+                );
+            }
+        } else {
+            for (key, span) in [
+                ("item", opts.item.as_ref().map(LitStr::span)),
+                ("unsubscribe", opts.unsubscribe.as_ref().map(LitStr::span)),
+                ("buffer", opts.buffer.map(|(_, s)| s)),
+                ("overflow", opts.overflow.as_ref().map(|(_, s)| *s)),
+            ] {
+                if let Some(span) = span {
+                    cx.error(span, format!(
+                        "`{key}` is for streaming methods, which return `impl Stream<Item = T> + Send` (or `Result<impl Stream<..>, E>`)"
+                    ));
+                }
+            }
+        }
+        if let (Some(_), ReturnType::Type(_, ty), None) = (opts.notification, &sig.output, streamed)
+        {
             if !matches!(output, Output::Unit) {
                 cx.error_spanned(
                     ty,
@@ -339,7 +396,31 @@ impl<'a> Method<'a> {
             (None, Some(prefix)) => (format!("{prefix}{}", unraw(&sig.ident)), sig.ident.span()),
             (None, None) => (unraw(&sig.ident), sig.ident.span()),
         };
+        let stream = streamed.map(|(item_ty, refusal)| {
+            let (item_method, unsubscribe_method) = stream_names(&wire);
+            StreamOut {
+                item: item_ty,
+                item_ok: match output_type(item_ty) {
+                    Output::Result { ok, .. } => Some(ok),
+                    _ => None,
+                },
+                refusal,
+                item_method: opts.item.as_ref().map_or(item_method, LitStr::value),
+                unsubscribe_method: opts
+                    .unsubscribe
+                    .as_ref()
+                    .map_or(unsubscribe_method, LitStr::value),
+                buffer: opts.buffer.map(|(n, _)| n),
+                overflow: opts.overflow.as_ref().map(|(o, _)| match o.as_str() {
+                    "drop_oldest" => "DropOldest",
+                    "close" => "Close",
+                    _ => "Wait",
+                }),
+            }
+        });
         Some(Method {
+            stream,
+            is_async: sig.asyncness.is_some(),
             item,
             ident: &sig.ident,
             sig,
@@ -468,6 +549,59 @@ fn output_of<'a>(cx: &mut Ctxt, ty: &'a Type) -> Output<'a> {
         );
     }
     output
+}
+
+/// For a streaming method's return type, `impl Stream<Item = X>` or
+/// `Result<impl Stream<Item = X>, E>`: `X`, and `E`.
+pub fn stream_of(ty: &Type) -> Option<(&Type, Option<&Type>)> {
+    if let Output::Result { ok, err } = output_type(ty) {
+        return stream_item(ok).map(|item| (item, Some(err)));
+    }
+    stream_item(ty).map(|item| (item, None))
+}
+
+/// `X` of `impl Stream<Item = X> + ..`.
+fn stream_item(ty: &Type) -> Option<&Type> {
+    let Type::ImplTrait(t) = ty else {
+        return None;
+    };
+    t.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let seg = bound.path.segments.last()?;
+        if seg.ident != "Stream" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &seg.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|a| match a {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
+}
+
+/// The default item and unsubscribe methods of a streaming method named `wire`:
+/// `subscribe_X` → `X`, `unsubscribe_X`; `X_subscribe` (Ethereum's `eth_subscribe`)
+/// → `X_subscription`, `X_unsubscribe`; otherwise `wire` itself and `un` before its
+/// last part (`calc.watch` → `calc.unwatch`).
+pub fn stream_names(wire: &str) -> (String, String) {
+    if let Some(rest) = wire.strip_prefix("subscribe_").filter(|r| !r.is_empty()) {
+        return (rest.to_owned(), format!("unsubscribe_{rest}"));
+    }
+    if let Some(base) = wire.strip_suffix("_subscribe").filter(|b| !b.is_empty()) {
+        return (
+            format!("{base}_subscription"),
+            format!("{base}_unsubscribe"),
+        );
+    }
+    let split = wire.rfind(['.', '/']).map_or(0, |i| i + 1);
+    (
+        wire.to_owned(),
+        format!("{}un{}", &wire[..split], &wire[split..]),
+    )
 }
 
 /// What a method's return type means, without checking it: `()`, `Result<T, E>` (by

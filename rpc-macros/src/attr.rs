@@ -46,6 +46,13 @@ pub struct MethodAttrs {
     pub unordered: Option<Span>,
     /// `strict` (true) or `lenient` (false), over the trait's default.
     pub strict: Option<(bool, Span)>,
+    /// A streaming method's item notification method.
+    pub item: Option<LitStr>,
+    /// A streaming method's unsubscribe method.
+    pub unsubscribe: Option<LitStr>,
+    pub buffer: Option<(usize, Span)>,
+    /// `wait`, `drop_oldest` or `close`.
+    pub overflow: Option<(String, Span)>,
 }
 
 /// `#[rpc(rename = "wireName")]`
@@ -165,6 +172,42 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                         attrs.strict = Some(strictness_of(&meta, &key, attrs.strict)?);
                         Ok(())
                     }
+                    ITEM => set_once(&meta, &mut attrs.item, |m| {
+                        let lit = string_value(m, "item = \"count\"")?;
+                        if lit.value().is_empty() {
+                            return Err(syn::Error::new(lit.span(), "the item method must not be empty"));
+                        }
+                        Ok(lit)
+                    }),
+                    UNSUBSCRIBE => set_once(&meta, &mut attrs.unsubscribe, |m| {
+                        let lit = string_value(m, "unsubscribe = \"unsubscribe_count\"")?;
+                        if lit.value().is_empty() {
+                            return Err(syn::Error::new(lit.span(), "the unsubscribe method must not be empty"));
+                        }
+                        Ok(lit)
+                    }),
+                    BUFFER => set_once(&meta, &mut attrs.buffer, |m| {
+                        let value = m.value()?;
+                        let lit: LitInt = value.parse().map_err(|err| {
+                            syn::Error::new(err.span(), "expected a whole number, like `buffer = 64`")
+                        })?;
+                        let n: usize = lit.base10_parse()?;
+                        if n == 0 {
+                            return Err(syn::Error::new(lit.span(), "`buffer` must be at least 1"));
+                        }
+                        Ok((n, lit.span()))
+                    }),
+                    OVERFLOW => set_once(&meta, &mut attrs.overflow, |m| {
+                        let lit = string_value(m, "overflow = \"drop_oldest\"")?;
+                        let value = lit.value();
+                        if !matches!(value.as_str(), "wait" | "drop_oldest" | "close") {
+                            return Err(syn::Error::new(
+                                lit.span(),
+                                format!("unknown overflow policy {value:?}: expected \"wait\", \"drop_oldest\" or \"close\""),
+                            ));
+                        }
+                        Ok((value, lit.span()))
+                    }),
                     _ => unreachable!(),
                 }
             })

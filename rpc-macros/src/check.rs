@@ -50,8 +50,15 @@ fn unique_wire_names(cx: &mut Ctxt, service: &Service) {
     // For each name: the method that answers it, and that method's `#[cfg]`s.
     let mut seen: HashMap<&str, (String, String)> = HashMap::new();
     for method in &service.methods {
+        // A streaming method also answers to its unsubscribe method.
         let names = std::iter::once((&method.wire, method.wire_span))
-            .chain(method.aliases.iter().map(|(a, s)| (a, *s)));
+            .chain(method.aliases.iter().map(|(a, s)| (a, *s)))
+            .chain(
+                method
+                    .stream
+                    .as_ref()
+                    .map(|s| (&s.unsubscribe_method, method.wire_span)),
+            );
         let cfgs = cfg_text(method);
         for (name, span) in names {
             let owner = unraw(method.ident);

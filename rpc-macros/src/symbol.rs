@@ -23,6 +23,11 @@ pub const POSITIONAL: &str = "positional";
 pub const NAMED: &str = "named";
 pub const RAW_PARAMS: &str = "raw_params";
 pub const UNORDERED: &str = "unordered";
+// Streaming method options.
+pub const ITEM: &str = "item";
+pub const UNSUBSCRIBE: &str = "unsubscribe";
+pub const BUFFER: &str = "buffer";
+pub const OVERFLOW: &str = "overflow";
 
 // Parameter options.
 pub const RENAME: &str = "rename";
@@ -45,6 +50,10 @@ pub const METHOD_OPTIONS: &[&str] = &[
     UNORDERED,
     STRICT,
     LENIENT,
+    ITEM,
+    UNSUBSCRIBE,
+    BUFFER,
+    OVERFLOW,
 ];
 
 /// Options accepted on a parameter.

@@ -22,6 +22,8 @@
 //! - [`server`]: serving a service on listeners and connections, with graceful
 //!   shutdown; [`ServerConfig`] holds its pools, deadlines and connection config.
 //! - [`metrics`]: counters and latency histograms.
+//! - [`stream`]: streaming methods (subscriptions): the wire shape, buffers and
+//!   overflow policies, and the client's typed [`stream::Subscription`].
 //!
 //! # Guarantees
 //!
@@ -47,6 +49,13 @@
 //!   notification's handler has finished. Requests run concurrently and may answer out
 //!   of order. A notification method marked [`service::MethodInfo::unordered`]
 //!   (`#[rpc(notification, unordered)]`) neither waits nor is waited for.
+//! - A streaming method's items ([`stream`]) arrive in order, after the call's answer
+//!   (after the batch's array in a batch), each stream holding at most its buffer of
+//!   items (and the client at most [`ConnectionConfig::subscription_buffer`] per
+//!   subscription), so one slow stream or reader never stalls the other calls on
+//!   its connection; a stream ends with a last notification saying why (ended,
+//!   failed, lagged, shutdown), is dropped when its connection closes, and stops
+//!   when its client unsubscribes or drops the subscription.
 //! - A panicking handler answers -32603 for its own id; a response that fails to decode
 //!   fails only its own call; an overloaded server answers with an error; no error
 //!   answer is larger than the connection's frame limit.

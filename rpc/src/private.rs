@@ -18,6 +18,8 @@ pub use crate::service::{
 };
 pub use tokio::task::AbortHandle;
 
+pub use crate::stream::{Overflow, Stream, StreamSpec, Subscription};
+
 pub use std::borrow::Cow;
 pub use std::boxed::Box;
 pub use std::sync::Arc;

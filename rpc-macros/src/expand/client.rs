@@ -238,6 +238,21 @@ impl Generator<'_> {
                 _ => elided(p.ty),
             });
         let arg_idents = method.params.iter().map(|p| p.ident);
+        if let Some(s) = &method.stream {
+            let item = s.item_ok.unwrap_or(s.item);
+            let item = quote_spanned!(item.span()=> #item);
+            let cfgs = &method.cfgs;
+            return q! {
+                #(#cfgs)*
+                #(#docs)*
+                #[allow(clippy::needless_lifetimes)]
+                pub async fn #ident #generics(&self, #(#inputs),*)
+                    -> #result<#rt::Subscription<#item>, #rt::Error>
+                {
+                    #send::<#(#arg_types,)* #item>(&self.client, #(&#arg_idents),*).await
+                }
+            };
+        }
         let call = if method.notification {
             q!(#send::<#(#arg_types),*>(&self.client, #(&#arg_idents),*).await)
         } else {
@@ -278,6 +293,17 @@ impl Generator<'_> {
         } = self.sender_args(method);
         let params_value = self.params_value(i, method, &arg_params);
 
+        if let Some(s) = &method.stream {
+            let (item, unsubscribe) = (&s.item_method, &s.unsubscribe_method);
+            return q! {
+                async fn #send<#(#bounds,)* #r: #serde::de::DeserializeOwned>(
+                    __client: &#rt::Client,
+                    #(#arg_params: #param_types),*
+                ) -> #result<#rt::Subscription<#r>, #rt::Error> {
+                    __client.subscribe::<_, #r>(#wire, #params_value, #item, #unsubscribe).await
+                }
+            };
+        }
         if method.notification {
             q! {
                 async fn #send<#(#bounds),*>(
@@ -320,6 +346,10 @@ impl Generator<'_> {
     //         }
     //         (a notification returns nothing)
     fn batch_method(&self, i: usize, method: &Method) -> TokenStream {
+        if method.stream.is_some() {
+            // A batch's calls answer once; a stream's items have nowhere to go.
+            return TokenStream::new();
+        }
         let rt = &self.rt;
         let docs = method.docs();
         let ident = method.ident;
@@ -369,6 +399,9 @@ impl Generator<'_> {
     //             batch: &mut Batch, a0: &A0, a1: &A1,
     //         ) -> BatchCall<R> { batch.call::<_, R>("add", &__RpcArgs0(a0, a1)) }
     fn batch_queuer(&self, i: usize, method: &Method) -> TokenStream {
+        if method.stream.is_some() {
+            return TokenStream::new();
+        }
         let rt = &self.rt;
         let serde = q!(#rt::serde);
         let wire = &method.wire;

@@ -62,7 +62,6 @@ impl Generator<'_> {
         let option = q!(::core::option::Option);
         let methods = &self.service.methods;
         let indexes = self.index_consts();
-        let count = Self::count_const();
         let infos = methods.iter().map(|m| {
             let cfgs = &m.cfgs;
             let name = &m.wire;
@@ -83,6 +82,18 @@ impl Generator<'_> {
             };
             let unordered = m.unordered;
             let context = m.context.is_some();
+            let stream = match &m.stream {
+                Some(s) => {
+                    let (item, unsub) = (&s.item_method, &s.unsubscribe_method);
+                    let buffer = s.buffer.map(|n| q!(.buffer(#n)));
+                    let overflow = s.overflow.map(|o| {
+                        let o = Ident::new(o, Span::call_site());
+                        q!(.overflow(#rt::Overflow::#o))
+                    });
+                    q!(#option::Some(#rt::StreamSpec::new(#item, #unsub) #buffer #overflow))
+                }
+                None => q!(#option::None),
+            };
             q! {
                 #(#cfgs)*
                 #rt::MethodInfo {
@@ -92,13 +103,23 @@ impl Generator<'_> {
                     concurrency: #concurrency,
                     unordered: #unordered,
                     context: #context,
-                    stream: #option::None,
+                    stream: #stream,
                 }
             }
         });
+        // Each streaming method's unsubscribe method, after the declared ones.
+        let unsubscribes = methods.iter().filter_map(|m| {
+            let (cfgs, s) = (&m.cfgs, m.stream.as_ref()?);
+            let name = &s.unsubscribe_method;
+            Some(q! {
+                #(#cfgs)*
+                #rt::MethodInfo::new(#name)
+            })
+        });
+        let total = Self::total_const();
         q! {
             #indexes
-            static __RPC_METHODS: [#rt::MethodInfo; #count] = [#(#infos),*];
+            static __RPC_METHODS: [#rt::MethodInfo; #total] = [#(#infos,)* #(#unsubscribes),*];
         }
     }
 
@@ -109,6 +130,16 @@ impl Generator<'_> {
 
     fn count_const() -> Ident {
         Ident::new("__RPC_COUNT", Span::mixed_site())
+    }
+
+    /// The table's length: the declared methods and the unsubscribe methods.
+    fn total_const() -> Ident {
+        Ident::new("__RPC_TOTAL", Span::mixed_site())
+    }
+
+    /// The constant that holds the index of method `i`'s unsubscribe method.
+    pub fn unsubscribe_const(i: usize) -> Ident {
+        Ident::new(&format!("__RPC_UNSUBSCRIBE_{i}"), Span::mixed_site())
     }
 
     // input:  the service's methods, some under `#[cfg(..)]`
@@ -136,6 +167,19 @@ impl Generator<'_> {
             Some((before, present)) => q!(#before + #present),
         };
         out.extend(q!(const #count: usize = #value;));
+        // The unsubscribe methods follow, one per streaming method present.
+        let mut previous = q!(#count);
+        for (i, m) in self.service.methods.iter().enumerate() {
+            if m.stream.is_none() {
+                continue;
+            }
+            let ident = Self::unsubscribe_const(i);
+            out.extend(q!(#[allow(dead_code)] const #ident: usize = #previous;));
+            let present = Self::present(m);
+            previous = q!(#ident + #present);
+        }
+        let total = Self::total_const();
+        out.extend(q!(const #total: usize = #previous;));
         out
     }
 
@@ -253,7 +297,11 @@ impl Generator<'_> {
             let names =
                 std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
             let (cfgs, index) = (&m.cfgs, Self::index_const(i));
-            q!(#(#cfgs)* #(#names)|* => #option::Some(#index),)
+            let unsubscribe = m.stream.as_ref().map(|s| {
+                let (name, index) = (&s.unsubscribe_method, Self::unsubscribe_const(i));
+                q!(#(#cfgs)* #name => #option::Some(#index),)
+            });
+            q!(#(#cfgs)* #(#names)|* => #option::Some(#index), #unsubscribe)
         });
 
         // Locals next to user types get mixed-site hygiene, so that no name in a type
@@ -275,6 +323,15 @@ impl Generator<'_> {
                     Output::Unit => ok,
                 };
                 let context = m.context.map(|_| q!(, #call.context()));
+                if m.stream.is_some() {
+                    // The handler starts the stream itself: its type is the trait's
+                    // opaque one, which no signature here can name.
+                    return q! {
+                        async move {
+                            Self::#handler(&*#service, #call.params() #context, &#call).await
+                        }
+                    };
+                }
                 q! {
                     async move {
                         let #out = Self::#handler(&*#service, #call.params() #context).await?;
@@ -289,7 +346,11 @@ impl Generator<'_> {
             .enumerate()
             .map(|(i, (body, m))| {
                 let (cfgs, index) = (&m.cfgs, Self::index_const(i));
-                q! { #(#cfgs)* #index => #rt::Box::pin(#body), }
+                let unsubscribe = m.stream.as_ref().map(|_| {
+                    let index = Self::unsubscribe_const(i);
+                    q! { #(#cfgs)* #index => #rt::Box::pin(async move { #call.unsubscribe() }), }
+                });
+                q! { #(#cfgs)* #index => #rt::Box::pin(#body), #unsubscribe }
             });
         let spawn_arms = bodies
             .iter()
@@ -297,7 +358,11 @@ impl Generator<'_> {
             .enumerate()
             .map(|(i, (body, m))| {
                 let (cfgs, index) = (&m.cfgs, Self::index_const(i));
-                q! { #(#cfgs)* #index => #spawner.spawn(#body), }
+                let unsubscribe = m.stream.as_ref().map(|_| {
+                    let index = Self::unsubscribe_const(i);
+                    q! { #(#cfgs)* #index => #spawner.spawn(async move { #call.unsubscribe() }), }
+                });
+                q! { #(#cfgs)* #index => #spawner.spawn(#body), #unsubscribe }
             });
 
         q! {
@@ -398,15 +463,53 @@ impl Generator<'_> {
             args.insert(cx.position.min(args.len()), arg);
         }
         let context_param = method.context.map(|_| q!(#context: #rt::CallContext,));
-        let invoke = if method.blocking {
+        let invoke = if method.blocking || !method.is_async {
             q!(<#t as #trait_ident #trait_args>::#ident(#service, #(#args),*))
         } else {
             q!(<#t as #trait_ident #trait_args>::#ident(#service, #(#args),*).await)
         };
-        let (out, body) = match &method.output {
-            Output::Unit => (q!(()), q!(#invoke; #result::Ok(()))),
-            Output::Plain(ty) => (q!(#ty), q!(#result::Ok(#invoke))),
-            Output::Result { ok, err } => {
+        let incoming = Ident::new("__incoming", Span::mixed_site());
+        if let Some(s) = &method.stream {
+            let start = if s.item_ok.is_some() {
+                q!(try_stream)
+            } else {
+                q!(stream)
+            };
+            let stream = match s.refusal {
+                None => invoke,
+                Some(err) => {
+                    let into =
+                        quote_spanned!(err.span()=> ::rpc::__private::into_rpc_error::<#err>);
+                    q! {
+                        match #invoke {
+                            #result::Ok(#v) => #v,
+                            #result::Err(#error) => return #result::Err(#into(#error)),
+                        }
+                    }
+                }
+            };
+            let cfgs = &method.cfgs;
+            return q! {
+                #(#cfgs)*
+                #[doc(hidden)]
+                #[allow(clippy::unused_async)]
+                pub async fn #handler(
+                    #service: &#t,
+                    #params: ::core::option::Option<&str>,
+                    #context_param
+                    #incoming: &#rt::IncomingCall,
+                ) -> #rt::Reply {
+                    #decode
+                    let #v = #stream;
+                    #incoming.#start(#v)
+                }
+            };
+        }
+        let (out, body) = match (&method.stream, &method.output) {
+            (Some(_), _) => unreachable!("streaming methods returned above"),
+            (None, Output::Unit) => (q!(()), q!(#invoke; #result::Ok(()))),
+            (None, Output::Plain(ty)) => (q!(#ty), q!(#result::Ok(#invoke))),
+            (None, Output::Result { ok, err }) => {
                 let into = quote_spanned!(err.span()=> ::rpc::__private::into_rpc_error::<#err>);
                 (
                     q!(#ok),

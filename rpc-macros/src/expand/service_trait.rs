@@ -20,6 +20,14 @@ impl Generator<'_> {
             let TraitItem::Fn(f) = trait_item else {
                 continue;
             };
+            // A stream outlives the call that made it (its items are sent by a task
+            // of its own) and moves between threads.
+            if let ReturnType::Type(_, ty) = &mut f.sig.output {
+                if let Some(stream) = stream_impl_mut(ty) {
+                    add_bound(stream, syn::parse_quote!(::core::marker::Send), "Send");
+                    add_bound(stream, syn::parse_quote!('static), "'static");
+                }
+            }
             if f.sig.asyncness.take().is_none() {
                 continue;
             }
@@ -40,6 +48,39 @@ impl Generator<'_> {
             }
         }
         quote!(#item)
+    }
+}
+
+/// The `impl Stream<..>` of a streaming method's return type (alone, or the `Ok`
+/// of a `Result`).
+fn stream_impl_mut(ty: &mut syn::Type) -> Option<&mut syn::TypeImplTrait> {
+    let (item, _) = crate::ast::stream_of(ty)?;
+    let _ = item;
+    match ty {
+        syn::Type::ImplTrait(t) => Some(t),
+        syn::Type::Path(p) => {
+            let seg = p.path.segments.last_mut()?;
+            let syn::PathArguments::AngleBracketed(args) = &mut seg.arguments else {
+                return None;
+            };
+            args.args.iter_mut().find_map(|a| match a {
+                syn::GenericArgument::Type(syn::Type::ImplTrait(t)) => Some(t),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Adds `bound` to `t` unless a bound shown as `shown` is there.
+fn add_bound(t: &mut syn::TypeImplTrait, bound: syn::TypeParamBound, shown: &str) {
+    let present = t.bounds.iter().any(|b| match b {
+        syn::TypeParamBound::Lifetime(lt) => shown == format!("'{}", lt.ident),
+        syn::TypeParamBound::Trait(tb) => tb.path.segments.last().is_some_and(|s| s.ident == shown),
+        _ => false,
+    });
+    if !present {
+        t.bounds.push(bound);
     }
 }
 
