@@ -3,7 +3,8 @@
 //! revisions, with httpx for the status codes); python-lsp-jsonrpc over stdio with
 //! Content-Length framing (as LSP clients speak) and jsonrpcclient over
 //! newline-delimited TCP against `spec_server`; httpx and websockets against
-//! `spec_server --http` (HTTP POST and WebSocket on one port).
+//! `spec_server --http` (HTTP POST and WebSocket on one port); websockets against
+//! `streams --http` (subscriptions by hand-written frames).
 //!
 //! Needs `python3` with `mcp`, `python-lsp-jsonrpc`, `jsonrpcclient`, `httpx` and
 //! `websockets` (`.ci/run`
@@ -83,4 +84,14 @@ fn official_mcp_client_over_streamable_http_with_sessions_and_stateless() {
         return;
     }
     run_client("mcp", "mcp", "mcp_http_client.py", "mcp_server");
+}
+
+#[test]
+fn websockets_subscribes_to_the_streams_example_by_hand_written_frames() {
+    run_client(
+        "websockets",
+        "websockets",
+        "streams_ws_client.py",
+        "streams",
+    );
 }

@@ -553,3 +553,65 @@ async fn over_websocket_items_stream_and_over_http_post_the_call_is_refused() {
     server.shutdown(Duration::from_secs(5)).await;
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn after_unsubscribe_answers_true_no_item_follows() {
+    let (server, mut connection, _dropped) = raw(default_spec()).await;
+    for round in 0..20u64 {
+        let call = 10 * round;
+        connection
+            .writer
+            .send(
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{call},"method":"subscribe_count","params":[0,0]}}"#
+                )
+                .into(),
+            )
+            .await
+            .unwrap();
+        let id = read_frame(&mut connection).await["result"].clone();
+        for _ in 0..3 {
+            assert_eq!(
+                read_frame(&mut connection).await["params"]["subscription"],
+                id
+            );
+        }
+        connection
+            .writer
+            .send(
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"method":"unsubscribe_count","params":[{id}]}}"#,
+                    call + 1
+                )
+                .into(),
+            )
+            .await
+            .unwrap();
+        // Items already on their way come first, then the answer, then nothing of it.
+        loop {
+            let frame = read_frame(&mut connection).await;
+            if frame.get("id").is_some() {
+                assert_eq!(frame["result"], true, "{frame}");
+                break;
+            }
+        }
+        connection
+            .writer
+            .send(
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{},"method":"add","params":[1,2]}}"#,
+                    call + 2
+                )
+                .into(),
+            )
+            .await
+            .unwrap();
+        let next = read_frame(&mut connection).await;
+        assert_eq!(
+            next["id"],
+            call + 2,
+            "an item after the unsubscribe: {next}"
+        );
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -58,10 +58,22 @@ enum Stop {
 struct Stopper {
     token: CancellationToken,
     why: AtomicU8,
+    /// Held while an item is queued and while the stream is stopped: an item
+    /// queued is queued before the stop, so before the unsubscribe's answer.
+    gate: Mutex<()>,
 }
 
 impl Stopper {
+    fn new() -> Self {
+        Stopper {
+            token: CancellationToken::new(),
+            why: AtomicU8::new(0),
+            gate: Mutex::new(()),
+        }
+    }
+
     fn stop(&self, why: Stop) {
+        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         // The first reason stands.
         let _ = self
             .why
@@ -248,10 +260,7 @@ impl IncomingCall {
             return Ok(Bytes::new());
         }
         let max = state.engine.config.connection.max_streams;
-        let stopper = Arc::new(Stopper {
-            token: CancellationToken::new(),
-            why: AtomicU8::new(0),
-        });
+        let stopper = Arc::new(Stopper::new());
         let id: Arc<str> = {
             let mut open = state.streams.lock();
             if open.len() >= max {
@@ -317,6 +326,7 @@ async fn pump<S, T, F>(
     let engine = &registration.state.engine;
     let metrics = engine.metrics.method(registration.method);
     let mut out = Out {
+        stopper: &stopper,
         writer: &writer,
         spec: &spec,
         id: &registration.id,
@@ -345,6 +355,7 @@ async fn pump<S, T, F>(
 
 /// What a stream's task sends with.
 struct Out<'a> {
+    stopper: &'a Stopper,
     writer: &'a WriterHandle,
     spec: &'a StreamSpec,
     id: &'a str,
@@ -379,16 +390,24 @@ impl Out<'_> {
         }
     }
 
-    /// Queues `frame` holding `place` until it is written; `false` when the
-    /// connection's writer has stopped.
+    /// Queues `frame` holding `place` until it is written, unless the stream has
+    /// been stopped meanwhile; `false` when it was not queued (stopped, or the
+    /// connection's writer has stopped).
     async fn send(&self, frame: Bytes, place: tokio::sync::OwnedSemaphorePermit) -> bool {
-        let sent = self.writer.send_with_permit(frame, place).await.is_ok();
-        if sent {
-            if let Some(m) = self.metrics {
-                m.stream_item_sent();
+        let Some(slot) = self.writer.reserve().await else {
+            return false;
+        };
+        {
+            let _gate = self.stopper.gate.lock().unwrap_or_else(|e| e.into_inner());
+            if self.stopper.token.is_cancelled() {
+                return false;
             }
+            slot.send_with_place(frame, place);
         }
-        sent
+        if let Some(m) = self.metrics {
+            m.stream_item_sent();
+        }
+        true
     }
 
     /// [`Overflow::Wait`]: a place first, then the next item.
@@ -424,7 +443,7 @@ impl Out<'_> {
                 Err(err) => return Ending::Failed(err),
             };
             if !self.send(frame, place).await {
-                return Ending::Stopped(Stop::ConnectionClosed);
+                return Ending::Stopped(self.stopper.why());
             }
         }
     }
@@ -456,7 +475,7 @@ impl Out<'_> {
                 place = self.room.clone().acquire_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
                     if !self.send(frame, place.expect("never closed")).await {
-                        return Ending::Stopped(Stop::ConnectionClosed);
+                        return Ending::Stopped(self.stopper.why());
                     }
                 }
                 next = next(&mut stream), if !ended => {
@@ -474,7 +493,7 @@ impl Out<'_> {
                     if waiting.is_empty() {
                         if let Ok(place) = self.room.clone().try_acquire_owned() {
                             if !self.send(frame, place).await {
-                                return Ending::Stopped(Stop::ConnectionClosed);
+                                return Ending::Stopped(self.stopper.why());
                             }
                             continue;
                         }
@@ -522,7 +541,7 @@ impl Out<'_> {
                 return Ending::Lagged;
             };
             if !self.send(frame, place).await {
-                return Ending::Stopped(Stop::ConnectionClosed);
+                return Ending::Stopped(self.stopper.why());
             }
         }
     }

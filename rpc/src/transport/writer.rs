@@ -313,6 +313,21 @@ pub(crate) struct WriterHandle {
     close: CancellationToken,
 }
 
+/// Room kept in a writer's queue for one frame ([`WriterHandle::reserve`]).
+pub(crate) struct WriterSlot<'a>(mpsc::Permit<'a, Outgoing>);
+
+impl WriterSlot<'_> {
+    /// Queues a stream's item holding its place in the stream's buffer; the place
+    /// is given back once the frame has been written.
+    pub(crate) fn send_with_place(self, frame: Bytes, place: tokio::sync::OwnedSemaphorePermit) {
+        self.0.send(Outgoing {
+            frame,
+            hold: None,
+            place: Some(place),
+        });
+    }
+}
+
 /// The writer task has stopped (the stream failed or closed); the frame was not sent.
 #[derive(Debug, thiserror::Error)]
 #[error("the connection's writer has stopped; the frame was not sent")]
@@ -345,21 +360,10 @@ impl WriterHandle {
             .map_err(|e| WriterClosed(e.0.frame))
     }
 
-    /// Queues a stream's item holding its place in the stream's buffer; the place
-    /// is given back once the frame has been written.
-    pub(crate) async fn send_with_permit(
-        &self,
-        frame: Bytes,
-        place: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<(), WriterClosed> {
-        self.tx
-            .send(Outgoing {
-                frame,
-                hold: None,
-                place: Some(place),
-            })
-            .await
-            .map_err(|e| WriterClosed(e.0.frame))
+    /// Waits for room in the queue and keeps it for one frame, which can then be
+    /// queued without waiting; `None` when the writer has stopped.
+    pub(crate) async fn reserve(&self) -> Option<WriterSlot<'_>> {
+        self.tx.reserve().await.ok().map(WriterSlot)
     }
 
     /// Queues a frame if there is room now.
