@@ -615,3 +615,115 @@ async fn after_unsubscribe_answers_true_no_item_follows() {
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A server on HTTP for the event-stream tests.
+async fn http_server() -> (Arc<Server>, std::net::SocketAddr, Arc<Dropped>) {
+    let dropped = Arc::new(Dropped::default());
+    let server = Arc::new(Server::new(router(default_spec(), dropped.clone())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    tokio::spawn(async move {
+        serving
+            .serve_http(listener, rpc::http::HttpConfig::default())
+            .await
+    });
+    (server, addr, dropped)
+}
+
+fn sse_post(body: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The JSON of each `message` event in `text`.
+fn events(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn over_http_a_streaming_call_is_answered_by_an_event_stream_of_its_items() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, addr, dropped) = http_server().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"subscribe_count","params":[5,3]}"#;
+    stream.write_all(sse_post(body).as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    timeout(LIMIT, stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{text}"
+    );
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let events = events(body);
+    assert_eq!(events[0]["id"], 1);
+    let id = events[0]["result"].clone();
+    let items: Vec<u64> = events[1..4]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["params"]["subscription"], id);
+            e["params"]["result"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(items, [5, 6, 7]);
+    assert_eq!(events[4]["params"]["closed"], "ended");
+    assert_eq!(events.len(), 5);
+    until("the stream to go", || dropped.0.load(Ordering::SeqCst) == 1).await;
+
+    // An endless one: closing the event stream stops it.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":2,"method":"subscribe_count","params":[0,0]}"#;
+    stream.write_all(sse_post(body).as_bytes()).await.unwrap();
+    let mut some = vec![0u8; 4096];
+    let n = timeout(LIMIT, stream.read(&mut some))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(n > 0);
+    drop(stream);
+    until("the endless stream to go", || {
+        dropped.0.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    until("the streams to close", || streams_open(&server) == 0).await;
+    server.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_an_http_event_stream_with_its_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, addr, _dropped) = http_server().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"subscribe_count","params":[0,0]}"#;
+    stream.write_all(sse_post(body).as_bytes()).await.unwrap();
+    let reading = tokio::spawn(async move {
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        String::from_utf8_lossy(&raw).into_owned()
+    });
+    until("the stream to open", || streams_open(&server) == 1).await;
+    timeout(LIMIT, server.shutdown(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let text = timeout(LIMIT, reading).await.unwrap().unwrap();
+    // The last event (the body is chunked: chunk sizes sit between the events).
+    let last = text
+        .rfind("data: ")
+        .map(|at| text[at..].lines().next().unwrap_or(""))
+        .unwrap_or("");
+    assert_eq!(
+        last,
+        r#"data: {"jsonrpc":"2.0","method":"count","params":{"subscription":"0x1","closed":"shutdown"}}"#
+    );
+}

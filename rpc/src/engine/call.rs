@@ -22,6 +22,7 @@ use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
 use crate::service::{table_address, CallExtras, IncomingCall, Reply};
 use crate::stream::server::StreamStart;
+use crate::transport::WriterHandle;
 
 /// Where one call's answer goes.
 #[derive(Clone)]
@@ -38,6 +39,14 @@ impl Destination {
         match self {
             Destination::Frame(sink) => sink.request(),
             Destination::Batch(batch) => batch.sink().request(),
+        }
+    }
+
+    /// For an exchange that carries them: where a stream's items go.
+    fn events(&self) -> Option<&WriterHandle> {
+        match self {
+            Destination::Frame(sink) => sink.events(),
+            Destination::Batch(batch) => batch.sink().events(),
         }
     }
 
@@ -126,6 +135,7 @@ pub(crate) async fn serve_call(
             cancel: CancellationToken::new(),
             deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
             request: to.request().or(state.opened_by.as_ref()).cloned(),
+            events: stream_start.as_ref().and_then(|_| to.events().cloned()),
             stream_start: stream_start.clone(),
         })
     });

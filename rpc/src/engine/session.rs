@@ -46,6 +46,9 @@ pub(crate) struct ExchangeSlot {
     /// Set when the frame was refused for overload (a limit full, a pool
     /// rejecting): the HTTP status says so.
     pub(crate) overloaded: Arc<std::sync::atomic::AtomicBool>,
+    /// Where a streaming call's items go, for an exchange that can carry them (an
+    /// HTTP event stream).
+    pub(crate) events: Option<WriterHandle>,
 }
 
 /// What an exchange's caller gets back.
@@ -72,6 +75,14 @@ impl Sink {
         match self {
             Sink::Connection => None,
             Sink::Exchange(slot) => slot.request.as_ref(),
+        }
+    }
+
+    /// For an exchange that carries them: where a stream's items go.
+    pub(crate) fn events(&self) -> Option<&WriterHandle> {
+        match self {
+            Sink::Connection => None,
+            Sink::Exchange(slot) => slot.events.as_ref(),
         }
     }
 
@@ -253,7 +264,7 @@ impl Session {
     /// in order. Once the server is shutting down, a frame is answered -32002
     /// (nothing for a notification) without being served.
     pub async fn handle_frame(&self, frame: Bytes) -> Option<Bytes> {
-        self.exchange(frame, None, false).await.answer
+        self.exchange(frame, None, false, None).await.answer
     }
 
     /// [`Session::handle_frame`] for a frame that came with `request` (its calls'
@@ -266,6 +277,7 @@ impl Session {
         frame: Bytes,
         request: Option<Arc<RequestMeta>>,
         refuse_when_busy: bool,
+        events: Option<WriterHandle>,
     ) -> Exchanged {
         let (tx, rx) = oneshot::channel();
         let slot = Arc::new(ExchangeSlot {
@@ -274,6 +286,7 @@ impl Session {
             abandoned: CancellationToken::new(),
             refuse_when_busy,
             overloaded: Arc::default(),
+            events,
         });
         // Not the slot itself: the answer's sender in it must go when the frame's
         // last call does, so that a frame without an answer ends the wait.

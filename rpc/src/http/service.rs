@@ -23,6 +23,7 @@ use super::sse::{self, EventStream, PendingAnswer};
 use super::HttpConfig;
 use crate::engine::{Engine, Exchanged, RequestMeta, Session};
 use crate::message::{encode_error, ErrorCode, Id};
+use crate::transport::frame_queue;
 
 /// JSON-RPC over HTTP POST as a `tower::Service` over `http::Request`: serve it with
 /// [`crate::Server::serve_http`], or nest it in an axum or hyper application and
@@ -109,6 +110,14 @@ impl HttpService {
             Some(session) => session.clone(),
             None => self.fresh_session(),
         }
+    }
+
+    /// Whether `body` is one call of a streaming method.
+    fn is_streaming_call(&self, body: &[u8]) -> bool {
+        let service = &self.engine.service;
+        method_of(body)
+            .and_then(|method| service.route(&method))
+            .is_some_and(|index| service.methods()[index].stream.is_some())
     }
 
     fn fresh_session(&self) -> Session {
@@ -290,8 +299,17 @@ impl HttpService {
             Place::Connection => self.session(),
             Place::Named(session) | Place::Starting(session) => session.clone(),
         };
+        // A streaming call POSTed alone, by a client that reads event streams: its
+        // items follow its answer on the event stream (closing it stops them).
+        let (to_items, items) = match events {
+            Some(_) if self.is_streaming_call(&body) => {
+                let (handle, queue) = frame_queue(64);
+                (Some(handle), Some(queue))
+            }
+            _ => (None, None),
+        };
         let mut pending: PendingAnswer =
-            Box::pin(async move { session.exchange(body, request, true).await });
+            Box::pin(async move { session.exchange(body, request, true, to_items).await });
         if let Place::Starting(session) = place {
             // The session's id goes in the response's head: wait for the answer.
             return self.start(session, pending.await);
@@ -299,6 +317,9 @@ impl HttpService {
         let Some(keep_alive) = events else {
             return whole_answer(pending.await);
         };
+        if let Some(items) = items {
+            return event_stream(EventStream::with_items(pending, keep_alive, items));
+        }
         let wait = if accepts.json {
             // JSON if the answer is ready in time; an event stream if not.
             keep_alive

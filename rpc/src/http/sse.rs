@@ -13,6 +13,7 @@ use http::header::{HeaderMap, HeaderValue, ACCEPT};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::engine::Exchanged;
+use crate::transport::FrameQueue;
 
 /// One exchange's answer, still to come; dropping it stops the exchange's calls.
 pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Exchanged> + Send>>;
@@ -24,6 +25,9 @@ const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 /// answer is ready, then the answer, then the end.
 pub(crate) struct EventStream {
     answer: Option<PendingAnswer>,
+    /// For a streaming call: its items, as events after the answer, until the
+    /// stream's last notification.
+    items: Option<FrameQueue>,
     keep_alive: Interval,
 }
 
@@ -33,18 +37,45 @@ impl EventStream {
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         EventStream {
             answer: Some(answer),
+            items: None,
             keep_alive,
         }
     }
 
+    /// The events of a streaming call: its answer, then its items.
+    pub(crate) fn with_items(
+        answer: PendingAnswer,
+        keep_alive: Duration,
+        items: FrameQueue,
+    ) -> Self {
+        let mut stream = Self::new(answer, keep_alive);
+        stream.items = Some(items);
+        stream
+    }
+
     /// The next bytes of the stream; `None` once the answer has been sent.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let Some(answer) = &mut self.answer else {
-            return Poll::Ready(None);
-        };
-        if let Poll::Ready(exchanged) = answer.as_mut().poll(cx) {
-            self.answer = None;
-            return Poll::Ready(exchanged.answer.map(|answer| message_event(&answer)));
+        if let Some(answer) = &mut self.answer {
+            if let Poll::Ready(exchanged) = answer.as_mut().poll(cx) {
+                self.answer = None;
+                match exchanged.answer {
+                    Some(answer) => return Poll::Ready(Some(message_event(&answer))),
+                    None if self.items.is_none() => return Poll::Ready(None),
+                    None => {}
+                }
+            }
+        } else {
+            let Some(items) = &mut self.items else {
+                return Poll::Ready(None);
+            };
+            match items.poll_recv(cx) {
+                Poll::Ready(Some(item)) => return Poll::Ready(Some(message_event(&item))),
+                Poll::Ready(None) => {
+                    self.items = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {}
+            }
         }
         if self.keep_alive.poll_tick(cx).is_ready() {
             return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)));
@@ -53,7 +84,7 @@ impl EventStream {
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.answer.is_none()
+        self.answer.is_none() && self.items.is_none()
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct CallExtras {
     /// For a streaming method: where [`IncomingCall::stream`] leaves the stream
     /// (here rather than in the call, so that other calls carry nothing for it).
     pub(crate) stream_start: Option<Arc<crate::stream::server::StreamStart>>,
+    /// For a streaming call over an exchange that carries items: where they go.
+    pub(crate) events: Option<crate::transport::WriterHandle>,
 }
 
 /// The address that identifies a method table, as [`IncomingCall::is_routed_by`]

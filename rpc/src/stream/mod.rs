@@ -22,6 +22,11 @@
 //! unknown fields (an Ethereum library) sees only the items. An unsubscribed
 //! stream sends nothing more after the `true`.
 //!
+//! Streams go over every connection; over HTTP, a streaming call POSTed alone with
+//! `Accept: text/event-stream` is answered by an event stream that carries the
+//! answer, then each notification, as `message` events, and closing it stops the
+//! stream.
+//!
 //! Each stream has a bounded buffer of items waiting for the connection, and an
 //! [`Overflow`] policy for when it is full, so one stream whose reader is slow
 //! holds at most its buffer and never the other calls on its connection; a

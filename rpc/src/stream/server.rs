@@ -245,12 +245,14 @@ impl IncomingCall {
                 self.method_name()
             )));
         };
-        let Some(writer) = state.writer.clone() else {
+        let events = self.extras.as_ref().and_then(|e| e.events.clone());
+        let Some(writer) = events.or_else(|| state.writer.clone()) else {
             return Err(RpcError::new(
                 ErrorCode::METHOD_NOT_FOUND,
                 format!(
-                    "`{}` streams its results as notifications, which this transport cannot \
-                     carry; call it over a WebSocket or another connection",
+                    "`{}` streams its results as notifications, which this request cannot \
+                     carry: over HTTP, POST it alone with `Accept: text/event-stream`; or \
+                     call it over a WebSocket or another connection",
                     self.method_name()
                 ),
             ));
@@ -335,10 +337,21 @@ async fn pump<S, T, F>(
         room: Arc::new(Semaphore::new(spec.buffer.max(1))),
     };
     let stream = std::pin::pin!(stream);
-    let ending = match spec.overflow {
-        Overflow::Wait => out.waiting(stream, &stopper, &item).await,
-        Overflow::DropOldest => out.dropping(stream, &stopper, &item).await,
-        Overflow::Close => out.closing(stream, &stopper, &item).await,
+    let sending = async {
+        match spec.overflow {
+            Overflow::Wait => out.waiting(stream, &stopper, &item).await,
+            Overflow::DropOldest => out.dropping(stream, &stopper, &item).await,
+            Overflow::Close => out.closing(stream, &stopper, &item).await,
+        }
+    };
+    // The server's shutdown ends every stream, those of HTTP event streams (which
+    // have no connection reader to stop them) included.
+    let ending = tokio::select! {
+        ending = sending => ending,
+        () = engine.stop_reading.cancelled() => {
+            stopper.stop(Stop::Shutdown);
+            Ending::Stopped(Stop::Shutdown)
+        }
     };
     let ending = match ending {
         Ending::Stopped(_) => Ending::Stopped(stopper.why()),
@@ -426,11 +439,15 @@ impl Out<'_> {
             let place = tokio::select! {
                 biased;
                 () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
+                // Nobody to send to any more (an event stream closed, say).
+                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
                 place = self.room.clone().acquire_owned() => place.expect("never closed"),
             };
             let next = tokio::select! {
                 biased;
                 () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
+                // Nobody to send to any more (an event stream closed, say).
+                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {
@@ -472,6 +489,8 @@ impl Out<'_> {
             tokio::select! {
                 biased;
                 () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
+                // Nobody to send to any more (an event stream closed, say).
+                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
                 place = self.room.clone().acquire_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
                     if !self.send(frame, place.expect("never closed")).await {
@@ -527,6 +546,8 @@ impl Out<'_> {
             let next = tokio::select! {
                 biased;
                 () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
+                // Nobody to send to any more (an event stream closed, say).
+                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {

@@ -27,6 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::framing::FrameCodec;
 
 pub use reader::FrameReader;
+#[cfg(feature = "http")]
+pub(crate) use writer::{frame_queue, FrameQueue};
 pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};
 pub use writer::{FrameWriter, WriterStats, MIN_WRITE_PROGRESS};
 

@@ -313,6 +313,43 @@ pub(crate) struct WriterHandle {
     close: CancellationToken,
 }
 
+/// The receiving end of [`frame_queue`]: frames for something other than a byte
+/// stream to carry (an HTTP event stream).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct FrameQueue(mpsc::Receiver<Outgoing>);
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl FrameQueue {
+    /// The next frame; what it held (a stream item's place) is given back as it is
+    /// taken. `None` once every handle has gone.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Bytes>> {
+        self.0.poll_recv(cx).map(|outgoing| {
+            outgoing.map(|o| {
+                if let Some(hold) = o.hold {
+                    hold.delivered();
+                }
+                o.frame
+            })
+        })
+    }
+}
+
+/// A handle whose frames are taken from a [`FrameQueue`] instead of being written.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn frame_queue(capacity: usize) -> (WriterHandle, FrameQueue) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (
+        WriterHandle {
+            tx,
+            close: CancellationToken::new(),
+        },
+        FrameQueue(rx),
+    )
+}
+
 /// Room kept in a writer's queue for one frame ([`WriterHandle::reserve`]).
 pub(crate) struct WriterSlot<'a>(mpsc::Permit<'a, Outgoing>);
 
