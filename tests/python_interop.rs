@@ -4,7 +4,8 @@
 //! Content-Length framing (as LSP clients speak) and jsonrpcclient over
 //! newline-delimited TCP against `spec_server`; httpx and websockets against
 //! `spec_server --http` (HTTP POST and WebSocket on one port); websockets against
-//! `streams --http` (subscriptions by hand-written frames).
+//! `streams --http` (subscriptions by hand-written frames, and as an HTTP event
+//! stream).
 //!
 //! Needs `python3` with `mcp`, `python-lsp-jsonrpc`, `jsonrpcclient`, `httpx` and
 //! `websockets` (`.ci/run`
@@ -87,7 +88,10 @@ fn official_mcp_client_over_streamable_http_with_sessions_and_stateless() {
 }
 
 #[test]
-fn websockets_subscribes_to_the_streams_example_by_hand_written_frames() {
+fn websockets_and_httpx_subscribe_to_the_streams_example_by_hand_written_frames() {
+    if !external::python_module("httpx", "httpx") {
+        return;
+    }
     run_client(
         "websockets",
         "websockets",

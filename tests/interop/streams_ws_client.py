@@ -1,8 +1,8 @@
-"""websockets (a Python client we did not write) against `streams --http`, with
-hand-written frames: a subscription's 10,000 items in order and its closing
+"""websockets and httpx (Python clients we did not write) against `streams --http`,
+with hand-written frames: a subscription's 10,000 items in order and its closing
 notification, an unsubscribe that stops an endless one (true, then false for the
-same id), two subscriptions interleaved on one connection, and a call refused over
-HTTP POST.
+same id), two subscriptions interleaved on one connection; over HTTP POST, the
+items as a `text/event-stream` (httpx), and a call refused without that Accept.
 
 Usage: streams_ws_client.py PATH_TO_STREAMS
 
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 
+import httpx
 import websockets
 
 TIMEOUT = 20
@@ -86,7 +87,25 @@ async def checks(address):
         assert seen[ids[5]] == list(range(0, 500)), seen[ids[5]][:10]
         assert seen[ids[6]] == list(range(1000, 1500)), seen[ids[6]][:10]
 
-    # Over plain HTTP POST the items would have nowhere to go: a clear error.
+    # Over HTTP POST with Accept: text/event-stream, the answer and the items are
+    # events of the response.
+    call = {"jsonrpc": "2.0", "id": 8, "method": "subscribe_count", "params": [40, 1000]}
+    headers = {"Accept": "application/json, text/event-stream"}
+    events = []
+    with httpx.Client(timeout=TIMEOUT) as http:
+        with http.stream("POST", f"http://{address}/", json=call, headers=headers) as response:
+            assert response.status_code == 200, response
+            assert response.headers["content-type"] == "text/event-stream", response.headers
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[len("data: "):]))
+    assert events[0]["id"] == 8, events[0]
+    sub = events[0]["result"]
+    assert [e["params"]["result"] for e in events[1:-1]] == list(range(40, 1040)), events[1:4]
+    assert all(e["params"]["subscription"] == sub for e in events[1:]), events[-1]
+    assert events[-1]["params"] == {"subscription": sub, "closed": "ended"}, events[-1]
+
+    # Without it, the items would have nowhere to go: a clear error.
     request = urllib.request.Request(
         f"http://{address}/",
         data=json.dumps({"jsonrpc": "2.0", "id": 7, "method": "subscribe_count",
