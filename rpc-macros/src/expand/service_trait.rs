@@ -54,8 +54,7 @@ impl Generator<'_> {
 /// The `impl Stream<..>` of a streaming method's return type (alone, or the `Ok`
 /// of a `Result`).
 fn stream_impl_mut(ty: &mut syn::Type) -> Option<&mut syn::TypeImplTrait> {
-    let (item, _) = crate::ast::stream_of(ty)?;
-    let _ = item;
+    crate::ast::stream_of(ty)?;
     match ty {
         syn::Type::ImplTrait(t) => Some(t),
         syn::Type::Path(p) => {
