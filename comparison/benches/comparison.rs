@@ -5,8 +5,9 @@
 //! add `-- --quick` (or set `COMPARISON_QUICK=1`) for a shorter, noisier run, and
 //! `-- --only NAME` (or `COMPARISON_ONLY=NAME`) to run the loopback workload of one
 //! contender alone (`ours`, `jsonrpsee`, `tarpc-json`, `tarpc-bincode`, `floor`,
-//! `floor-batched`), with no codec workload, or `codec` for the codec workload alone:
-//! for profiling one stack under perf.
+//! `floor-batched`), with no codec workload, or `codec` for the codec workload alone,
+//! or `streams` for the subscription workload alone: for profiling one stack under
+//! perf.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use rpc_comparison::codec::{self, CodecConfig};
 use rpc_comparison::counting::{self, Counting};
 use rpc_comparison::loopback::{self, Contender, LoopbackConfig};
 use rpc_comparison::report;
+use rpc_comparison::streams::{self, StreamsConfig};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -29,7 +31,7 @@ fn main() {
         .or_else(|| std::env::var("COMPARISON_ONLY").ok())
         .filter(|name| !name.is_empty());
     let contenders: Vec<Contender> = match only.as_deref() {
-        Some("codec") => Vec::new(),
+        Some("codec" | "streams") => Vec::new(),
         Some(name) => vec![Contender::ALL
             .into_iter()
             .find(|c| c.name() == name)
@@ -62,6 +64,17 @@ fn main() {
         in_flight_timed: Duration::from_millis(if quick { 1000 } else { 1500 }),
     };
 
+    let streams_config = StreamsConfig {
+        rounds,
+        one: if quick { 100_000 } else { 200_000 },
+        many: 64,
+        each: if quick { 2_000 } else { 5_000 },
+    };
+    if only.as_deref() == Some("streams") {
+        let results = run_streams(streams_config);
+        println!("\n{}", streams::table(&results, streams_config));
+        return;
+    }
     let codec = if only.as_deref().is_none_or(|name| name == "codec") {
         eprintln!("codec: {codec_config:?}");
         let codec = codec::run(codec_config);
@@ -101,4 +114,23 @@ fn main() {
         load_average,
     );
     println!("{}", report::table(codec.as_ref(), &loopback));
+    if only.is_none() {
+        let results = run_streams(streams_config);
+        println!("\n{}", streams::table(&results, streams_config));
+    }
+}
+
+fn run_streams(
+    config: StreamsConfig,
+) -> Vec<(streams::StreamContender, Vec<streams::StreamRound>)> {
+    eprintln!("streams: {config:?}");
+    streams::run(config, |contender, round, r| {
+        eprintln!(
+            "  round {round} {:<13} one stream {:>9.0} items/s  {} streams {:>9.0} items/s",
+            contender.name(),
+            r.one_per_sec,
+            config.many,
+            r.many_per_sec,
+        );
+    })
 }

@@ -8,6 +8,9 @@
 //! - [`loopback`]: calls over loopback TCP on one connection, server and client in one
 //!   process on a two-worker tokio runtime.
 //!
+//! - [`streams`]: items per second of subscriptions, ours (TCP and WebSocket) and
+//!   jsonrpsee's (WebSocket).
+//!
 //! [`report`] turns the figures into one markdown table with ratios. `README.md` beside
 //! this crate says what each figure means and holds the last results.
 
@@ -17,3 +20,4 @@ pub mod loopback;
 pub mod report;
 pub mod services;
 pub mod stats;
+pub mod streams;

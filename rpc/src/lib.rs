@@ -52,8 +52,9 @@
 //! - A streaming method's items ([`stream`]) arrive in order, after the call's answer
 //!   (after the batch's array in a batch), each stream holding at most its buffer of
 //!   items (and the client at most [`ConnectionConfig::subscription_buffer`] per
-//!   subscription), so one slow stream or reader never stalls the other calls on
-//!   its connection; a stream ends with a last notification saying why (ended,
+//!   subscription, holding its connection back for at most
+//!   [`ConnectionConfig::subscription_wait`] before the subscription lags), so one
+//!   slow stream or reader never stalls the other calls on its connection; a stream ends with a last notification saying why (ended,
 //!   failed, lagged, shutdown), is dropped when its connection closes, and stops
 //!   when its client unsubscribes or drops the subscription.
 //! - A panicking handler answers -32603 for its own id; a response that fails to decode

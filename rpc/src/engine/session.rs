@@ -100,16 +100,27 @@ pub(crate) trait Responses: Sync {
     /// A response arrived in `frame`.
     fn response(&self, frame: &Bytes, response: Response<'_>);
 
-    /// A notification arrived in `frame`: `true` when it was taken here (an item
-    /// of a subscription this end made), rather than served.
-    fn notification(
-        &self,
+    /// A notification arrived in `frame`: taken here (an item of a subscription
+    /// this end made), possibly after waiting, rather than served.
+    fn notification<'a>(
+        &'a self,
         _frame: &Bytes,
         _method: &str,
         _params: Option<&serde_json::value::RawValue>,
-    ) -> bool {
-        false
+    ) -> Notified<'a> {
+        Notified::NotOurs
     }
+}
+
+/// What became of a notification offered to [`Responses::notification`].
+pub(crate) enum Notified<'a> {
+    /// Not a subscription's: it is served.
+    NotOurs,
+    /// Handed over.
+    Taken,
+    /// To be handed over once this resolves (its subscription's buffer is full);
+    /// the connection is not read meanwhile.
+    Wait(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>),
 }
 
 pub(crate) struct SessionState {
@@ -364,8 +375,12 @@ impl Session {
                 self.state.cancel(n.params).await;
             }
             Message::Notification(n) => {
-                if responses.is_some_and(|r| r.notification(frame, &n.method, n.params)) {
-                    return;
+                if let Some(responses) = responses {
+                    match responses.notification(frame, &n.method, n.params) {
+                        Notified::NotOurs => {}
+                        Notified::Taken => return,
+                        Notified::Wait(wait) => return wait.await,
+                    }
                 }
                 serve_call(self, frame, None, &n.method, n.params, to()).await;
             }

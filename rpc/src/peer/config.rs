@@ -43,11 +43,15 @@ pub struct ConnectionConfig {
     /// Streams (see [`crate::stream`]) one connection may have open on this end's
     /// server; a streaming call over it is answered -32000.
     pub max_streams: usize,
-    /// Items of one subscription this end's client keeps for its reader (1024). A
-    /// subscription whose reader falls further behind is closed as lagged (its
-    /// stream yields an error) and unsubscribed, so that the connection's reader,
-    /// which every other call's answer goes through, never waits for it.
+    /// Items of one subscription this end's client keeps for its reader (1024).
     pub subscription_buffer: usize,
+    /// How long the connection's reader waits for room in a full subscription
+    /// buffer (250 ms). Meanwhile the connection is not read, so the server's
+    /// stream slows to its reader's pace (and answers to other calls wait at most
+    /// this long); a subscription still full after it is closed as lagged (its
+    /// stream yields [`crate::Error::Lagged`]) and unsubscribed. `ZERO` closes it at
+    /// once, never holding the connection back.
+    pub subscription_wait: Duration,
     /// How long a write may wait for the other end to read before the connection is
     /// closed (`None`: forever); the other end must also take at least
     /// [`crate::transport::MIN_WRITE_PROGRESS`] bytes per period.
@@ -90,6 +94,7 @@ impl Default for ConnectionConfig {
             write_queue: 1024,
             max_streams: 1024,
             subscription_buffer: 1024,
+            subscription_wait: Duration::from_millis(250),
             write_stall_timeout: Some(Duration::from_secs(30)),
             frame_timeout: Some(Duration::from_secs(60)),
             idle_timeout: None,

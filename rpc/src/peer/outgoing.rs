@@ -303,13 +303,14 @@ impl BatchBuilder<'_> {
 }
 
 impl crate::engine::Responses for Shared {
-    fn notification(
-        &self,
+    fn notification<'a>(
+        &'a self,
         frame: &Bytes,
         method: &str,
         params: Option<&serde_json::value::RawValue>,
-    ) -> bool {
-        self.subscriptions.notified(frame, method, params)
+    ) -> crate::engine::session::Notified<'a> {
+        let wait = self.config().subscription_wait;
+        self.subscriptions.notified(frame, method, params, wait)
     }
 
     /// Completes the waiting call the response is for; one that matches no call is

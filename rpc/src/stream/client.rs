@@ -1,10 +1,12 @@
 //! The calling side of streams: [`Subscription`], a typed stream of a server's
 //! items, and the table through which the connection's reader hands items to it.
 //!
-//! The reader must never wait for a subscription's reader (every other answer on
-//! the connection comes through it), so each subscription has a bounded buffer
-//! ([`crate::ConnectionConfig::subscription_buffer`]); one whose reader falls
-//! further behind is closed as lagged and unsubscribed.
+//! The connection's reader waits for a subscription's reader only so long (every
+//! other answer on the connection comes through it): each subscription has a
+//! bounded buffer ([`crate::ConnectionConfig::subscription_buffer`]); when it is full
+//! the reader waits up to [`crate::ConnectionConfig::subscription_wait`] for room,
+//! which slows the server's stream to the subscriber's pace, and a subscription
+//! still full after that is closed as lagged and unsubscribed.
 //!
 //! A subscription is entered in the table by the reader itself when the call's
 //! answer comes, before the frames after it are read, so that no item that follows
@@ -47,6 +49,9 @@ pub enum CloseReason {
     /// This end unsubscribed.
     Unsubscribed,
 }
+
+/// What became of a notification the reader offered.
+pub(crate) type Outcome<'a> = crate::engine::session::Notified<'a>;
 
 /// What the reader hands a subscription.
 enum Delivery {
@@ -165,27 +170,34 @@ impl Subscriptions {
         }
     }
 
-    /// The reader got a notification: `true` when it was a subscription's (an item
-    /// or its close), handed over here.
-    pub(crate) fn notified(&self, frame: &Bytes, method: &str, params: Option<&RawValue>) -> bool {
+    /// The reader got a notification: a subscription's (an item or its close) is
+    /// handed over here, at once or once its buffer has room (waiting at most
+    /// `wait`, else the subscription lags).
+    pub(crate) fn notified(
+        &self,
+        frame: &Bytes,
+        method: &str,
+        params: Option<&RawValue>,
+        wait: std::time::Duration,
+    ) -> Outcome<'_> {
         if self.is_empty() {
-            return false;
+            return Outcome::NotOurs;
         }
         let Some(params) = params else {
-            return false;
+            return Outcome::NotOurs;
         };
         let Ok(notified) = serde_json::from_str::<Notified<'_>>(params.get()) else {
-            return false;
+            return Outcome::NotOurs;
         };
         let Some(id) = key(notified.subscription) else {
-            return false;
+            return Outcome::NotOurs;
         };
         let mut open = self.lock_open();
         let Some(entry) = open.get(&*id) else {
-            return false;
+            return Outcome::NotOurs;
         };
         if &*entry.item_method != method {
-            return false;
+            return Outcome::NotOurs;
         }
         if let Some(closed) = notified.closed {
             let reason = match (&*closed, notified.error) {
@@ -198,21 +210,30 @@ impl Subscriptions {
                 self.count.fetch_sub(1, Ordering::AcqRel);
                 entry.shared.close(reason);
             }
-            return true;
+            return Outcome::Taken;
         }
         let Some(result) = notified.result else {
-            return true;
+            return Outcome::Taken;
         };
         let item = Delivery::Item(JsonText::within(frame, result.get()));
-        if entry.items.try_send(item).is_err() {
-            // Full (its reader is behind) or its reader has gone: either way it
-            // ends here; the reader's side unsubscribes.
-            if let Some(entry) = open.remove(&*id) {
-                self.count.fetch_sub(1, Ordering::AcqRel);
-                entry.shared.close(CloseReason::Lagged);
+        match entry.items.try_send(item) {
+            Ok(()) => Outcome::Taken,
+            // Its reader has gone (the subscription is being dropped).
+            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Taken,
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let items = entry.items.clone();
+                drop(open);
+                Outcome::Wait(Box::pin(async move {
+                    let sent = tokio::time::timeout(wait, items.send(item)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        // Still behind: it ends here; its reader's side unsubscribes.
+                        if let Some(entry) = self.remove(&id) {
+                            entry.shared.close(CloseReason::Lagged);
+                        }
+                    }
+                }))
             }
         }
-        true
     }
 
     /// The connection closed: every subscription ends with `reason`.
