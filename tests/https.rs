@@ -53,36 +53,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 #[tokio::test]
 async fn a_call_is_answered_over_tls_to_a_client_that_trusts_the_certificate() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_der: CertificateDer<'static> = cert.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
-    let server_tls = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der.clone()], key)
-        .unwrap();
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Arc::new(Server::new(CalcServer::new(Impl)));
-    let serving = {
-        let server = server.clone();
-        let tls = Arc::new(server_tls);
-        tokio::spawn(async move {
-            server
-                .serve_https(listener, HttpConfig::default(), tls)
-                .await
-        })
-    };
-
-    let mut roots = RootCertStore::empty();
-    roots.add(cert_der).unwrap();
-    let mut client_tls = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let (server, addr, trust, serving) = certified_server().await;
+    let mut client_tls = (*trust).clone();
     client_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = TlsConnector::from(Arc::new(client_tls));
     let tcp = TcpStream::connect(addr).await.unwrap();

@@ -327,7 +327,7 @@ async fn pump<S, T, F>(
 {
     let engine = &registration.state.engine;
     let metrics = engine.metrics.method(registration.method);
-    let mut out = Out {
+    let out = Out {
         stopper: &stopper,
         writer: &writer,
         spec: &spec,
@@ -339,9 +339,9 @@ async fn pump<S, T, F>(
     let stream = std::pin::pin!(stream);
     let sending = async {
         match spec.overflow {
-            Overflow::Wait => out.waiting(stream, &stopper, &item).await,
-            Overflow::DropOldest => out.dropping(stream, &stopper, &item).await,
-            Overflow::Close => out.closing(stream, &stopper, &item).await,
+            Overflow::Wait => out.waiting(stream, &item).await,
+            Overflow::DropOldest => out.dropping(stream, &item).await,
+            Overflow::Close => out.closing(stream, &item).await,
         }
     };
     // The server's shutdown ends every stream, those of HTTP event streams (which
@@ -423,13 +423,18 @@ impl Out<'_> {
         true
     }
 
+    /// Resolves when the stream must stop: stopped from outside, or nobody to send
+    /// to any more (the connection's writer stopped, an event stream closed).
+    async fn halted(&self) -> Ending {
+        tokio::select! {
+            biased;
+            () = self.stopper.token.cancelled() => Ending::Stopped(self.stopper.why()),
+            () = self.writer.closed() => Ending::Stopped(Stop::ConnectionClosed),
+        }
+    }
+
     /// [`Overflow::Wait`]: a place first, then the next item.
-    async fn waiting<S, T, F>(
-        &mut self,
-        mut stream: Pin<&mut S>,
-        stopper: &Stopper,
-        item: &F,
-    ) -> Ending
+    async fn waiting<S, T, F>(&self, mut stream: Pin<&mut S>, item: &F) -> Ending
     where
         S: Stream,
         F: Fn(S::Item) -> Result<T, RpcError>,
@@ -438,16 +443,12 @@ impl Out<'_> {
         loop {
             let place = tokio::select! {
                 biased;
-                () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
-                // Nobody to send to any more (an event stream closed, say).
-                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
+                ending = self.halted() => return ending,
                 place = self.room.clone().acquire_owned() => place.expect("never closed"),
             };
             let next = tokio::select! {
                 biased;
-                () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
-                // Nobody to send to any more (an event stream closed, say).
-                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
+                ending = self.halted() => return ending,
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {
@@ -468,12 +469,7 @@ impl Out<'_> {
     /// [`Overflow::DropOldest`]: the stream is polled on; items that find the
     /// buffer full wait their turn in a queue as long again, whose oldest is
     /// dropped for each newcomer over it.
-    async fn dropping<S, T, F>(
-        &mut self,
-        mut stream: Pin<&mut S>,
-        stopper: &Stopper,
-        item: &F,
-    ) -> Ending
+    async fn dropping<S, T, F>(&self, mut stream: Pin<&mut S>, item: &F) -> Ending
     where
         S: Stream,
         F: Fn(S::Item) -> Result<T, RpcError>,
@@ -488,9 +484,7 @@ impl Out<'_> {
             }
             tokio::select! {
                 biased;
-                () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
-                // Nobody to send to any more (an event stream closed, say).
-                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
+                ending = self.halted() => return ending,
                 place = self.room.clone().acquire_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
                     if !self.send(frame, place.expect("never closed")).await {
@@ -531,12 +525,7 @@ impl Out<'_> {
 
     /// [`Overflow::Close`]: an item that finds the buffer full ends the stream as
     /// lagged.
-    async fn closing<S, T, F>(
-        &mut self,
-        mut stream: Pin<&mut S>,
-        stopper: &Stopper,
-        item: &F,
-    ) -> Ending
+    async fn closing<S, T, F>(&self, mut stream: Pin<&mut S>, item: &F) -> Ending
     where
         S: Stream,
         F: Fn(S::Item) -> Result<T, RpcError>,
@@ -545,9 +534,7 @@ impl Out<'_> {
         loop {
             let next = tokio::select! {
                 biased;
-                () = stopper.token.cancelled() => return Ending::Stopped(stopper.why()),
-                // Nobody to send to any more (an event stream closed, say).
-                () = self.writer.closed() => return Ending::Stopped(Stop::ConnectionClosed),
+                ending = self.halted() => return ending,
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {
