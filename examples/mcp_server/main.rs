@@ -13,7 +13,10 @@
 //! address, only requests naming a loopback host are (DNS rebinding).
 //!
 //! Methods: `initialize`, `notifications/initialized`, `ping`, `server/discover`,
-//! `tools/list` and `tools/call` with the tools `add` and `echo`.
+//! `tools/list` and `tools/call` with the tools `add`, `echo` and `count`, which
+//! reports `notifications/progress` for a request's `progressToken` as it goes
+//! (over stdio they are written before the answer; over Streamable HTTP they are
+//! events of the response's event stream, before the answer's).
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -67,6 +70,7 @@ pub trait Mcp {
     #[rpc(name = "tools/call")]
     async fn call_tool(
         &self,
+        cx: &CallContext,
         name: Cow<'_, str>,
         arguments: Option<Value>,
         #[rpc(rename = "_meta")] meta: Option<Value>,
@@ -84,6 +88,53 @@ struct AddArgs {
 #[derive(Deserialize)]
 struct EchoArgs {
     text: String,
+}
+
+#[derive(Deserialize)]
+struct CountArgs {
+    to: u32,
+    #[serde(default)]
+    pause_ms: u64,
+}
+
+/// The most steps `count` takes, and the longest pause between two.
+const MAX_COUNT: u32 = 10_000;
+const MAX_PAUSE_MS: u64 = 1_000;
+
+/// Counts to `args.to`, telling the caller after each step when it asked to be told
+/// (`params._meta.progressToken`).
+async fn count(cx: &CallContext, args: CountArgs, meta: Option<&Value>) -> Result<String, String> {
+    if args.to > MAX_COUNT || args.pause_ms > MAX_PAUSE_MS {
+        return Err(format!(
+            "invalid arguments for count: at most {MAX_COUNT} steps, {MAX_PAUSE_MS} ms apart"
+        ));
+    }
+    let token = meta
+        .and_then(|m| m.get("progressToken"))
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64());
+    for done in 1..=args.to {
+        if args.pause_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(args.pause_ms)).await;
+        }
+        if let Some(token) = token {
+            let progress = json!({
+                "progressToken": token,
+                "progress": done,
+                "total": args.to,
+                "message": format!("counted {done} of {}", args.to),
+            });
+            // A client that cannot be told (an HTTP request accepting only JSON)
+            // still gets the result.
+            if cx
+                .notify("notifications/progress", &progress)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    Ok(format!("counted to {}", args.to))
 }
 
 impl Mcp for Tools {
@@ -145,6 +196,19 @@ impl Mcp for Tools {
                         "required": ["text"],
                     },
                 },
+                {
+                    "name": "count",
+                    "description": "Counts to `to`, pausing `pause_ms` before each step, \
+                        and reports progress after each one.",
+                    "inputSchema": {
+                        "type": "object",
+                        "properties": {
+                            "to": { "type": "integer", "minimum": 0, "maximum": MAX_COUNT },
+                            "pause_ms": { "type": "integer", "minimum": 0, "maximum": MAX_PAUSE_MS },
+                        },
+                        "required": ["to"],
+                    },
+                },
             ]
         });
         // The tools are the same for every caller, at every moment.
@@ -153,6 +217,7 @@ impl Mcp for Tools {
 
     async fn call_tool(
         &self,
+        cx: &CallContext,
         name: Cow<'_, str>,
         arguments: Option<Value>,
         meta: Option<Value>,
@@ -165,6 +230,10 @@ impl Mcp for Tools {
             "echo" => serde_json::from_value::<EchoArgs>(arguments)
                 .map(|args| args.text)
                 .map_err(|e| format!("invalid arguments for echo: {e}")),
+            "count" => match serde_json::from_value::<CountArgs>(arguments) {
+                Ok(args) => count(cx, args, meta.as_ref()).await,
+                Err(e) => Err(format!("invalid arguments for count: {e}")),
+            },
             other => Err(format!(
                 "unknown tool {other:?}; tools/list names the tools"
             )),

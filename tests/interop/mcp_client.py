@@ -16,6 +16,19 @@ def text_of(result):
     return result.content[0].text
 
 
+async def progress(session):
+    """`count` reports notifications/progress for the call's progressToken, each
+    before the result, in order."""
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, total, message))
+
+    result = await session.call_tool("count", {"to": 5}, progress_callback=on_progress)
+    assert text_of(result) == "counted to 5", result
+    assert seen == [(n, 5, f"counted {n} of 5") for n in range(1, 6)], seen
+
+
 async def main(server):
     params = StdioServerParameters(command=server, args=[])
     async with stdio_client(params) as (read, write):
@@ -27,7 +40,7 @@ async def main(server):
 
             listed = await session.list_tools()
             names = sorted(tool.name for tool in listed.tools)
-            assert "add" in names and "echo" in names, names
+            assert names == ["add", "count", "echo"], names
             for tool in listed.tools:
                 assert tool.input_schema["type"] == "object", tool
 
@@ -36,6 +49,8 @@ async def main(server):
 
             missing = await session.call_tool("no_such_tool", {})
             assert missing.is_error, missing
+
+            await progress(session)
     print("ok")
 
 

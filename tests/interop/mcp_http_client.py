@@ -8,6 +8,7 @@ Starts `mcp_server --http 127.0.0.1:0`, reads the address from its first line, a
 prints "ok" when every check passed.
 """
 
+import json
 import subprocess
 import sys
 import warnings
@@ -28,13 +29,25 @@ def text_of(result):
 async def tools(client):
     listed = await client.list_tools()
     names = sorted(tool.name for tool in listed.tools)
-    assert names == ["add", "echo"], names
+    assert names == ["add", "count", "echo"], names
     for tool in listed.tools:
         assert tool.input_schema["type"] == "object", tool
     assert text_of(await client.call_tool("add", {"a": 2, "b": 40})) == "42"
     assert text_of(await client.call_tool("echo", {"text": "héllo \"mcp\""})) == "héllo \"mcp\""
     missing = await client.call_tool("no_such_tool", {})
     assert missing.is_error, missing
+    # Progress comes as events of the call's event stream, before its result; with
+    # a pause, the first events come long before the result is ready.
+    for pause_ms in (0, 50):
+        seen = []
+
+        async def on_progress(progress, total, message):
+            seen.append((progress, total))
+
+        result = await client.call_tool("count", {"to": 4, "pause_ms": pause_ms},
+                                        progress_callback=on_progress)
+        assert text_of(result) == "counted to 4", result
+        assert seen == [(n, 4) for n in range(1, 5)], seen
 
 
 async def sdk(url):
@@ -127,7 +140,25 @@ def raw(url):
         answer = post(note, in_session)
         assert answer.status_code == 202 and answer.text == "", answer.text
         listed = post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, in_session)
-        assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 2, listed.text
+        assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 3, listed.text
+        # Progress over the session: notifications/progress events, then the result.
+        counted = post({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "count", "arguments": {"to": 3}, "_meta": {"progressToken": "t1"}}}, in_session)
+        assert counted.headers["content-type"] == "text/event-stream", counted.headers
+        events = [json.loads(line.removeprefix("data: ")) for line in counted.text.splitlines()
+                  if line.startswith("data: ")]
+        assert [e.get("method") for e in events] == ["notifications/progress"] * 3 + [None], events
+        assert [e["params"]["progress"] for e in events[:3]] == [1, 2, 3], events
+        assert all(e["params"]["progressToken"] == "t1" for e in events[:3]), events
+        assert events[3]["id"] == 5 and events[3]["result"]["content"][0]["text"] == "counted to 3", events
+        # Without a token, or accepting only JSON: the result alone, as JSON.
+        quiet = post({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
+            "name": "count", "arguments": {"to": 3}}}, in_session)
+        assert quiet.headers["content-type"] == "application/json", quiet.headers
+        json_only = dict(in_session, Accept="application/json")
+        quiet = post({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": "count", "arguments": {"to": 3}, "_meta": {"progressToken": 7}}}, json_only)
+        assert quiet.json()["result"]["content"][0]["text"] == "counted to 3", quiet.text
         without = post({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, {"Accept": JSON_AND_EVENTS})
         assert without.status_code == 400, without.text
         get = http.get(url, headers={"Accept": "text/event-stream", "Mcp-Session-Id": session})

@@ -42,7 +42,8 @@ impl Destination {
         }
     }
 
-    /// For an exchange that carries them: where a stream's items go.
+    /// For an exchange that carries them: where a stream's items, and a handler's
+    /// notifications to its caller, go.
     fn events(&self) -> Option<&WriterHandle> {
         match self {
             Destination::Frame(sink) => sink.events(),
@@ -135,7 +136,7 @@ pub(crate) async fn serve_call(
             cancel: CancellationToken::new(),
             deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
             request: to.request().or(state.opened_by.as_ref()).cloned(),
-            events: stream_start.as_ref().and_then(|_| to.events().cloned()),
+            events: to.events().cloned(),
             stream_start: stream_start.clone(),
         })
     });

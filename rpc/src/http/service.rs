@@ -23,7 +23,7 @@ use super::sse::{self, EventStream, PendingAnswer};
 use super::HttpConfig;
 use crate::engine::{Engine, Exchanged, RequestMeta, Session};
 use crate::message::{encode_error, ErrorCode, Id};
-use crate::transport::frame_queue;
+use crate::transport::{frame_queue, FrameQueue, Queued};
 
 /// JSON-RPC over HTTP POST as a `tower::Service` over `http::Request`: serve it with
 /// [`crate::Server::serve_http`], or nest it in an axum or hyper application and
@@ -112,12 +112,19 @@ impl HttpService {
         }
     }
 
-    /// Whether `body` is one call of a streaming method.
-    fn is_streaming_call(&self, body: &[u8]) -> bool {
+    /// What `body`, when it is one call, may send its caller besides its answer: a
+    /// streaming method's items, or notifications from a handler that reads its
+    /// context ([`crate::CallContext::notify`]).
+    fn sends_notifications(&self, body: &[u8]) -> Option<Sends> {
         let service = &self.engine.service;
-        method_of(body)
-            .and_then(|method| service.route(&method))
-            .is_some_and(|index| service.methods()[index].stream.is_some())
+        let info = &service.methods()[service.route(&method_of(body)?)?];
+        if info.stream.is_some() {
+            Some(Sends::Items)
+        } else if info.context {
+            Some(Sends::Notes)
+        } else {
+            None
+        }
     }
 
     fn fresh_session(&self) -> Session {
@@ -299,17 +306,20 @@ impl HttpService {
             Place::Connection => self.session(),
             Place::Named(session) | Place::Starting(session) => session.clone(),
         };
-        // A streaming call POSTed alone, by a client that reads event streams: its
-        // items follow its answer on the event stream (closing it stops them).
-        let (to_items, items) = match events {
-            Some(_) if self.is_streaming_call(&body) => {
+        // A call POSTed alone, by a client that reads event streams, whose handler
+        // may send notifications before answering (it reads its context: progress)
+        // or streams its results: what it sends goes on the event stream (closing it
+        // stops the call, or the stream).
+        let sends = events.and_then(|_| self.sends_notifications(&body));
+        let (to_queue, mut queue) = match sends {
+            Some(_) => {
                 let (handle, queue) = frame_queue(64);
                 (Some(handle), Some(queue))
             }
-            _ => (None, None),
+            None => (None, None),
         };
         let mut pending: PendingAnswer =
-            Box::pin(async move { session.exchange(body, request, true, to_items).await });
+            Box::pin(async move { session.exchange(body, request, true, to_queue).await });
         if let Place::Starting(session) = place {
             // The session's id goes in the response's head: wait for the answer.
             return self.start(session, pending.await);
@@ -317,27 +327,32 @@ impl HttpService {
         let Some(keep_alive) = events else {
             return whole_answer(pending.await);
         };
-        if let Some(items) = items {
-            return event_stream(EventStream::with_items(pending, keep_alive, items));
+        if sends == Some(Sends::Items) {
+            return event_stream(EventStream::new(pending, keep_alive, queue, true));
         }
         let wait = if accepts.json {
-            // JSON if the answer is ready in time; an event stream if not.
+            // JSON if the answer is ready in time, with nothing sent before it; an
+            // event stream if not.
             keep_alive
         } else {
             std::time::Duration::ZERO
         };
+        let mut first = None;
         tokio::select! {
             biased;
             exchanged = &mut pending => {
-                if accepts.json || exchanged.overloaded {
+                let noted = queue.as_ref().is_some_and(|q| !q.is_empty());
+                if (accepts.json && !noted) || exchanged.overloaded {
                     return whole_answer(exchanged);
                 }
-                // Ready at once, for a client that reads only event streams.
+                // Ready at once, for a client that reads only event streams, or
+                // after notifications that go ahead of it.
                 pending = Box::pin(std::future::ready(exchanged));
             }
+            Some(note) = next_queued(&mut queue) => first = Some(note),
             () = tokio::time::sleep(wait) => {}
         }
-        event_stream(EventStream::new(pending, keep_alive))
+        event_stream(EventStream::new(pending, keep_alive, queue, false).holding(first))
     }
 
     /// Which session a `POST` is served in, or why it is refused (a response built
@@ -488,6 +503,23 @@ fn whole_answer(exchanged: Exchanged) -> Response<HttpBody> {
     match exchanged.answer {
         Some(answer) => json(StatusCode::OK, answer),
         None => empty(StatusCode::ACCEPTED),
+    }
+}
+
+/// What a call may send its caller over an event stream besides its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sends {
+    /// Notifications before the answer (progress).
+    Notes,
+    /// A stream's items after it.
+    Items,
+}
+
+/// The next frame of an exchange's queue; never, without one.
+async fn next_queued(queue: &mut Option<FrameQueue>) -> Option<Queued> {
+    match queue {
+        Some(queue) => std::future::poll_fn(|cx| queue.poll_recv(cx)).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -13,7 +13,7 @@ use http::header::{HeaderMap, HeaderValue, ACCEPT};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::engine::Exchanged;
-use crate::transport::FrameQueue;
+use crate::transport::{FrameQueue, Queued};
 
 /// One exchange's answer, still to come; dropping it stops the exchange's calls.
 pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Exchanged> + Send>>;
@@ -22,58 +22,107 @@ pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Exchanged> + Send>>;
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// The events of one answer: a comment at once and every `keep_alive` until the
-/// answer is ready, then the answer, then the end.
+/// answer is ready, the notifications its handler sent before answering
+/// ([`crate::CallContext::notify`]: progress), then the answer, then (for a
+/// streaming call) its items, then the end.
 pub(crate) struct EventStream {
+    /// The answer, until it is ready.
     answer: Option<PendingAnswer>,
-    /// For a streaming call: its items, as events after the answer, until the
-    /// stream's last notification.
-    items: Option<FrameQueue>,
+    /// The answer once ready, until every notification sent before it is out.
+    ready: Option<Option<Bytes>>,
+    /// Whether the answer has been sent (or there was none to send).
+    answered: bool,
+    /// Frames the call's handler or its stream sent: notifications before the answer,
+    /// a streaming call's items after it.
+    queue: Option<FrameQueue>,
+    /// A frame taken from the queue before its turn: a notification taken while
+    /// choosing between JSON and an event stream, or a stream's item taken while
+    /// looking for notifications (sent after the answer).
+    held: Option<Queued>,
+    /// Whether the queue goes on after the answer (a streaming call's items) or the
+    /// response ends with the answer.
+    items_follow: bool,
     keep_alive: Interval,
 }
 
 impl EventStream {
-    pub(crate) fn new(answer: PendingAnswer, keep_alive: Duration) -> Self {
+    /// The events of a call (or a batch) whose handler may send notifications into
+    /// `queue` before answering; with `items_follow`, a streaming call's items
+    /// after it, until the stream's last notification.
+    pub(crate) fn new(
+        answer: PendingAnswer,
+        keep_alive: Duration,
+        queue: Option<FrameQueue>,
+        items_follow: bool,
+    ) -> Self {
         let mut keep_alive = tokio::time::interval(keep_alive);
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         EventStream {
             answer: Some(answer),
-            items: None,
+            ready: None,
+            answered: false,
+            queue,
+            held: None,
+            items_follow,
             keep_alive,
         }
     }
 
-    /// The events of a streaming call: its answer, then its items.
-    pub(crate) fn with_items(
-        answer: PendingAnswer,
-        keep_alive: Duration,
-        items: FrameQueue,
-    ) -> Self {
-        let mut stream = Self::new(answer, keep_alive);
-        stream.items = Some(items);
-        stream
+    /// The stream, with `first` taken from its queue already.
+    pub(crate) fn holding(mut self, first: Option<Queued>) -> Self {
+        self.held = first;
+        self
     }
 
-    /// The next bytes of the stream; `None` once the answer has been sent.
+    /// The next frame of the queue: one already held first.
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<Option<Queued>> {
+        if let Some(held) = self.held.take() {
+            return Poll::Ready(Some(held));
+        }
+        let Some(queue) = &mut self.queue else {
+            return Poll::Ready(None);
+        };
+        let next = queue.poll_recv(cx);
+        if let Poll::Ready(None) = next {
+            self.queue = None;
+        }
+        next
+    }
+
+    /// The next bytes of the stream; `None` once it is over.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        if let Some(answer) = &mut self.answer {
-            if let Poll::Ready(exchanged) = answer.as_mut().poll(cx) {
-                self.answer = None;
-                match exchanged.answer {
-                    Some(answer) => return Poll::Ready(Some(message_event(&answer))),
-                    None if self.items.is_none() => return Poll::Ready(None),
-                    None => {}
+        if !self.answered {
+            // The answer first: once it is seen, every notification sent before it
+            // is in the queue, and goes out ahead of it.
+            if let Some(answer) = &mut self.answer {
+                if let Poll::Ready(exchanged) = answer.as_mut().poll(cx) {
+                    self.answer = None;
+                    self.ready = Some(exchanged.answer);
                 }
             }
-        } else {
-            let Some(items) = &mut self.items else {
-                return Poll::Ready(None);
-            };
-            match items.poll_recv(cx) {
-                Poll::Ready(Some(item)) => return Poll::Ready(Some(message_event(&item))),
-                Poll::Ready(None) => {
-                    self.items = None;
-                    return Poll::Ready(None);
+            match self.poll_queued(cx) {
+                Poll::Ready(Some(note)) if note.precedes_answer => {
+                    return Poll::Ready(Some(message_event(&note.frame)));
                 }
+                // A stream's item: its answer is on its way; the item follows it.
+                Poll::Ready(Some(item)) => self.held = Some(item),
+                Poll::Ready(None) | Poll::Pending => {}
+            }
+            if let Some(answer) = self.ready.take() {
+                self.answered = true;
+                if !self.items_follow {
+                    self.queue = None;
+                    self.held = None;
+                }
+                if let Some(answer) = answer {
+                    return Poll::Ready(Some(message_event(&answer)));
+                }
+            }
+        }
+        if self.answered {
+            match self.poll_queued(cx) {
+                Poll::Ready(Some(item)) => return Poll::Ready(Some(message_event(&item.frame))),
+                Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }
         }
@@ -84,7 +133,7 @@ impl EventStream {
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.answer.is_none() && self.items.is_none()
+        self.answered && self.queue.is_none() && self.held.is_none()
     }
 }
 

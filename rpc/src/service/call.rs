@@ -40,7 +40,8 @@ pub(crate) struct CallExtras {
     /// For a streaming method: where [`IncomingCall::stream`] leaves the stream
     /// (here rather than in the call, so that other calls carry nothing for it).
     pub(crate) stream_start: Option<Arc<crate::stream::server::StreamStart>>,
-    /// For a streaming call over an exchange that carries items: where they go.
+    /// For a call over an exchange that carries them (an HTTP event stream): where
+    /// its stream's items and its handler's notifications go.
     pub(crate) events: Option<crate::transport::WriterHandle>,
 }
 
@@ -123,6 +124,7 @@ impl IncomingCall {
             cancel: extras.map(|e| e.cancel.clone()).unwrap_or_default(),
             deadline: extras.and_then(|e| e.deadline),
             request: extras.and_then(|e| e.request.clone()),
+            events: extras.and_then(|e| e.events.clone()),
         }
     }
 

@@ -8,9 +8,12 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::engine::{RequestMeta, Session};
-use crate::message::{Id, JsonText};
+use crate::message::{encode_notification, EncodeError, Id, JsonText};
 use crate::peer::Peer;
+use crate::transport::WriterHandle;
 
 /// The connection a call came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +82,34 @@ pub struct CallContext {
     /// What the call's frame came with (an HTTP request's head).
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) request: Option<Arc<RequestMeta>>,
+    /// For a call over an exchange that carries them (an HTTP event stream): where
+    /// its notifications go.
+    pub(crate) events: Option<WriterHandle>,
+}
+
+/// Why [`CallContext::notify`] could not tell the caller.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// Nothing can carry a notification to this call's caller: it came over HTTP
+    /// without `Accept: text/event-stream` (or in a batch, or started a session),
+    /// or it was handed in process ([`crate::Server::handle_frame`]).
+    #[error(
+        "this call's caller cannot be sent notifications: over HTTP, POST the call \
+         alone with `Accept: application/json, text/event-stream`; or call over a \
+         WebSocket or another connection"
+    )]
+    Unreachable,
+    /// The call is over (answered, cancelled, past its deadline): its caller no
+    /// longer listens for it.
+    #[error("the call is over (answered, cancelled or past its deadline); nobody listens for its notifications")]
+    CallOver,
+    /// The connection (or the HTTP response) closed.
+    #[error("the caller's connection closed; the notification was not sent")]
+    Closed,
+    /// The params could not be encoded; nothing was sent.
+    #[error("could not encode the notification's params: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 impl CallContext {
@@ -145,6 +176,55 @@ impl CallContext {
     #[cfg(feature = "http")]
     pub fn extensions(&self) -> Option<&http::Extensions> {
         self.http_request().map(|r| &r.extensions)
+    }
+
+    /// Sends the caller a notification `method` with `params`, ahead of the call's
+    /// answer: progress, log lines, partial results (MCP's
+    /// `notifications/progress`, LSP's `$/progress`). Waits while the connection's
+    /// write queue is full, so a handler cannot outrun a slow reader.
+    ///
+    /// Notifications sent before the handler returns reach the caller before its
+    /// answer, in the order they were sent, on every transport: on a connection
+    /// (TCP, Unix, stdio, child process, memory, WebSocket) they are written to it;
+    /// over HTTP, a call POSTed alone by a client that accepts
+    /// `text/event-stream` is answered by an event stream that carries them, then
+    /// the answer (the server's [`crate::http::HttpConfig::sse_keep_alive`] must
+    /// not be off). The method must read its context (a `CallContext` parameter,
+    /// or [`super::MethodInfo::takes_context`] for a [`super::Router`] method) for
+    /// its HTTP calls to get such a stream.
+    ///
+    /// # Errors
+    ///
+    /// [`NotifyError::Unreachable`] when nothing can carry it (an HTTP request that
+    /// accepts only JSON, a batch's element over HTTP, a frame handed in process),
+    /// [`NotifyError::CallOver`] once the call is over, [`NotifyError::Closed`]
+    /// when the connection has closed, [`NotifyError::Encode`] when `params` does
+    /// not serialize.
+    pub async fn notify<P: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<(), NotifyError> {
+        if self.is_cancelled() {
+            return Err(NotifyError::CallOver);
+        }
+        let state = &self.session.state;
+        // An exchange's event stream, else the connection (exchanges have none).
+        let writer = self
+            .events
+            .as_ref()
+            .or(state.writer.as_ref())
+            .ok_or(NotifyError::Unreachable)?;
+        let pool = state.engine.buffer_pool();
+        let mut buf = pool.take(128);
+        if let Err(err) = encode_notification(&mut buf, method, Some(params)) {
+            pool.give(buf);
+            return Err(err.into());
+        }
+        writer
+            .send_note(pool.freeze(buf))
+            .await
+            .map_err(|_| NotifyError::Closed)
     }
 
     /// The token behind [`CallContext::is_cancelled`], to hand to spawned work.

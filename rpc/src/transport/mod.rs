@@ -28,7 +28,7 @@ use crate::framing::FrameCodec;
 
 pub use reader::FrameReader;
 #[cfg(feature = "http")]
-pub(crate) use writer::{frame_queue, FrameQueue};
+pub(crate) use writer::{frame_queue, FrameQueue, Queued};
 pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};
 pub use writer::{FrameWriter, WriterStats, MIN_WRITE_PROGRESS};
 

@@ -301,6 +301,10 @@ pub(crate) struct Outgoing {
     hold: Option<Hold>,
     /// A stream item's place in its stream's buffer, given back once it is written.
     place: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// A notification a handler sent its caller before answering
+    /// ([`crate::CallContext::notify`]): an event stream carries it ahead of the
+    /// answer, where a stream's items follow the answer.
+    precedes_answer: bool,
 }
 
 /// A cloneable handle that queues frames for a writer task.
@@ -318,20 +322,36 @@ pub(crate) struct WriterHandle {
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct FrameQueue(mpsc::Receiver<Outgoing>);
 
+/// A frame taken from a [`FrameQueue`].
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Queued {
+    pub(crate) frame: Bytes,
+    /// Sent by a handler before its answer ([`WriterHandle::send_note`]).
+    pub(crate) precedes_answer: bool,
+}
+
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl FrameQueue {
+    /// Whether no frame is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The next frame; what it held (a stream item's place) is given back as it is
     /// taken. `None` once every handle has gone.
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Bytes>> {
+    ) -> std::task::Poll<Option<Queued>> {
         self.0.poll_recv(cx).map(|outgoing| {
             outgoing.map(|o| {
                 if let Some(hold) = o.hold {
                     hold.delivered();
                 }
-                o.frame
+                Queued {
+                    frame: o.frame,
+                    precedes_answer: o.precedes_answer,
+                }
             })
         })
     }
@@ -361,6 +381,7 @@ impl WriterSlot<'_> {
             frame,
             hold: None,
             place: Some(place),
+            precedes_answer: false,
         });
     }
 }
@@ -392,6 +413,25 @@ impl WriterHandle {
                 frame,
                 hold,
                 place: None,
+                precedes_answer: false,
+            })
+            .await
+            .map_err(|e| WriterClosed(e.0.frame))
+    }
+
+    /// Queues a notification a handler sends its caller before answering, waiting
+    /// while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// When the writer task (or the event stream) has stopped.
+    pub(crate) async fn send_note(&self, frame: Bytes) -> Result<(), WriterClosed> {
+        self.tx
+            .send(Outgoing {
+                frame,
+                hold: None,
+                place: None,
+                precedes_answer: true,
             })
             .await
             .map_err(|e| WriterClosed(e.0.frame))
@@ -415,6 +455,7 @@ impl WriterHandle {
                 frame,
                 hold: None,
                 place: None,
+                precedes_answer: false,
             })
             .map_err(|err| match err {
                 TrySendError::Full(o) => TrySendError::Full(o.frame),
