@@ -3,12 +3,14 @@
 //! ```text
 //! streams --tcp HOST:PORT                  serve over TCP (newline-delimited JSON)
 //! streams --http HOST:PORT                 serve HTTP POST and WebSocket on `/`
+//! streams --stdio                          serve on stdin and stdout (for a parent
+//!                                          that spawns it: rpc::transport::child)
 //! streams --connect ws://HOST:PORT/ | tcp://HOST:PORT [--from N] [--count M]
 //!                                          subscribe and print the items
 //! ```
 //!
-//! Serving, the first line of stdout is `listening on HOST:PORT` (port 0 picks a
-//! free port). The server has one streaming method, `subscribe_count(from, count)`,
+//! Serving over TCP or HTTP, the first line of stdout is `listening on HOST:PORT`
+//! (port 0 picks a free port). The server has one streaming method, `subscribe_count(from, count)`,
 //! which sends the `count` numbers `from, from + 1, ..` as fast as the reader takes
 //! them, as `count` notifications, then ends the stream; `unsubscribe_count(id)`
 //! stops it early. On the wire (one WebSocket or TCP connection):
@@ -29,7 +31,7 @@ use std::io::Write;
 use futures_util::StreamExt;
 use rpc::framing::Framing;
 use rpc::stream::Stream;
-use rpc::transport::tcp;
+use rpc::transport::{stdio, tcp};
 use rpc::{rpc_service, Client, ConnectionConfig, Server};
 
 #[rpc_service(positional)]
@@ -49,11 +51,12 @@ impl Counter for Numbers {
 enum Mode {
     Tcp(String),
     Http(String),
+    Stdio,
     Connect { url: String, from: u64, count: u64 },
 }
 
 fn parse_args() -> Result<Mode, String> {
-    let usage = "usage: streams --tcp HOST:PORT | --http HOST:PORT | --connect ws://HOST:PORT/|tcp://HOST:PORT [--from N] [--count M]";
+    let usage = "usage: streams --tcp HOST:PORT | --http HOST:PORT | --stdio | --connect ws://HOST:PORT/|tcp://HOST:PORT [--from N] [--count M]";
     let mut argv = std::env::args().skip(1);
     let mut mode = None;
     let (mut from, mut count) = (0u64, 10u64);
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Mode, String> {
         match arg.as_str() {
             "--tcp" => mode = Some(Mode::Tcp(argv.next().ok_or("--tcp needs HOST:PORT")?)),
             "--http" => mode = Some(Mode::Http(argv.next().ok_or("--http needs HOST:PORT")?)),
+            "--stdio" => mode = Some(Mode::Stdio),
             "--connect" => {
                 mode = Some(Mode::Connect {
                     url: argv.next().ok_or("--connect needs a URL")?,
@@ -98,6 +102,14 @@ async fn main() {
     let outcome = match mode {
         Mode::Tcp(addr) => serve_tcp(&addr).await,
         Mode::Http(addr) => serve_http(&addr).await,
+        Mode::Stdio => {
+            // Until stdin ends (the parent closed it, or went away).
+            Server::new(CounterServer::new(Numbers))
+                .serve_connection(stdio::connection(Framing::Ndjson))
+                .closed()
+                .await;
+            Ok(())
+        }
         Mode::Connect { url, from, count } => subscribe(&url, from, count).await,
     };
     if let Err(message) = outcome {

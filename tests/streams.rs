@@ -727,3 +727,35 @@ async fn shutdown_ends_an_http_event_stream_with_its_close() {
         r#"data: {"jsonrpc":"2.0","method":"count","params":{"subscription":"0x1","closed":"shutdown"}}"#
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_unix_socket_items_arrive_in_order_and_a_closed_connection_drops_the_stream() {
+    use rpc::transport::unix;
+    let path = std::env::temp_dir().join(format!("rpc-streams-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let dropped = Arc::new(Dropped::default());
+    let server = Arc::new(Server::new(router(default_spec(), dropped.clone())));
+    let listener = unix::Listener::bind(&path, Framing::Ndjson).unwrap();
+    let (connection, accepted) =
+        tokio::join!(unix::connect(&path, Framing::Ndjson), listener.accept());
+    let _ = std::fs::remove_file(&path);
+    server.serve_connection(accepted.unwrap());
+    let client = Client::new(connection.unwrap(), ConnectionConfig::default());
+    let mut sub = subscribe(&client, 0, 20_000).await;
+    for expected in 0..20_000 {
+        let item = timeout(LIMIT, sub.next()).await.unwrap().unwrap();
+        assert_eq!(item.unwrap(), expected);
+    }
+    assert!(timeout(LIMIT, sub.next()).await.unwrap().is_none());
+    assert_eq!(sub.close_reason(), Some(CloseReason::Ended));
+    // An endless stream, cut off with its connection.
+    let _endless = subscribe(&client, 0, 0).await;
+    until("the endless stream to open", || streams_open(&server) == 1).await;
+    drop(client);
+    until("both server streams to go", || {
+        dropped.0.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    until("no stream open", || streams_open(&server) == 0).await;
+}
