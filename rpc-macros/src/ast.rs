@@ -17,6 +17,9 @@ pub struct Service<'a> {
     pub ident: &'a Ident,
     pub vis: &'a Visibility,
     pub namespace: Option<LitStr>,
+    /// The OpenRPC document's title and version, when the attribute gives them.
+    pub title: Option<LitStr>,
+    pub version: Option<LitStr>,
     pub methods: Vec<Method<'a>>,
 }
 
@@ -181,6 +184,8 @@ impl<'a> Service<'a> {
             ident: &item.ident,
             vis: &item.vis,
             namespace: attrs.namespace,
+            title: attrs.title,
+            version: attrs.version,
             methods,
         }
     }
@@ -583,25 +588,27 @@ fn stream_item(ty: &Type) -> Option<&Type> {
     })
 }
 
-/// The default item and unsubscribe methods of a streaming method named `wire`:
-/// `subscribe_X` → `X`, `unsubscribe_X`; `X_subscribe` (Ethereum's `eth_subscribe`)
-/// → `X_subscription`, `X_unsubscribe`; otherwise `wire` itself and `un` before its
+/// The default item and unsubscribe methods of a streaming method named `wire`, by
+/// its last part (after a namespace's `.` or `/`, which both keep): `subscribe_X` →
+/// `X`, `unsubscribe_X`; `X_subscribe` (Ethereum's `eth_subscribe`) →
+/// `X_subscription`, `X_unsubscribe`; otherwise `wire` itself and `un` before its
 /// last part (`calc.watch` → `calc.unwatch`).
 pub fn stream_names(wire: &str) -> (String, String) {
-    if let Some(rest) = wire.strip_prefix("subscribe_").filter(|r| !r.is_empty()) {
-        return (rest.to_owned(), format!("unsubscribe_{rest}"));
-    }
-    if let Some(base) = wire.strip_suffix("_subscribe").filter(|b| !b.is_empty()) {
+    let split = wire.rfind(['.', '/']).map_or(0, |i| i + 1);
+    let (prefix, last) = wire.split_at(split);
+    if let Some(rest) = last.strip_prefix("subscribe_").filter(|r| !r.is_empty()) {
         return (
-            format!("{base}_subscription"),
-            format!("{base}_unsubscribe"),
+            format!("{prefix}{rest}"),
+            format!("{prefix}unsubscribe_{rest}"),
         );
     }
-    let split = wire.rfind(['.', '/']).map_or(0, |i| i + 1);
-    (
-        wire.to_owned(),
-        format!("{}un{}", &wire[..split], &wire[split..]),
-    )
+    if let Some(base) = last.strip_suffix("_subscribe").filter(|b| !b.is_empty()) {
+        return (
+            format!("{prefix}{base}_subscription"),
+            format!("{prefix}{base}_unsubscribe"),
+        );
+    }
+    (wire.to_owned(), format!("{prefix}un{last}"))
 }
 
 /// What a method's return type means, without checking it: `()`, `Result<T, E>` (by

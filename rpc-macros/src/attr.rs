@@ -26,6 +26,10 @@ pub struct TraitAttrs {
     pub shape: Option<(Shape, Span)>,
     /// `strict` (true) or `lenient` (false): every method's default.
     pub strict: Option<(bool, Span)>,
+    /// The OpenRPC document's title (default: the crate's name).
+    pub title: Option<LitStr>,
+    /// The OpenRPC document's version (default: the crate's version).
+    pub version: Option<LitStr>,
 }
 
 /// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
@@ -94,6 +98,12 @@ pub fn trait_attrs(cx: &mut Ctxt, args: TokenStream) -> TraitAttrs {
                 attrs.strict = Some(strictness_of(&meta, &key, attrs.strict)?);
                 Ok(())
             }
+            TITLE => set_once(&meta, &mut attrs.title, |m| {
+                string_value(m, "title = \"Calculator\"")
+            }),
+            VERSION => set_once(&meta, &mut attrs.version, |m| {
+                string_value(m, "version = \"1.2.0\"")
+            }),
             _ => unreachable!(),
         }
     });

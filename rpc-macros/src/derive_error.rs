@@ -51,6 +51,31 @@ struct Variant<'a> {
     message: Option<LitStr>,
     /// The field marked `#[rpc(data)]`.
     data: Option<(Member, &'a Type)>,
+    /// What the error means, for an OpenRPC document's `errors`: the message, else
+    /// the `#[error("..")]` format string (thiserror), else the doc comment's first
+    /// line, else the variant's name.
+    meaning: String,
+}
+
+fn meaning_of(message: Option<&LitStr>, attrs: &[Attribute], name: &Ident) -> String {
+    if let Some(message) = message {
+        return message.value();
+    }
+    for attr in attrs.iter().filter(|a| a.path().is_ident("error")) {
+        let format = attr.parse_args_with(|input: syn::parse::ParseStream| {
+            let format: LitStr = input.parse()?;
+            let _rest: TokenStream = input.parse()?;
+            Ok(format)
+        });
+        if let Ok(format) = format {
+            return format.value();
+        }
+    }
+    let doc = crate::expand::doc_text(attrs);
+    match doc.lines().next() {
+        Some(line) if !line.is_empty() => line.to_owned(),
+        _ => name.to_string(),
+    }
 }
 
 /// `#[rpc(code = -32010, message = "..")]` on the type or a variant.
@@ -83,6 +108,7 @@ fn variants<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Vec<Variant<'a>> {
             vec![Variant {
                 path: ident.to_token_stream(),
                 code: defaults.code.unwrap_or_default(),
+                meaning: meaning_of(defaults.message.as_ref(), &input.attrs, ident),
                 message: defaults.message,
                 data: data_field,
             }]
@@ -103,10 +129,12 @@ fn variants<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Vec<Variant<'a>> {
                         ),
                     );
                 }
+                let message = own.message.or_else(|| defaults.message.clone());
                 Variant {
                     path: quote!(#ident::#name),
                     code: code.unwrap_or_default(),
-                    message: own.message.or_else(|| defaults.message.clone()),
+                    meaning: meaning_of(message.as_ref(), &variant.attrs, name),
+                    message,
                     data: data_field,
                 }
             })
@@ -324,10 +352,26 @@ fn expand(input: &DeriveInput, variants: &[Variant]) -> TokenStream {
             None => quote!(#path { .. } => #new,),
         }
     });
+    // The codes it declares, one per code (the first variant's meaning), for
+    // OpenRPC documents.
+    let mut seen = std::collections::HashSet::new();
+    let declared = variants.iter().filter(|v| seen.insert(v.code)).map(|v| {
+        let (code, meaning) = (code_tokens(v.code), &v.meaning);
+        quote!(#rt::ErrorDoc::new(#code, #meaning))
+    });
+    let (plain_generics, _, plain_where) = input.generics.split_for_impl();
     quote! {
         impl #impl_generics ::core::convert::From<#this> for ::rpc::RpcError #where_clause {
             fn from(ref #error: #this) -> ::rpc::RpcError {
                 match *#error { #(#arms)* }
+            }
+        }
+
+        #rt::if_openrpc! {
+            impl #plain_generics #rt::DeclaredErrors for #this #plain_where {
+                fn declared_errors() -> ::std::vec::Vec<#rt::ErrorDoc> {
+                    ::std::vec![#(#declared),*]
+                }
             }
         }
     }

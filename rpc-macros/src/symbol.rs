@@ -6,6 +6,9 @@ pub const RPC: &str = "rpc";
 // Trait options.
 pub const NAMESPACE: &str = "namespace";
 pub const SEPARATOR: &str = "separator";
+// The OpenRPC document's info.
+pub const TITLE: &str = "title";
+pub const VERSION: &str = "version";
 
 // Trait and method options: whether a params object's unknown keys are refused.
 pub const STRICT: &str = "strict";
@@ -33,7 +36,9 @@ pub const OVERFLOW: &str = "overflow";
 pub const RENAME: &str = "rename";
 
 /// Options accepted on the trait.
-pub const TRAIT_OPTIONS: &[&str] = &[NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT, LENIENT];
+pub const TRAIT_OPTIONS: &[&str] = &[
+    NAMESPACE, SEPARATOR, POSITIONAL, NAMED, STRICT, LENIENT, TITLE, VERSION,
+];
 
 /// Options accepted on a method.
 pub const METHOD_OPTIONS: &[&str] = &[

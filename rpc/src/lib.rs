@@ -154,6 +154,8 @@ pub mod framing;
 pub mod http;
 pub mod message;
 pub mod metrics;
+#[cfg(feature = "openrpc")]
+pub mod openrpc;
 pub mod peer;
 pub mod server;
 pub mod service;
@@ -169,6 +171,13 @@ pub use server::{OverloadPolicy, Server, ServerConfig, WorkerPoolConfig};
 pub use service::{CallContext, NotifyError};
 
 pub use rpc_macros::{rpc_service, IntoRpcError};
+
+/// The JSON Schema derive that OpenRPC documents take their schemas from
+/// ([`openrpc`]): `#[derive(rpc::schemars::JsonSchema)]` with
+/// `#[schemars(crate = "rpc::schemars")]`, or a dependency on `schemars` 1.x of
+/// your own.
+#[cfg(feature = "openrpc")]
+pub use schemars;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -20,6 +20,33 @@ pub use tokio::task::AbortHandle;
 
 pub use crate::stream::{Overflow, Stream, StreamSpec, Subscription};
 
+pub use crate::__rpc_if_openrpc as if_openrpc;
+/// What generated code describes its methods with (feature `openrpc`); the switch
+/// below keeps that code out of builds without the feature.
+#[cfg(feature = "openrpc")]
+pub use crate::openrpc::{
+    ContentDescriptor, DeclaredErrors, Describer, ErrorDoc, ErrorsOf, Info, MethodDoc,
+    ParamStructure, SchemaOf, ViaAnySchema, ViaDeclaredErrors, ViaJsonSchema, ViaNoErrors,
+};
+#[cfg(feature = "openrpc")]
+pub use serde_json::Value as JsonValue;
+
+/// Its input with feature `openrpc`, nothing without: generated code's
+/// descriptions compile only where the runtime has them.
+#[cfg(feature = "openrpc")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rpc_if_openrpc {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
+
+#[cfg(not(feature = "openrpc"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __rpc_if_openrpc {
+    ($($tokens:tt)*) => {};
+}
+
 pub use std::borrow::Cow;
 pub use std::boxed::Box;
 pub use std::sync::Arc;

@@ -46,6 +46,8 @@ pub fn fallback_types(item: &ItemTrait) -> TokenStream {
         ident: &item.ident,
         vis: &item.vis,
         namespace: None,
+        title: None,
+        version: None,
         methods: Vec::new(),
     };
     let g = Generator::new(&service);

@@ -26,6 +26,7 @@ macro_rules! q {
 mod client;
 mod codec;
 mod fallback;
+mod openrpc;
 mod server;
 mod service_trait;
 
@@ -37,6 +38,7 @@ use syn::Type;
 use crate::ast::{Output, Service};
 
 pub use fallback::{fallback, fallback_types, unparsed_trait};
+pub use openrpc::doc_text;
 
 /// The paths and names every generator needs, computed once.
 pub struct Generator<'a> {
@@ -70,12 +72,14 @@ pub fn expand(service: &Service) -> TokenStream {
     let server_debug = g.server_debug();
     let server_handlers = g.server_handlers();
     let service_impl = g.service_impl();
+    let openrpc_describe = g.openrpc_describe();
+    let openrpc_document = g.openrpc_document_fn();
     quote! {
         #service_trait
         #client_struct
         #server_struct
         #[doc(hidden)]
-        #[allow(dead_code, non_camel_case_types, clippy::all, clippy::pedantic)]
+        #[allow(dead_code, deprecated, non_camel_case_types, clippy::all, clippy::pedantic)]
         const _: () = {
             #codecs
             #client_impl
@@ -88,6 +92,8 @@ pub fn expand(service: &Service) -> TokenStream {
             #server_debug
             #server_handlers
             #service_impl
+            #openrpc_describe
+            #openrpc_document
         };
     }
 }

@@ -293,6 +293,7 @@ impl Generator<'_> {
         let methods = &self.service.methods;
 
         let (generics, args, where_clause) = self.server_impl_header();
+        let describe = self.openrpc_service_describe();
         let routes = methods.iter().enumerate().map(|(i, m)| {
             let names =
                 std::iter::once(m.wire.as_str()).chain(m.aliases.iter().map(|(a, _)| a.as_str()));
@@ -370,6 +371,8 @@ impl Generator<'_> {
                 fn methods(&self) -> &[#rt::MethodInfo] {
                     &__RPC_METHODS
                 }
+
+                #describe
 
                 fn route(&self, method: &str) -> #option<usize> {
                     match method {

@@ -102,6 +102,21 @@ pub(crate) async fn serve_call(
     let admitted = match engine.service.route(method) {
         Some(index) => engine.admit(index).map(|admission| (index, admission)),
         None => {
+            #[cfg(feature = "openrpc")]
+            if method == crate::openrpc::DISCOVER_METHOD {
+                if let Some(document) = engine.discovery() {
+                    if let Some(id) = &id {
+                        let mut buf = engine.buffer_pool().take(document.get().len() + 48);
+                        crate::message::encode_raw_result(&mut buf, id_of(id), document);
+                        let answer = engine.buffer_pool().freeze(buf);
+                        match &to {
+                            Destination::Batch(batch) => batch.append(answer),
+                            Destination::Frame(_) => state.answer(&to, answer, hold).await,
+                        }
+                    }
+                    return;
+                }
+            }
             engine.metrics.record_unknown_method();
             Err(RpcError::method_not_found(method))
         }

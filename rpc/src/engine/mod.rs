@@ -78,6 +78,10 @@ pub(crate) struct Engine {
     pub(crate) layers: Option<CallStack>,
     /// Calls in flight across every session: [`ServerConfig::max_in_flight`].
     pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
+    /// The service's OpenRPC document as `rpc.discover` answers it, made at the first
+    /// request for it; `None` inside when the service describes no method.
+    #[cfg(feature = "openrpc")]
+    discovery: std::sync::OnceLock<Option<Box<serde_json::value::RawValue>>>,
 }
 
 impl Engine {
@@ -107,7 +111,24 @@ impl Engine {
             exchanges: TaskTracker::new(),
             layers: None,
             in_flight,
+            #[cfg(feature = "openrpc")]
+            discovery: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What `rpc.discover` answers: the service's OpenRPC document, when the server
+    /// answers it ([`ServerConfig::discover`]) and the service describes its methods.
+    #[cfg(feature = "openrpc")]
+    pub(crate) fn discovery(&self) -> Option<&serde_json::value::RawValue> {
+        if !self.config.discover {
+            return None;
+        }
+        self.discovery
+            .get_or_init(|| {
+                let document = crate::openrpc::document_of(&*self.service)?;
+                serde_json::value::to_raw_value(&document).ok()
+            })
+            .as_deref()
     }
 
     /// Wraps every call's handler in `layer`, around the layers added before.

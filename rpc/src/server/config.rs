@@ -108,6 +108,10 @@ pub struct ServerConfig {
     /// limit a stream connection stops reading (its sender is pushed back); an HTTP
     /// request is answered 503 with `Retry-After` and a -32000 error body.
     pub max_in_flight: usize,
+    /// Whether `rpc.discover` is answered with the service's OpenRPC document
+    /// ([`crate::openrpc`]; feature `openrpc`) when the service does not answer it
+    /// itself and describes its methods (true). Off, it is answered -32601.
+    pub discover: bool,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             accepted_idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
             max_in_flight: 65_536,
+            discover: true,
         }
     }
 }

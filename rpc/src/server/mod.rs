@@ -191,6 +191,13 @@ impl Server {
         Session::for_exchanges(self.engine.clone())
     }
 
+    /// The OpenRPC document of the server's service ([`crate::openrpc`]), as
+    /// `rpc.discover` answers it; `None` when the service describes no method.
+    #[cfg(feature = "openrpc")]
+    pub fn openrpc(&self) -> Option<serde_json::Value> {
+        crate::openrpc::document_of(&*self.engine.service)
+    }
+
     /// Serves one frame in process, in a session of its own, and returns its
     /// answer (`None` for notifications); as jsonrpsee's `raw_json_request`. Frames
     /// that should share notification order or cancellation belong in one

@@ -152,6 +152,13 @@ impl Service for Services {
         }
     }
 
+    #[cfg(feature = "openrpc")]
+    fn describe(&self, describer: &mut crate::openrpc::Describer) {
+        for service in &self.services {
+            service.describe(describer);
+        }
+    }
+
     fn spawn_call(&self, call: IncomingCall, spawner: CallSpawner) -> tokio::task::AbortHandle {
         // The spawner keeps the table's index, for the pool, deadline and metrics
         // this table gives the method.

@@ -167,4 +167,12 @@ pub trait Service: Send + Sync + 'static {
     ) -> tokio::task::AbortHandle {
         spawner.spawn(self.call(call))
     }
+
+    /// Describes the service's methods for its OpenRPC document
+    /// ([`crate::openrpc`]), in table order. Generated services describe every
+    /// method; the default describes none.
+    #[cfg(feature = "openrpc")]
+    fn describe(&self, describer: &mut crate::openrpc::Describer) {
+        let _ = describer;
+    }
 }
