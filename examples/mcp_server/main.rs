@@ -23,6 +23,8 @@ use std::io::Write;
 
 use rpc::http::{Allowlist, HttpConfig, HttpSessions};
 use rpc::prelude::*;
+use rpc::schemars::generate::SchemaSettings;
+use rpc::schemars::JsonSchema;
 use rpc::transport::stdio;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -79,22 +81,62 @@ pub trait Mcp {
 
 struct Tools;
 
-#[derive(Deserialize)]
+// Each tool's arguments; the same derive gives its description and input schema.
+
+/// Adds two integers.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rpc::schemars")]
 struct AddArgs {
     a: i64,
     b: i64,
 }
 
-#[derive(Deserialize)]
+/// Returns the text it is given.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rpc::schemars")]
 struct EchoArgs {
     text: String,
 }
 
-#[derive(Deserialize)]
+/// Counts to `to`, pausing `pause_ms` before each step, and reports progress after
+/// each one.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rpc::schemars")]
 struct CountArgs {
+    /// How many steps.
+    #[schemars(range(max = MAX_COUNT))]
     to: u32,
+    /// Milliseconds before each step.
     #[serde(default)]
+    #[schemars(range(max = MAX_PAUSE_MS))]
     pause_ms: u64,
+}
+
+/// A tool's entry in `tools/list`: its description (the doc comment of its arguments'
+/// type) and its `inputSchema`, the JSON Schema (2020-12, MCP's default dialect) of
+/// its arguments as they are deserialized, with every definition inlined.
+fn tool<T: JsonSchema>(name: &str) -> Value {
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+        s.meta_schema = None;
+    });
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    let mut description = Value::Null;
+    if let Some(object) = schema.as_object_mut() {
+        // The title would be the Rust type's name.
+        object.remove("title");
+        // A doc comment's lines joined again (schemars keeps its line breaks).
+        description = match object.remove("description") {
+            Some(Value::String(text)) => {
+                json!(text.split_whitespace().collect::<Vec<_>>().join(" "))
+            }
+            _ => Value::Null,
+        };
+    }
+    json!({ "name": name, "description": description, "inputSchema": schema })
 }
 
 /// The most steps `count` takes, and the longest pause between two.
@@ -177,39 +219,7 @@ impl Mcp for Tools {
 
     async fn list_tools(&self, _cursor: Option<String>, meta: Option<Value>) -> Value {
         let tools = json!({
-            "tools": [
-                {
-                    "name": "add",
-                    "description": "Adds two integers.",
-                    "inputSchema": {
-                        "type": "object",
-                        "properties": { "a": { "type": "integer" }, "b": { "type": "integer" } },
-                        "required": ["a", "b"],
-                    },
-                },
-                {
-                    "name": "echo",
-                    "description": "Returns the text it is given.",
-                    "inputSchema": {
-                        "type": "object",
-                        "properties": { "text": { "type": "string" } },
-                        "required": ["text"],
-                    },
-                },
-                {
-                    "name": "count",
-                    "description": "Counts to `to`, pausing `pause_ms` before each step, \
-                        and reports progress after each one.",
-                    "inputSchema": {
-                        "type": "object",
-                        "properties": {
-                            "to": { "type": "integer", "minimum": 0, "maximum": MAX_COUNT },
-                            "pause_ms": { "type": "integer", "minimum": 0, "maximum": MAX_PAUSE_MS },
-                        },
-                        "required": ["to"],
-                    },
-                },
-            ]
+            "tools": [tool::<AddArgs>("add"), tool::<EchoArgs>("echo"), tool::<CountArgs>("count")]
         });
         // The tools are the same for every caller, at every moment.
         with_modern_fields(tools, meta.as_ref(), Some("public"))

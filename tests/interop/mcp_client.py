@@ -43,6 +43,12 @@ async def main(server):
             assert names == ["add", "count", "echo"], names
             for tool in listed.tools:
                 assert tool.input_schema["type"] == "object", tool
+            # Derived from the arguments' types: required fields, bounds, descriptions.
+            schemas = {tool.name: tool.input_schema for tool in listed.tools}
+            assert schemas["add"]["required"] == ["a", "b"], schemas["add"]
+            assert schemas["count"]["required"] == ["to"], schemas["count"]
+            assert schemas["count"]["properties"]["to"]["maximum"] == 10000, schemas["count"]
+            assert "$ref" not in str(schemas), schemas
 
             assert text_of(await session.call_tool("add", {"a": 2, "b": 40})) == "42"
             assert text_of(await session.call_tool("echo", {"text": "héllo \"mcp\""})) == "héllo \"mcp\""
