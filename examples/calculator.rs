@@ -1,7 +1,9 @@
 //! A calculator served and called over loopback TCP in one process, from one
 //! `#[rpc_service]` trait.
 //!
-//! Run it with `cargo run --example calculator`.
+//! Run it with `cargo run --example calculator`; `-- --openrpc` prints the service's
+//! OpenRPC document instead (what its server answers to `rpc.discover`), to publish
+//! or review.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,13 @@ impl Calculator for Calc {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("--openrpc") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&CalculatorServer::openrpc())?
+        );
+        return Ok(());
+    }
     let server = Arc::new(Server::new(CalculatorServer::new(Calc)));
     let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson).await?;
     let addr = listener.local_addr()?;

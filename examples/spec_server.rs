@@ -10,15 +10,17 @@
 //! prints the same first line. Methods: `subtract` (positional
 //! `[minuend, subtrahend]` or named `{minuend, subtrahend}`), `sum` (any number of
 //! positional numbers), `get_data` (returns `["hello", 5]`), and the notifications
-//! `update`, `notify_hello` and `notify_sum`.
+//! `update`, `notify_hello` and `notify_sum`; `rpc.discover` answers their OpenRPC
+//! document, described by hand beside each method.
 
 use std::io::Write as _;
 
+use rpc::openrpc::{ContentDescriptor, Info, MethodDoc, ParamStructure};
 use rpc::prelude::*;
 use rpc::service::Reply;
 use rpc::transport::{stdio, tcp};
 use serde::Deserialize;
-use serde_json::Number;
+use serde_json::{json, Number};
 
 /// An integer when both operands are integers, a float otherwise, so `subtract(42, 23)`
 /// answers `19` as the spec shows.
@@ -68,24 +70,73 @@ fn sum(call: IncomingCall) -> Reply {
 }
 
 fn service() -> Router {
+    let number = || json!({ "type": "number" });
     Router::new()
+        .info(Info::new(
+            "JSON-RPC 2.0 specification examples",
+            env!("CARGO_PKG_VERSION"),
+        ))
         .method(
             MethodInfo::new("subtract"),
             |call| async move { subtract(call) },
         )
+        .describe(
+            MethodDoc::new("subtract")
+                .summary("Subtracts the subtrahend from the minuend.")
+                .param(ContentDescriptor::new("minuend", number()))
+                .param(ContentDescriptor::new("subtrahend", number()))
+                .result(ContentDescriptor::new("difference", number())),
+        )
         .method(MethodInfo::new("sum"), |call| async move { sum(call) })
+        .describe(
+            MethodDoc::new("sum")
+                .summary("Adds numbers: any number of them, each a positional param.")
+                .param_structure(ParamStructure::ByPosition)
+                .param(
+                    ContentDescriptor::new("number", number())
+                        .required(false)
+                        .description("The first number; as many more may follow."),
+                )
+                .result(ContentDescriptor::new("sum", number())),
+        )
         .method(MethodInfo::new("get_data"), |call| async move {
             call.respond(&("hello", 5))
+        })
+        // The result's schema from its type, as a derive would give it.
+        .describe_with("get_data", |describer| {
+            MethodDoc::new("get_data")
+                .summary("Answers [\"hello\", 5].")
+                .result(ContentDescriptor::new(
+                    "data",
+                    describer.result_schema::<(String, u32)>(),
+                ))
         })
         .method(MethodInfo::new("update"), |call| async move {
             call.respond(&())
         })
+        .describe(
+            MethodDoc::new("update")
+                .summary("A notification with positional params; nothing is answered.")
+                .param_structure(ParamStructure::ByPosition)
+                .param(ContentDescriptor::new("values", json!({})).required(false)),
+        )
         .method(MethodInfo::new("notify_hello"), |call| async move {
             call.respond(&())
         })
+        .describe(
+            MethodDoc::new("notify_hello")
+                .summary("A notification; nothing is answered.")
+                .param(ContentDescriptor::new("value", json!({})).required(false)),
+        )
         .method(
             MethodInfo::new("notify_sum"),
             |call| async move { sum(call) },
+        )
+        .describe(
+            MethodDoc::new("notify_sum")
+                .summary("Adds numbers, as `sum` does, as a notification.")
+                .param_structure(ParamStructure::ByPosition)
+                .param(ContentDescriptor::new("number", number()).required(false)),
         )
 }
 

@@ -358,3 +358,99 @@ async fn a_router_that_describes_nothing_does_not_answer_rpc_discover() {
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     assert_eq!(answer["error"]["code"], -32601, "{answer}");
 }
+
+#[path = "support/examples.rs"]
+mod examples;
+
+#[test]
+fn generated_documents_validate_against_the_official_meta_schema() {
+    let validator = support::meta_schema_validator();
+    let canvas = CanvasServer::openrpc();
+    support::assert_valid(&validator, &canvas);
+    support::assert_valid(&validator, &ClockServer::openrpc());
+    let both = Services::new()
+        .with(CanvasServer::new(Impl))
+        .unwrap()
+        .with(ClockServer::new(Fixed))
+        .unwrap();
+    support::assert_valid(&validator, &Server::new(both).openrpc().unwrap());
+    // The validator is not one that accepts anything.
+    let mut broken = canvas.clone();
+    broken["methods"][0].as_object_mut().unwrap().remove("name");
+    assert!(!validator.is_valid(&broken));
+    let mut broken = canvas;
+    broken["components"]["schemas"]["Point"] = json!({ "type": 12 });
+    assert!(!validator.is_valid(&broken));
+}
+
+/// What `example` (started with `args`) answers to `rpc.discover` on its stdin.
+fn discover_over_stdio(example: &str, args: &[&str]) -> Value {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = std::process::Command::new(examples::example(example))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"rpc.discover\"}\n")
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    answer["result"].clone()
+}
+
+#[test]
+fn the_examples_documents_validate_and_calculator_s_matches_its_snapshot() {
+    let validator = support::meta_schema_validator();
+    for (example, args) in [
+        ("spec_server", &[][..]),
+        ("mcp_server", &[][..]),
+        ("streams", &["--stdio"][..]),
+    ] {
+        let document = discover_over_stdio(example, args);
+        support::assert_valid(&validator, &document);
+    }
+    let spec = discover_over_stdio("spec_server", &[]);
+    assert_eq!(method(&spec, "subtract")["params"][1]["name"], "subtrahend");
+    assert_eq!(
+        method(&spec, "get_data")["result"]["schema"]["type"],
+        "array"
+    );
+    let streams = discover_over_stdio("streams", &["--stdio"]);
+    assert_eq!(
+        method(&streams, "subscribe_count")["x-subscription"]["notification"],
+        "count"
+    );
+
+    // `calculator --openrpc` prints its document; the snapshot is reviewed when it
+    // changes (UPDATE_SNAPSHOTS=1 rewrites it).
+    let output = std::process::Command::new(examples::example("calculator"))
+        .arg("--openrpc")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let document: Value = serde_json::from_str(&printed).unwrap();
+    support::assert_valid(&validator, &document);
+    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots/calculator.openrpc.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(snapshot.parent().unwrap()).unwrap();
+        std::fs::write(&snapshot, &printed).unwrap();
+    }
+    let kept = std::fs::read_to_string(&snapshot).unwrap_or_default();
+    assert!(
+        kept == printed,
+        "calculator's OpenRPC document changed: review it, then run with UPDATE_SNAPSHOTS=1 \
+         to keep it ({})\n{printed}",
+        snapshot.display()
+    );
+}

@@ -109,6 +109,12 @@ impl ContentDescriptor {
     }
 
     pub(crate) fn to_value(&self) -> Value {
+        self.to_value_as(true)
+    }
+
+    /// The descriptor; `required` only for a param (a result or an item is not
+    /// given, but sent).
+    fn to_value_as(&self, param: bool) -> Value {
         let mut out = Map::new();
         out.insert("name".into(), json!(self.name));
         if let Some(summary) = &self.summary {
@@ -118,7 +124,7 @@ impl ContentDescriptor {
             out.insert("description".into(), json!(description));
         }
         out.insert("schema".into(), self.schema.clone());
-        if self.required {
+        if param && self.required {
             out.insert("required".into(), json!(true));
         }
         if self.deprecated {
@@ -278,7 +284,7 @@ impl MethodDoc {
             ),
         );
         if let Some(result) = &self.result {
-            out.insert("result".into(), result.to_value());
+            out.insert("result".into(), result.to_value_as(false));
         }
         if !self.errors.is_empty() {
             out.insert(
@@ -299,7 +305,7 @@ impl MethodDoc {
                 json!({
                     "notification": notification,
                     "unsubscribe": unsubscribe,
-                    "item": item.to_value(),
+                    "item": item.to_value_as(false),
                 }),
             );
         }
