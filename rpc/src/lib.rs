@@ -24,6 +24,8 @@
 //! - [`metrics`]: counters and latency histograms.
 //! - [`stream`]: streaming methods (subscriptions): the wire shape, buffers and
 //!   overflow policies, and the client's typed [`stream::Subscription`].
+//! - `openrpc` (feature `openrpc`, on by default): OpenRPC documents of services,
+//!   from their traits and `schemars` derives, answered by `rpc.discover`.
 //!
 //! # Guarantees
 //!

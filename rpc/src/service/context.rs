@@ -188,7 +188,7 @@ impl CallContext {
     /// (TCP, Unix, stdio, child process, memory, WebSocket) they are written to it;
     /// over HTTP, a call POSTed alone by a client that accepts
     /// `text/event-stream` is answered by an event stream that carries them, then
-    /// the answer (the server's [`crate::http::HttpConfig::sse_keep_alive`] must
+    /// the answer (the server's `HttpConfig::sse_keep_alive` must
     /// not be off). The method must read its context (a `CallContext` parameter,
     /// or [`super::MethodInfo::takes_context`] for a [`super::Router`] method) for
     /// its HTTP calls to get such a stream.
