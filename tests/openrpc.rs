@@ -90,6 +90,9 @@ pub trait Canvas {
     fn subscribe_shapes(&self) -> impl rpc::stream::Stream<Item = Shape> + Send;
     /// Nothing to return.
     async fn touch(&self);
+    /// Adds the numbers it is given: the whole params value is the list.
+    #[rpc(raw_params)]
+    async fn total(&self, values: Vec<f64>) -> f64;
 }
 
 #[allow(deprecated)]
@@ -130,6 +133,9 @@ impl Canvas for Impl {
         futures_util::stream::empty()
     }
     async fn touch(&self) {}
+    async fn total(&self, values: Vec<f64>) -> f64 {
+        values.iter().sum()
+    }
 }
 
 fn method<'a>(document: &'a Value, name: &str) -> &'a Value {
@@ -165,7 +171,8 @@ fn the_document_describes_every_method_from_the_trait() {
             "canvas.paint",
             "canvas.subscribe_shapes",
             "canvas.unsubscribe_shapes",
-            "canvas.touch"
+            "canvas.touch",
+            "canvas.total"
         ]
     );
 
@@ -274,6 +281,11 @@ fn the_document_describes_every_method_from_the_trait() {
     let unsubscribe = method(&document, "canvas.unsubscribe_shapes");
     assert_eq!(unsubscribe["params"][0]["name"], "subscription");
     assert_eq!(unsubscribe["result"]["schema"]["type"], "boolean");
+
+    // The whole params value is not one param: a content descriptor cannot say it.
+    let total = method(&document, "canvas.total");
+    assert_eq!(total["params"], json!([]));
+    assert_eq!(total["result"]["schema"]["type"], "number");
 
     support::assert_refs_resolve(&document);
 }

@@ -113,7 +113,10 @@ impl Generator<'_> {
         let doc = doc_text(&m.item.attrs);
         let doc = (!doc.is_empty()).then(|| q!(.doc(#doc)));
         let deprecated = is_deprecated(&m.item.attrs).then(|| q!(.deprecated()));
-        let params = m.params.iter().map(|p| {
+        // A `raw_params` method takes the whole params value, which no content
+        // descriptor (one param each) can describe: its params are left unlisted.
+        let listed = if m.raw_params { &[][..] } else { &m.params[..] };
+        let params = listed.iter().map(|p| {
             let wire = &p.wire;
             let ty = elided(p.ty);
             let required = !matches!(p.kind, crate::ast::ParamKind::Optional(_));
