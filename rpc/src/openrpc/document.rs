@@ -5,6 +5,19 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+/// The fields a content descriptor and a method object both start with.
+fn named(name: &str, summary: Option<&str>, description: Option<&str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(name));
+    if let Some(summary) = summary {
+        out.insert("summary".into(), json!(summary));
+    }
+    if let Some(description) = description {
+        out.insert("description".into(), json!(description));
+    }
+    out
+}
+
 /// The document's `info`: what the service is called and its version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Info {
@@ -115,14 +128,11 @@ impl ContentDescriptor {
     /// The descriptor; `required` only for a param (a result or an item is not
     /// given, but sent).
     fn to_value_as(&self, param: bool) -> Value {
-        let mut out = Map::new();
-        out.insert("name".into(), json!(self.name));
-        if let Some(summary) = &self.summary {
-            out.insert("summary".into(), json!(summary));
-        }
-        if let Some(description) = &self.description {
-            out.insert("description".into(), json!(description));
-        }
+        let mut out = named(
+            &self.name,
+            self.summary.as_deref(),
+            self.description.as_deref(),
+        );
         out.insert("schema".into(), self.schema.clone());
         if param && self.required {
             out.insert("required".into(), json!(true));
@@ -266,14 +276,11 @@ impl MethodDoc {
 
     /// The method object.
     pub(crate) fn to_value(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("name".into(), json!(self.name));
-        if let Some(summary) = &self.summary {
-            out.insert("summary".into(), json!(summary));
-        }
-        if let Some(description) = &self.description {
-            out.insert("description".into(), json!(description));
-        }
+        let mut out = named(
+            &self.name,
+            self.summary.as_deref(),
+            self.description.as_deref(),
+        );
         out.insert(
             "params".into(),
             Value::Array(
@@ -312,14 +319,17 @@ impl MethodDoc {
         Value::Object(out)
     }
 
-    /// The schemas this method's document holds, those that describe what the
-    /// server sends (results, items) apart from those it takes (params).
-    pub(crate) fn schemas_mut(&mut self) -> (Vec<&mut Value>, Vec<&mut Value>) {
-        let taken = self.params.iter_mut().map(|p| &mut p.schema).collect();
-        let mut sent: Vec<&mut Value> = self.result.iter_mut().map(|r| &mut r.schema).collect();
-        if let Some((_, _, item)) = &mut self.subscription {
-            sent.push(&mut item.schema);
-        }
-        (taken, sent)
+    /// The schemas of what the server sends for this method (its result, a stream's
+    /// items), whose references follow a renamed definition.
+    pub(crate) fn sent_schemas_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        let item = self
+            .subscription
+            .as_mut()
+            .map(|(_, _, item)| &mut item.schema);
+        self.result
+            .as_mut()
+            .map(|r| &mut r.schema)
+            .into_iter()
+            .chain(item)
     }
 }

@@ -128,8 +128,7 @@ impl Describer {
             schemas.insert(name, schema);
         }
         for method in &mut self.methods {
-            let (_, sent) = method.schemas_mut();
-            for schema in sent {
+            for schema in method.sent_schemas_mut() {
                 rename_refs(schema, &renamed);
             }
         }
