@@ -76,7 +76,7 @@ async fn client_with_pending(pending: usize) -> Client {
         left -= n;
         let holder = client.clone();
         tokio::spawn(async move {
-            let mut batch = holder.batch();
+            let mut batch = holder.peer().expect("one connection").batch();
             for _ in 0..n {
                 batch = batch.call("hold", &());
             }

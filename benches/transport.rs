@@ -76,6 +76,10 @@ const PAYLOADS: [Payload; 3] = [Payload::Small, Payload::Text(4096), Payload::Te
 enum Transport {
     Memory,
     Tcp,
+    /// TCP through a reconnecting client (`Client::reconnecting`).
+    TcpReconnecting,
+    /// TCP through a client balanced over three ports of the server.
+    TcpBalanced3,
     Http,
     WebSocket,
 }
@@ -85,6 +89,8 @@ impl Transport {
         match self {
             Transport::Memory => "memory",
             Transport::Tcp => "tcp",
+            Transport::TcpReconnecting => "tcp_reconnecting",
+            Transport::TcpBalanced3 => "tcp_balanced_3",
             Transport::Http => "http",
             Transport::WebSocket => "websocket",
         }
@@ -123,6 +129,32 @@ async fn setup(transport: Transport) -> Setup {
             Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
                 .await
                 .unwrap()
+        }
+        Transport::TcpReconnecting | Transport::TcpBalanced3 => {
+            let ports = if let Transport::TcpBalanced3 = transport {
+                3
+            } else {
+                1
+            };
+            let mut endpoints = Vec::new();
+            for _ in 0..ports {
+                let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+                    .await
+                    .unwrap();
+                let addr: SocketAddr = listener.local_addr().unwrap();
+                let serving = server.clone();
+                tokio::spawn(async move { serving.serve_tcp(&listener).await });
+                endpoints.push(rpc::Endpoint::tcp(
+                    addr.to_string(),
+                    Framing::Ndjson,
+                    ConnectionConfig::default(),
+                ));
+            }
+            let client = Client::balanced(endpoints, rpc::Reconnect::default());
+            while client.endpoints().iter().filter(|e| e.connected).count() < ports {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            client
         }
         Transport::Http | Transport::WebSocket => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -277,6 +309,14 @@ fn tcp_loopback(c: &mut Criterion) {
     bench_transport(c, Transport::Tcp);
 }
 
+fn tcp_reconnecting(c: &mut Criterion) {
+    bench_transport(c, Transport::TcpReconnecting);
+}
+
+fn tcp_balanced_3(c: &mut Criterion) {
+    bench_transport(c, Transport::TcpBalanced3);
+}
+
 fn http_post(c: &mut Criterion) {
     bench_transport(c, Transport::Http);
 }
@@ -285,5 +325,13 @@ fn websocket(c: &mut Criterion) {
     bench_transport(c, Transport::WebSocket);
 }
 
-criterion_group!(benches, memory_pipe, tcp_loopback, http_post, websocket);
+criterion_group!(
+    benches,
+    memory_pipe,
+    tcp_loopback,
+    tcp_reconnecting,
+    tcp_balanced_3,
+    http_post,
+    websocket
+);
 criterion_main!(benches);

@@ -16,7 +16,7 @@ use std::task::Poll;
 use rpc::framing::Framing;
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{memory, tcp};
-use rpc::{rpc_service, Client, ConnectionConfig, Server};
+use rpc::{rpc_service, Client, ConnectionConfig, Endpoint, Reconnect, Server};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -61,6 +61,32 @@ async fn connect(server: &'static Server, tcp: bool) -> Client {
         server.serve_connection(theirs);
         Client::new(ours, ConnectionConfig::default())
     }
+}
+
+/// A managed client of a fresh server listening on `endpoints` TCP ports (one: a
+/// reconnecting client; more: a balanced one), once all are connected.
+async fn connect_managed(server: &'static Server, endpoints: usize) -> Client {
+    let mut list = Vec::new();
+    for _ in 0..endpoints {
+        let listener = tcp::Listener::bind("127.0.0.1:0", Framing::Ndjson)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { server.serve_tcp(&listener).await });
+        list.push(Endpoint::tcp(
+            addr.to_string(),
+            Framing::Ndjson,
+            ConnectionConfig::default(),
+        ));
+    }
+    let client = Client::balanced(list, Reconnect::default());
+    for _ in 0..5000 {
+        if client.endpoints().iter().filter(|e| e.connected).count() == endpoints {
+            return client;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("not connected: {:?}", client.endpoints());
 }
 
 /// Allocations per call of `call`, one at a time, after a warm-up.
@@ -127,8 +153,21 @@ fn generated_server() -> &'static Server {
 
 /// Runs `measure` against a generated client over the given transport.
 fn generated(tcp: bool, in_flight: bool) -> f64 {
+    generated_over(
+        move |server| Box::pin(async move { connect(server, tcp).await }),
+        in_flight,
+    )
+}
+
+type Connect = fn(&'static Server) -> std::pin::Pin<Box<dyn Future<Output = Client>>>;
+
+/// Runs `measure` against a generated client over what `connect` opens.
+fn generated_over(
+    connect: impl FnOnce(&'static Server) -> std::pin::Pin<Box<dyn Future<Output = Client>>>,
+    in_flight: bool,
+) -> f64 {
     runtime().block_on(async {
-        let calc = CalcClient::new(connect(generated_server(), tcp).await);
+        let calc = CalcClient::new(connect(generated_server()).await);
         let call = |i: i64| {
             let calc = &calc;
             async move { calc.add(i, 1).await.unwrap() }
@@ -186,6 +225,28 @@ fn generated_tcp_sequential() {
     check(
         "generated, TCP loopback, sequential",
         generated(true, false),
+        2.1,
+    );
+}
+
+/// A managed client adds no allocation: the pick reads the endpoints under a lock
+/// and clones a peer handle.
+#[test]
+fn generated_reconnecting_tcp_sequential() {
+    let connect: Connect = |server| Box::pin(connect_managed(server, 1));
+    check(
+        "generated, reconnecting, TCP loopback, sequential",
+        generated_over(connect, false),
+        2.1,
+    );
+}
+
+#[test]
+fn generated_balanced_over_3_tcp_64_in_flight() {
+    let connect: Connect = |server| Box::pin(connect_managed(server, 3));
+    check(
+        "generated, balanced over 3, TCP loopback, 64 in flight",
+        generated_over(connect, true),
         2.1,
     );
 }

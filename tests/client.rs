@@ -74,9 +74,10 @@ async fn connection_loss_fails_every_pending_call_at_once() {
         assert!(err.to_string().contains("closed"), "{err}");
     }
     assert_eq!(client.pending_calls(), 0);
-    // Later calls fail at once with the same clear error.
+    // Later calls fail at once, and say that nothing was sent.
     let err = client.call::<_, u64>("x", &[1]).await.unwrap_err();
-    assert!(err.is_connection_closed());
+    assert!(err.is_not_sent(), "{err}");
+    assert!(err.to_string().contains("not sent"), "{err}");
 }
 
 #[tokio::test]
@@ -114,7 +115,7 @@ async fn garbage_and_unknown_ids_are_counted_and_dropped() {
     }));
     let client = Client::new(ours, ConnectionConfig::default());
     assert_eq!(client.call::<_, u64>("m", &[1]).await.unwrap(), 5);
-    let metrics = client.metrics();
+    let metrics = client.peer().expect("one connection").metrics();
     assert_eq!(metrics.unknown_responses, 2);
     assert_eq!(metrics.undecodable_responses, 1);
     assert_eq!(metrics.invalid_messages, 2);
@@ -158,6 +159,8 @@ async fn batch_calls_come_back_in_order() {
     server.serve_connection(theirs);
     let client = Client::new(ours, ConnectionConfig::default());
     let results = client
+        .peer()
+        .expect("one connection")
         .batch()
         .call("echo", &[1])
         .notify("echo", &[2])

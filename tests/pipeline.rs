@@ -376,9 +376,10 @@ async fn shutdown_drains_accepted_calls_within_the_deadline() {
         200,
         "the accepted call finished"
     );
-    // The connection is closed afterwards.
+    // The connection is closed afterwards: the call either finds it closed (not
+    // sent) or goes out just before the client learns of the close.
     let err = client.call::<_, i64>("add", &[1, 2]).await.unwrap_err();
-    assert!(err.is_connection_closed(), "{err}");
+    assert!(err.is_connection_closed() || err.is_not_sent(), "{err}");
 }
 
 #[tokio::test]

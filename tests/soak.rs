@@ -305,7 +305,9 @@ async fn client_driver(addr: String, calls: u64, seed: u64) -> Tally {
                 Ok(Outcome::Dropped) => tally.dropped += 1,
                 Ok(Outcome::Panic) => tally.panics += 1,
                 Ok(Outcome::Notified) => tally.notifications += 1,
-                Err(err) if cut && err.is_connection_closed() => tally.cut += 1,
+                Err(err) if cut && (err.is_connection_closed() || err.is_not_sent()) => {
+                    tally.cut += 1
+                }
                 Err(err) => panic!("a call failed: {err}"),
             }
         }

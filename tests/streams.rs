@@ -466,7 +466,7 @@ async fn a_closed_connection_drops_the_server_s_streams() {
     );
     let mut sub = subscribe(&run.client, 0, 0).await;
     let _ = sub.next().await;
-    let peer = run.client.peer().clone();
+    let peer = run.client.peer().cloned().expect("one connection");
     drop(run.client);
     let dropped = run.dropped.clone();
     until("the stream to go", || dropped.0.load(Ordering::SeqCst) == 1).await;

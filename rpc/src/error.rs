@@ -27,6 +27,15 @@ pub enum Error {
         /// What closed it.
         reason: String,
     },
+    /// The call was not sent: the connection had closed (or its writer stopped)
+    /// before it could go out, or a managed client had no connection for it in time
+    /// ([`crate::client::Reconnect`]). The server never saw it, so sending it again
+    /// is safe.
+    #[error("the call was not sent: {reason}")]
+    NotSent {
+        /// Why, naming the endpoints and what they last said, for a managed client.
+        reason: String,
+    },
     /// The params could not be encoded; nothing was sent.
     #[error("could not encode the params: {0}")]
     Encode(#[from] EncodeError),
@@ -74,6 +83,11 @@ impl Error {
         matches!(self, Error::ConnectionClosed { .. })
     }
 
+    /// Whether the call was not sent (safe to send again).
+    pub fn is_not_sent(&self) -> bool {
+        matches!(self, Error::NotSent { .. })
+    }
+
     /// Whether no connection could be made.
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect { .. })
@@ -101,6 +115,12 @@ impl Error {
     /// The server's error code, if it answered with an error.
     pub fn code(&self) -> Option<ErrorCode> {
         self.rpc_error().map(|e| e.code)
+    }
+
+    pub(crate) fn not_sent(reason: impl Into<String>) -> Self {
+        Error::NotSent {
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn closed(reason: impl Into<String>) -> Self {

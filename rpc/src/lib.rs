@@ -17,8 +17,11 @@
 //!   tower's layers wrap calls ([`Server::layer`]), and callable in process without a
 //!   socket ([`Server::session`], [`Session::handle_frame`]).
 //! - [`peer`] and [`client`]: a stream connection's two directions (the reader that
-//!   drives the engine, outgoing calls matched to their responses), and connection
-//!   pools; [`ConnectionConfig`] configures a connection at either end.
+//!   drives the engine, outgoing calls matched to their responses), and clients over
+//!   one connection, a reconnecting one ([`Client::reconnecting`]) or a balanced set
+//!   of endpoints ([`Client::balanced`], [`Client::discover`], [`Client::sticky`]),
+//!   each a `tower::Service` that reports its load; [`ConnectionConfig`] configures
+//!   a connection at either end.
 //! - [`server`]: serving a service on listeners and connections, with graceful
 //!   shutdown; [`ServerConfig`] holds its pools, deadlines and connection config.
 //! - [`metrics`]: counters and latency histograms.
@@ -59,6 +62,12 @@
 //!   slow stream or reader never stalls the other calls on its connection; a stream ends with a last notification saying why (ended,
 //!   failed, lagged, shutdown), is dropped when its connection closes, and stops
 //!   when its client unsubscribes or drops the subscription.
+//! - A client never sends a call twice unless its method is marked idempotent
+//!   (`#[rpc(idempotent)]`, [`CallOptions::idempotent`]): a managed client sends
+//!   such a call again when its connection died before the response came, and
+//!   fails any other with [`Error::ConnectionClosed`] naming the endpoint. A call
+//!   that was not sent (the connection had closed, or no endpoint was connected in
+//!   time) fails with [`Error::NotSent`], and is always safe to send again.
 //! - A panicking handler answers -32603 for its own id; a response that fails to decode
 //!   fails only its own call; an overloaded server answers with an error; no error
 //!   answer is larger than the connection's frame limit.
@@ -164,7 +173,7 @@ pub mod service;
 pub mod stream;
 pub mod transport;
 
-pub use client::{Client, ClientPool};
+pub use client::{CallOptions, Client, ClientPool, Endpoint, Reconnect};
 pub use engine::Session;
 pub use error::Error;
 pub use message::{ErrorCode, IntoRpcError, RpcError};
@@ -187,7 +196,7 @@ pub mod __private;
 
 /// The names most programs need: `use rpc::prelude::*;`.
 pub mod prelude {
-    pub use crate::client::{Client, ClientPool};
+    pub use crate::client::{CallOptions, Client, ClientPool, Endpoint, Reconnect};
     pub use crate::engine::Session;
     pub use crate::error::Error;
     pub use crate::framing::Framing;

@@ -210,10 +210,16 @@ async fn post(pool: &Pool, target: &Target, frame: &Bytes) -> Option<Bytes> {
             let cause = std::error::Error::source(&err)
                 .map(|source| format!(": {source}"))
                 .unwrap_or_default();
-            return failed(
+            // No connection opened: the request was not sent; or the connection
+            // failed under it. The error's data says which, so that a managed
+            // client sends the first elsewhere, and the second again only when
+            // it is idempotent.
+            let data = if err.is_connect() { UNREACHABLE } else { LOST };
+            return failed_with(
                 frame,
                 ErrorCode::INTERNAL_ERROR,
                 &format!("HTTP request to {uri} failed: {err}{cause}"),
+                Some(data),
             );
         }
     };
@@ -257,10 +263,78 @@ async fn post(pool: &Pool, target: &Target, frame: &Bytes) -> Option<Bytes> {
     }
 }
 
+/// The `data` of the error a call gets when its POST could not connect.
+const UNREACHABLE: &str = r#"{"sent":false,"reason":"unreachable"}"#;
+/// The `data` of the error a call gets when the connection failed under its POST.
+const LOST: &str = r#"{"sent":"unknown","reason":"connection lost"}"#;
+
+/// How an HTTP call failed short of an answer, as this client reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportFailure {
+    /// The POST could not connect: the server never saw the call.
+    Unreachable,
+    /// The connection failed while the POST was out: the call may have run.
+    Lost,
+}
+
+/// Whether `response` is this client's report of a failed POST, and which.
+pub(crate) fn transport_failure(response: &crate::peer::RawResponse) -> Option<TransportFailure> {
+    let err = response.result().err()?;
+    if err.code != ErrorCode::INTERNAL_ERROR {
+        return None;
+    }
+    match err.data.as_deref().map(RawValue::get) {
+        Some(UNREACHABLE) => Some(TransportFailure::Unreachable),
+        Some(LOST) => Some(TransportFailure::Lost),
+        _ => None,
+    }
+}
+
+/// Whether a TCP connection to `url`'s host opens within `timeout`: how an HTTP
+/// endpoint of a balanced client tells that its server is back.
+pub(crate) async fn probe(url: &str, timeout: Option<std::time::Duration>) -> Result<(), Error> {
+    let failed = |source: std::io::Error| Error::Connect {
+        addr: url.to_owned(),
+        source,
+    };
+    let uri: Uri = url.parse().map_err(|_| {
+        failed(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a URL",
+        ))
+    })?;
+    let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match timeout {
+        Some(limit) => match tokio::time::timeout(limit, connect).await {
+            Ok(result) => result.map(drop).map_err(failed),
+            Err(_) => Err(failed(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {limit:?}"),
+            ))),
+        },
+        None => connect.await.map(drop).map_err(failed),
+    }
+}
+
 /// Error answers addressed to the calls in `frame` (one, or a batch's), so that each
 /// fails at once rather than at its deadline; `None` when it held only notifications.
 #[cold]
 fn failed(frame: &[u8], code: ErrorCode, message: &str) -> Option<Bytes> {
+    failed_with(frame, code, message, None)
+}
+
+/// [`failed`], with the errors' `data`.
+#[cold]
+fn failed_with(frame: &[u8], code: ErrorCode, message: &str, data: Option<&str>) -> Option<Bytes> {
+    let data: Option<Box<RawValue>> = data.and_then(|d| RawValue::from_string(d.to_owned()).ok());
     #[derive(serde::Deserialize)]
     struct Call<'a> {
         #[serde(borrow)]
@@ -279,7 +353,7 @@ fn failed(frame: &[u8], code: ErrorCode, message: &str) -> Option<Bytes> {
         .filter_map(Id::from_raw)
         .map(|id| {
             let mut buf = BytesMut::new();
-            encode_error(&mut buf, id, code, message, None);
+            encode_error(&mut buf, id, code, message, data.as_deref());
             buf
         })
         .collect();

@@ -40,6 +40,7 @@ mod websocket_client;
 
 pub use allowlist::Allowlist;
 pub use body::HttpBody;
+pub(crate) use client::{probe, transport_failure, TransportFailure};
 pub use client_config::HttpClientConfig;
 pub use config::HttpConfig;
 pub use service::HttpService;

@@ -120,8 +120,8 @@ impl Pending {
     ///
     /// # Errors
     ///
-    /// [`Error::ConnectionClosed`] when the connection has already closed; the waiter is
-    /// not kept.
+    /// [`Error::NotSent`] when the connection has already closed; the waiter is not
+    /// kept.
     pub(crate) fn insert(&self, id: u64, waiter: oneshot::Sender<Completion>) -> Result<(), Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
@@ -196,12 +196,18 @@ impl Pending {
     }
 
     fn closed_error(&self) -> Error {
-        Error::closed(
-            self.close_reason
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        )
+        Error::not_sent(format!(
+            "the connection is closed ({})",
+            self.close_reason()
+        ))
+    }
+
+    /// Why the connection closed (empty while it is open).
+    pub(crate) fn close_reason(&self) -> String {
+        self.close_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -156,6 +156,11 @@ impl Peer {
         self.shared.pending.is_closed()
     }
 
+    /// Why the connection closed, once it has ("" while it is open).
+    pub fn close_reason(&self) -> String {
+        self.shared.pending.close_reason()
+    }
+
     /// Closes the connection: stops reading, fails waiting calls, lets running
     /// incoming calls finish, then closes the stream.
     pub fn close(&self) {

@@ -103,7 +103,7 @@ impl Peer {
         {
             guard.disarm();
             shared.pending.remove(id);
-            return Err(Error::closed("the connection's writer has stopped"));
+            return Err(Error::not_sent("the connection's writer has stopped"));
         }
         let completion = match timeout {
             Some(after) => match tokio::time::timeout(after, rx).await {
@@ -137,7 +137,7 @@ impl Peer {
             .writer
             .send(frame)
             .await
-            .map_err(|_| Error::closed("the connection's writer has stopped"))
+            .map_err(|_| Error::not_sent("the connection's writer has stopped"))
     }
 
     /// Starts a batch of calls and notifications sent as one frame; nothing is sent
@@ -274,7 +274,7 @@ impl BatchBuilder<'_> {
             .writer
             .send(self.buf.freeze())
             .await
-            .map_err(|_| Error::closed("the connection's writer has stopped"))?;
+            .map_err(|_| Error::not_sent("the connection's writer has stopped"))?;
         let deadline = shared
             .config()
             .request_timeout

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{BatchBuilder, Peer, RawResponse};
+use serde_json::value::RawValue;
+
+use super::{BatchBuilder, RawResponse};
+use crate::client::Client;
 use crate::error::Error;
 
 /// Tells batches apart, so that a handle is only ever redeemed in its own batch.
@@ -51,9 +54,27 @@ static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
 /// # }
 /// ```
 pub struct Batch<'a> {
-    builder: Option<BatchBuilder<'a>>,
+    building: Building<'a>,
     batch: u64,
     calls: usize,
+}
+
+/// Over one connection, calls are encoded into the frame as they are added; a
+/// managed client picks its connection (and so the ids) only when the batch is
+/// sent, so until then each call is kept as its encoded params.
+enum Building<'a> {
+    Frame(Option<BatchBuilder<'a>>),
+    Deferred {
+        client: &'a Client,
+        items: Vec<Deferred>,
+        error: Option<Error>,
+    },
+}
+
+struct Deferred {
+    method: String,
+    params: Box<RawValue>,
+    call: bool,
 }
 
 /// The handle of one call in a [`Batch`]: redeem it with [`BatchResponses::take`]
@@ -73,21 +94,49 @@ pub struct BatchResponses {
 }
 
 impl<'a> Batch<'a> {
-    /// An empty batch, to be sent over `peer`.
-    pub fn new(peer: &'a Peer) -> Self {
+    /// An empty batch, to be sent over `client` (a managed client sends it whole
+    /// over one of its connections).
+    pub fn new(client: &'a Client) -> Self {
+        let building = match client.peer() {
+            Some(peer) => Building::Frame(Some(peer.batch())),
+            None => Building::Deferred {
+                client,
+                items: Vec::new(),
+                error: None,
+            },
+        };
         Batch {
-            builder: Some(peer.batch()),
+            building,
             batch: NEXT_BATCH.fetch_add(1, Ordering::Relaxed),
             calls: 0,
         }
     }
 
-    fn builder(&mut self, add: impl FnOnce(BatchBuilder<'a>) -> BatchBuilder<'a>) {
-        let builder = self
-            .builder
-            .take()
-            .expect("the builder is put back after each call");
-        self.builder = Some(add(builder));
+    fn add<P: Serialize + ?Sized>(&mut self, method: &str, params: &P, call: bool) {
+        match &mut self.building {
+            Building::Frame(builder) => {
+                let taken = builder
+                    .take()
+                    .expect("the builder is put back after each call");
+                *builder = Some(if call {
+                    taken.call(method, params)
+                } else {
+                    taken.notify(method, params)
+                });
+            }
+            Building::Deferred { items, error, .. } => {
+                match serde_json::value::to_raw_value(params) {
+                    Ok(params) => items.push(Deferred {
+                        method: method.to_owned(),
+                        params,
+                        call,
+                    }),
+                    Err(err) => {
+                        error.get_or_insert(Error::Encode(err.into()));
+                    }
+                }
+            }
+        }
     }
 
     /// Adds a call of `method`, whose result decodes as `R`.
@@ -97,7 +146,7 @@ impl<'a> Batch<'a> {
         R: DeserializeOwned,
     {
         let method = method.into();
-        self.builder(|b| b.call(&method, params));
+        self.add(&method, params, true);
         let index = self.calls;
         self.calls += 1;
         BatchCall {
@@ -110,7 +159,7 @@ impl<'a> Batch<'a> {
 
     /// Adds a notification.
     pub fn notify<P: Serialize + ?Sized>(&mut self, method: &str, params: &P) {
-        self.builder(|b| b.notify(method, params));
+        self.add(method, params, false);
     }
 
     /// How many calls (not notifications) the batch holds.
@@ -130,9 +179,29 @@ impl<'a> Batch<'a> {
     ///
     /// The whole batch fails when a params value fails to encode or the connection
     /// is closed; each call's own outcome is read with [`BatchResponses::take`].
-    pub async fn send(mut self) -> Result<BatchResponses, Error> {
-        let builder = self.builder.take().expect("a batch is sent once");
-        let responses = builder.send().await?;
+    pub async fn send(self) -> Result<BatchResponses, Error> {
+        let responses = match self.building {
+            Building::Frame(builder) => builder.expect("a batch is sent once").send().await?,
+            Building::Deferred {
+                client,
+                items,
+                error,
+            } => {
+                if let Some(err) = error {
+                    return Err(err);
+                }
+                let peer = client.peer_for_batch().await?;
+                let mut builder = peer.batch();
+                for item in &items {
+                    builder = if item.call {
+                        builder.call(&item.method, &item.params)
+                    } else {
+                        builder.notify(&item.method, &item.params)
+                    };
+                }
+                builder.send().await?
+            }
+        };
         Ok(BatchResponses {
             batch: self.batch,
             responses: responses.into_iter().map(Some).collect(),
@@ -167,8 +236,11 @@ impl std::fmt::Debug for Batch<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batch")
             .field("calls", &self.calls)
-            .field("builder", &self.builder)
-            .finish()
+            .field(
+                "deferred",
+                &matches!(self.building, Building::Deferred { .. }),
+            )
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,101 +1,14 @@
-//! Clients: a peer that closes its connection when the last clone is dropped, and a
-//! pool of connections.
+//! [`ClientPool`]: several TCP connections to one server.
 
 use std::fmt::Display;
-use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::ToSocketAddrs;
 
+use super::Client;
 use crate::error::Error;
-
 use crate::framing::FrameCodec;
-use crate::peer::{ConnectionConfig, Peer};
-use crate::transport::{tcp, Connection};
-
-struct CloseOnDrop(Peer);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-/// A client connection. Cheap to clone; the connection closes when the last clone is
-/// dropped, unless the client was made from a [`Peer`] that someone else owns.
-/// Derefs to [`Peer`] for calls.
-#[derive(Clone)]
-pub struct Client {
-    peer: Peer,
-    /// Held, never read: the last clone's drop closes the connection. `None` for a
-    /// client over a peer it does not own (a server's view of its client).
-    _owner: Option<Arc<CloseOnDrop>>,
-}
-
-/// A client over a peer it does not own: dropping it leaves the connection open.
-/// This is how a server calls its client back ([`crate::service::CallContext::peer`])
-/// and how the two ends of a two-way connection type their calls.
-impl From<Peer> for Client {
-    fn from(peer: Peer) -> Self {
-        Client { peer, _owner: None }
-    }
-}
-
-impl Client {
-    /// A client over an established connection.
-    pub fn new<R, W>(connection: Connection<R, W>, config: ConnectionConfig) -> Self
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let peer = Peer::connect(connection, config);
-        Client {
-            _owner: Some(Arc::new(CloseOnDrop(peer.clone()))),
-            peer,
-        }
-    }
-
-    /// Connects over TCP to `addr`: a `SocketAddr`, or a `"host:port"` name, which
-    /// is resolved and each of its addresses tried in turn.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Connect`], naming the address, when the name does not resolve or no
-    /// connection can be made.
-    pub async fn connect_tcp(
-        addr: impl ToSocketAddrs + Display,
-        codec: impl Into<FrameCodec>,
-        config: ConnectionConfig,
-    ) -> Result<Self, Error> {
-        match tcp::connect(&addr, codec).await {
-            Ok(connection) => Ok(Self::new(connection, config)),
-            Err(source) => Err(Error::Connect {
-                addr: addr.to_string(),
-                source,
-            }),
-        }
-    }
-
-    /// The peer behind this client.
-    pub fn peer(&self) -> &Peer {
-        &self.peer
-    }
-}
-
-impl Deref for Client {
-    type Target = Peer;
-
-    fn deref(&self) -> &Peer {
-        &self.peer
-    }
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Client").field(self.peer()).finish()
-    }
-}
+use crate::peer::ConnectionConfig;
 
 /// Several TCP connections to one server; each call goes to the connection with the
 /// fewest calls pending, and a closed connection is replaced on next use.
