@@ -42,6 +42,8 @@ pub struct Method<'a> {
     pub strict: bool,
     /// A notification that may run out of arrival order.
     pub unordered: bool,
+    /// `#[rpc(idempotent)]`: the client may send it again after a lost connection.
+    pub idempotent: bool,
     pub params: Vec<Param<'a>>,
     /// The `CallContext` parameter, if the method takes one: its position among the
     /// parameters after `&self`, and whether it is taken by reference.
@@ -384,6 +386,19 @@ impl<'a> Method<'a> {
             }
         }
 
+        if let (Some(idempotent), Some(_)) = (opts.idempotent, opts.notification) {
+            cx.error(
+                idempotent,
+                "`idempotent` is for requests: a notification gets no response, so a client never knows to send it again",
+            );
+        }
+        if let (Some(idempotent), Some(_)) = (opts.idempotent, streamed) {
+            cx.error(
+                idempotent,
+                "`idempotent` is for requests: a lost subscription ends with `connection lost`, and the caller subscribes again",
+            );
+        }
+
         if let (Some(unordered), None) = (opts.unordered, opts.notification) {
             cx.error(
                 unordered,
@@ -441,6 +456,7 @@ impl<'a> Method<'a> {
             raw_params: opts.raw_params.is_some(),
             strict: opts.strict.map_or(default_strict, |(s, _)| s),
             unordered: opts.unordered.is_some(),
+            idempotent: opts.idempotent.is_some(),
             params,
             context,
             cfgs: item

@@ -34,7 +34,7 @@ pub struct TraitAttrs {
 
 /// `#[rpc(name = "..", aliases = [..], notification, blocking, pool = "..",
 /// timeout = "5s", concurrency = 4, positional | named, raw_params, unordered,
-/// strict | lenient)]`
+/// idempotent, strict | lenient)]`
 #[derive(Default)]
 pub struct MethodAttrs {
     pub name: Option<LitStr>,
@@ -48,6 +48,8 @@ pub struct MethodAttrs {
     pub shape: Option<(Shape, Span)>,
     pub raw_params: Option<Span>,
     pub unordered: Option<Span>,
+    /// Safe to run twice: a managed client may send it again.
+    pub idempotent: Option<Span>,
     /// `strict` (true) or `lenient` (false), over the trait's default.
     pub strict: Option<(bool, Span)>,
     /// A streaming method's item notification method.
@@ -139,6 +141,7 @@ pub fn method_attrs(cx: &mut Ctxt, list: &[Attribute]) -> MethodAttrs {
                     BLOCKING => set_flag(&meta, &mut attrs.blocking, "rpc"),
                     RAW_PARAMS => set_flag(&meta, &mut attrs.raw_params, "rpc"),
                     UNORDERED => set_flag(&meta, &mut attrs.unordered, "rpc"),
+                    IDEMPOTENT => set_flag(&meta, &mut attrs.idempotent, "rpc"),
                     POOL => set_once(&meta, &mut attrs.pool, |m| {
                         let lit = string_value(m, "pool = \"io\"")?;
                         if lit.value().is_empty() {

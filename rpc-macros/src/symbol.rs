@@ -26,6 +26,7 @@ pub const POSITIONAL: &str = "positional";
 pub const NAMED: &str = "named";
 pub const RAW_PARAMS: &str = "raw_params";
 pub const UNORDERED: &str = "unordered";
+pub const IDEMPOTENT: &str = "idempotent";
 // Streaming method options.
 pub const ITEM: &str = "item";
 pub const UNSUBSCRIBE: &str = "unsubscribe";
@@ -53,6 +54,7 @@ pub const METHOD_OPTIONS: &[&str] = &[
     NAMED,
     RAW_PARAMS,
     UNORDERED,
+    IDEMPOTENT,
     STRICT,
     LENIENT,
     ITEM,

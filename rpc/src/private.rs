@@ -52,6 +52,8 @@ pub use std::boxed::Box;
 pub use std::sync::Arc;
 pub use std::time::Duration;
 
+pub use crate::client::CallOptions;
+
 pub use core::future::{Future, IntoFuture};
 
 // Params decoding and the bounded helpers through which handlers meet user types

@@ -323,18 +323,17 @@ impl Generator<'_> {
                 }
                 None => q!(::core::option::Option::None),
             };
+            let idempotent = method.idempotent;
             q! {
                 async fn #send<#(#bounds,)* #r: #serde::de::DeserializeOwned>(
                     __client: &#rt::Client,
                     __timeout: ::core::option::Option<#rt::Duration>,
                     #(#arg_params: #param_types),*
                 ) -> #result<#r, #rt::Error> {
-                    match ::core::option::Option::or(__timeout, #method_timeout) {
-                        ::core::option::Option::Some(__t) => {
-                            __client.call_within::<_, #r>(#wire, #params_value, __t).await
-                        }
-                        ::core::option::Option::None => __client.call::<_, #r>(#wire, #params_value).await,
-                    }
+                    let __options = #rt::CallOptions::new()
+                        .timeout(::core::option::Option::or(__timeout, #method_timeout))
+                        .idempotent(#idempotent);
+                    __client.call_with::<_, #r>(#wire, #params_value, __options).await
                 }
             }
         }

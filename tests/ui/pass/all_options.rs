@@ -22,6 +22,8 @@ impl From<Refused> for RpcError {
 #[rpc_service(namespace = "all", separator = "/", positional)]
 pub trait Everything {
     /// Plain async method; the client sends positional params (the trait's default).
+    /// Safe to run twice, so a managed client sends it again after a lost connection.
+    #[rpc(idempotent)]
     async fn add(&self, a: i64, b: i64) -> i64;
     /// Named params, a renamed parameter and an optional one; unknown keys refused.
     #[rpc(named, strict)]
