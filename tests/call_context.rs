@@ -62,7 +62,9 @@ impl Jobs for Worker {
     }
 
     async fn whoami(&self, cx: CallContext) -> (u64, Option<String>) {
-        let ConnectionInfo { id, remote_addr } = cx.connection();
+        let ConnectionInfo {
+            id, remote_addr, ..
+        } = cx.connection();
         (id, remote_addr.map(|a| a.ip().to_string()))
     }
 

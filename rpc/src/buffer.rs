@@ -38,7 +38,7 @@ impl Default for PoolConfig {
 }
 
 /// Counters of a pool, read with [`BufferPool::stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PoolStats {
     /// Takes served from a free buffer.
     pub hits: u64,

@@ -24,7 +24,12 @@
 //!   a connection at either end.
 //! - [`server`]: serving a service on listeners and connections, with graceful
 //!   shutdown; [`ServerConfig`] holds its pools, deadlines and connection config.
-//! - [`metrics`]: counters and latency histograms.
+//! - [`metrics`]: counters and latency histograms, as a serializable snapshot; with
+//!   the `metrics` feature, exported through the `metrics` facade (Prometheus,
+//!   OpenTelemetry) by method and transport.
+//! - Tracing: each call runs in an `rpc.call` span (DEBUG) that records its outcome
+//!   and duration; connections, refusals and shutdown log through `tracing`;
+//!   [`trace_context`] reads W3C `traceparent`s, opt in.
 //! - [`stream`]: streaming methods (subscriptions): the wire shape, buffers and
 //!   overflow policies, and the client's typed [`stream::Subscription`].
 //! - `openrpc` (feature `openrpc`, on by default): OpenRPC documents of services,
@@ -171,6 +176,7 @@ pub mod peer;
 pub mod server;
 pub mod service;
 pub mod stream;
+pub mod trace_context;
 pub mod transport;
 
 pub use client::{CallOptions, Client, ClientPool, Endpoint, Reconnect};

@@ -31,6 +31,9 @@ impl SessionState {
     /// counted as delivered once the frame has been handed over (to the socket, or to
     /// the exchange's caller).
     pub(crate) async fn send(&self, sink: &Sink, answer: Bytes, hold: Option<Hold>) {
+        self.engine
+            .metrics
+            .record_sent(self.info.transport, answer.len());
         match sink {
             Sink::Connection => {
                 if let Some(writer) = &self.writer {

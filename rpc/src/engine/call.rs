@@ -3,6 +3,7 @@
 //! it to its answer.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,12 +17,14 @@ use tracing::Instrument;
 use super::answer::id_of;
 use super::batch::{BatchAnswer, BatchElement};
 use super::budget::{Busy, Hold};
-use super::pipeline::{Admission, Gauge};
+use super::pipeline::{Admission, Gauge, Handler};
 use super::session::{ExchangeSlot, RequestMeta, Session, SessionState, Sink};
+use super::trace::{CallTrace, Outcome};
 use crate::message::{ErrorCode, JsonText, RpcError};
 use crate::metrics::Metrics;
 use crate::service::{table_address, CallExtras, IncomingCall, Reply};
 use crate::stream::server::StreamStart;
+use crate::trace_context::TraceContext;
 use crate::transport::WriterHandle;
 
 /// Where one call's answer goes.
@@ -146,8 +149,14 @@ pub(crate) async fn serve_call(
         .then(|| Arc::new(StreamStart::default()));
     // Only handlers that read their context pay for a token of their own (and the
     // box that carries it with the deadline and the request's head).
+    let trace_context = engine
+        .config
+        .trace_context
+        .then(|| trace_context_of(&to, state, params))
+        .flatten();
     let extras = (info.context || stream_start.is_some()).then(|| {
         Arc::new(CallExtras {
+            trace_context,
             cancel: CancellationToken::new(),
             deadline: engine.timeout_of(index).map(|t| Instant::now() + t),
             request: to.request().or(state.opened_by.as_ref()).cloned(),
@@ -194,6 +203,7 @@ pub(crate) async fn serve_call(
         to,
         cancel,
         stream_start,
+        trace_context: trace_context.map(Box::new),
         _element: element,
     };
     let task = match &engine.layers {
@@ -207,6 +217,28 @@ pub(crate) async fn serve_call(
     }
 }
 
+/// The `traceparent` a call carries: its HTTP request's header, else its params'
+/// `_meta.traceparent`.
+fn trace_context_of(
+    to: &Destination,
+    state: &SessionState,
+    params: Option<&RawValue>,
+) -> Option<TraceContext> {
+    #[cfg(feature = "http")]
+    if let Some(request) = to.request().or(state.opened_by.as_ref()) {
+        let header = request.http.headers.get("traceparent");
+        if let Some(tc) = header
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse)
+        {
+            return Some(tc);
+        }
+    }
+    #[cfg(not(feature = "http"))]
+    let _ = (to, state);
+    crate::trace_context::from_params(params?.get())
+}
+
 /// Refuses an exchange's message that found an in-flight limit full: -32000 to a
 /// call, and the exchange marked overloaded (an HTTP client is answered 503).
 #[cold]
@@ -218,6 +250,11 @@ async fn refuse_busy(
 ) {
     slot.overloaded.store(true, Ordering::Relaxed);
     state.engine.metrics.record_rejection();
+    tracing::debug!(
+        connection = state.info.id,
+        limit = ?busy,
+        "call refused: an in-flight limit is full"
+    );
     let Some(id) = id else {
         return;
     };
@@ -263,6 +300,9 @@ pub struct CallSpawner {
     /// For a streaming method: where its handler leaves the stream, started once
     /// the answer is queued.
     stream_start: Option<Arc<StreamStart>>,
+    /// The caller's trace, for the call's span (boxed: most calls carry none, and
+    /// the task's future stays small).
+    trace_context: Option<Box<TraceContext>>,
     /// For a batch element: its place among the batch's running elements.
     _element: Option<BatchElement>,
 }
@@ -285,26 +325,29 @@ impl CallSpawner {
             to,
             cancel,
             stream_start,
+            trace_context,
             _element: element,
         } = self;
         let tasks = session.state.tasks.clone();
-        let task = tasks.spawn(async move {
+        let handler = Handler::new(&session.state.engine, method, future);
+        // Under tokio's threshold for boxing a spawned future (2 KiB in a debug
+        // build), which tests/alloc_roundtrip.rs would see as one more allocation
+        // per call: the handler is pinned here once and lent down.
+        let task = async move {
+            let mut handler = std::pin::pin!(handler);
             // Here rather than in the handler's future: a blocking handler runs on
             // another thread, which a deadline or a cancel does not stop.
             let _over = cancel.map(CancellationToken::drop_guard);
             let state = &*session.state;
-            let is_notification = id.is_none();
             let abandoned = to.abandoned();
-            let reply = execute(
+            let call = Call {
                 state,
-                admission,
                 method,
-                is_notification,
+                id: id.as_ref(),
+                trace_context: trace_context.as_deref(),
                 abandoned,
-                after,
-                future,
-            )
-            .await;
+            };
+            let reply = execute(call, admission, after, handler.as_mut()).await;
             // The next notification, and the calls waiting for this one, may start.
             drop(handled);
             let Some(id) = id else {
@@ -336,7 +379,8 @@ impl CallSpawner {
                     stream.await;
                 });
             }
-        });
+        };
+        let task = tasks.spawn(task);
         task.abort_handle()
     }
 }
@@ -354,50 +398,66 @@ impl std::fmt::Debug for CallSpawner {
 /// longer take the answer (or its exchange's caller stopped waiting: `abandoned`)
 /// or the server's shutdown deadline passes.
 async fn execute<F>(
-    state: &SessionState,
+    call: Call<'_>,
     admission: Admission,
-    method: usize,
-    is_notification: bool,
-    abandoned: Option<&CancellationToken>,
     after: Option<CancellationToken>,
-    future: F,
+    handler: Pin<&mut Handler<F>>,
 ) -> Reply
 where
     F: Future<Output = Reply> + Send + 'static,
 {
+    let Call {
+        state,
+        method,
+        id,
+        trace_context,
+        abandoned,
+    } = call;
+    // Opened here rather than by the caller and moved in: in a debug build every
+    // value moved into an async fn keeps a slot of its own in the task's future,
+    // which must stay under tokio's threshold for boxing it.
+    let trace = CallTrace::start(state, method, id, trace_context);
     let engine = &*state.engine;
     let _in_flight = Gauge::new(&engine.metrics, Metrics::add_in_flight);
-    let started = Instant::now();
-    let span = tracing::debug_span!("rpc.call", method = %engine.service.methods()[method].name);
     let run = async {
         if let Some(after) = after {
             after.cancelled().await;
         }
-        engine.run(admission, method, future).await
+        engine.run(admission, method, handler).await
     };
-    let reply = tokio::select! {
+    let (reply, outcome) = tokio::select! {
         biased;
-        reply = run.instrument(span) => reply,
+        ran = run.instrument(trace.span().clone()) => ran,
         // Notifications run on when their sender leaves; only the deadline stops them.
-        () = stopped(state, is_notification, abandoned) => {
+        () = stopped(state, id.is_none(), abandoned) => {
             if engine.hard_stop.is_cancelled() {
                 engine.metrics.record_interrupted_by_shutdown();
-                Err(RpcError::new(
+                let reply = Err(RpcError::new(
                     ErrorCode::SHUTTING_DOWN,
                     "server shutting down: the call did not finish before the shutdown deadline",
-                ))
+                ));
+                (reply, Outcome::Shutdown)
             } else {
-                Err(RpcError::new(
+                let reply = Err(RpcError::new(
                     ErrorCode::REQUEST_CANCELLED,
                     "the caller's connection closed before the call finished",
-                ))
+                ));
+                (reply, Outcome::Cancelled)
             }
         }
     };
-    if let Some(m) = engine.metrics.method(method) {
-        m.record(started.elapsed(), reply.is_err());
-    }
+    trace.end(&reply, outcome);
     reply
+}
+
+/// What [`execute`] needs to know of a call, borrowed from its task.
+struct Call<'a> {
+    state: &'a SessionState,
+    method: usize,
+    id: Option<&'a JsonText>,
+    trace_context: Option<&'a TraceContext>,
+    /// Cancelled when the call's exchange's caller stops waiting.
+    abandoned: Option<&'a CancellationToken>,
 }
 
 /// Resolves when a call must stop before its reply: the server's shutdown deadline

@@ -37,6 +37,7 @@ mod order;
 mod pipeline;
 pub(crate) mod session;
 mod tower;
+mod trace;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -103,7 +104,7 @@ impl Engine {
         ));
         Engine {
             pipeline: pipeline::Pipeline::new(service.methods(), &config),
-            metrics: Arc::new(Metrics::new(&names)),
+            metrics: Arc::new(Metrics::exported(&names)),
             service,
             config,
             stop_reading: CancellationToken::new(),
@@ -153,7 +154,10 @@ impl Engine {
     /// An engine that serves no method: a client's connection answers the calls that
     /// come to it with -32601.
     pub(crate) fn without_service(config: ServerConfig) -> Self {
-        Self::new(Arc::new(crate::service::Router::new()), config)
+        let mut engine = Self::new(Arc::new(crate::service::Router::new()), config);
+        // A client's connection: its counters stay its own, not the server's export.
+        engine.metrics = Arc::new(Metrics::new(&[]));
+        engine
     }
 
     /// Where answers are encoded.

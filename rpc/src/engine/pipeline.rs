@@ -28,7 +28,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinError, JoinHandle};
 
+use super::trace::Outcome;
 use super::Engine;
 use crate::message::{ErrorCode, RpcError};
 use crate::metrics::Metrics;
@@ -131,6 +133,11 @@ impl Engine {
             }
             Err(_) => {
                 self.metrics.record_rejection();
+                tracing::debug!(
+                    method = %self.service.methods()[method].name,
+                    pool = %pool.name,
+                    "call refused: its worker pool and queue are full"
+                );
                 Err(RpcError::new(
                     ErrorCode::SERVER_OVERLOADED,
                     format!(
@@ -143,8 +150,16 @@ impl Engine {
     }
 
     /// Runs an admitted call: waits for a worker and the method's limit, then runs
-    /// the handler under its deadline with panics caught.
-    pub(crate) async fn run<F>(&self, admission: Admission, method: usize, future: F) -> Reply
+    /// the handler under its deadline with panics caught; says how it ended.
+    ///
+    /// The handler is lent, pinned where its task holds it: every async fn it
+    /// were moved into would keep a copy of it in the task's future.
+    pub(crate) async fn run<F>(
+        &self,
+        admission: Admission,
+        method: usize,
+        handler: Pin<&mut Handler<F>>,
+    ) -> (Reply, Outcome)
     where
         F: Future<Output = Reply> + Send + 'static,
     {
@@ -163,41 +178,39 @@ impl Engine {
                 None => None,
             };
             drop(queued);
-            let outcome = if plan.blocking {
-                let handle = tokio::runtime::Handle::current();
-                match tokio::task::spawn_blocking(move || handle.block_on(future)).await {
-                    Ok(reply) => Ok(reply),
-                    Err(err) => Err(err.into_panic()),
+            match handler.await {
+                Ok(reply) => {
+                    let outcome = Outcome::of(&reply);
+                    (reply, outcome)
                 }
-            } else {
-                CatchUnwind(std::pin::pin!(future)).await
-            };
-            outcome.unwrap_or_else(|payload| {
-                self.metrics.record_panic();
-                let name = &self.service.methods()[method].name;
-                tracing::error!(method = %name, panic = panic_message(&*payload), "handler panicked");
-                Err(RpcError::internal(format!(
-                    "Internal error: the handler of `{name}` panicked"
-                )))
-            })
+                Err(payload) => {
+                    self.metrics.record_panic();
+                    let name = &self.service.methods()[method].name;
+                    tracing::error!(method = %name, panic = panic_message(&*payload), "handler panicked");
+                    let reply = Err(RpcError::internal(format!(
+                        "Internal error: the handler of `{name}` panicked"
+                    )));
+                    (reply, Outcome::Panic)
+                }
+            }
         };
-        let reply = match plan.timeout {
+        match plan.timeout {
             Some(deadline) => match tokio::time::timeout(deadline, work).await {
-                Ok(reply) => reply,
+                Ok(ran) => ran,
                 Err(_) => {
                     self.metrics.record_timeout();
-                    Err(RpcError::new(
+                    let reply = Err(RpcError::new(
                         ErrorCode::TIMEOUT,
                         format!(
                             "`{}` did not finish within {deadline:?} and was abandoned",
                             self.service.methods()[method].name
                         ),
-                    ))
+                    ));
+                    (reply, Outcome::Timeout)
                 }
             },
             None => work.await,
-        };
-        reply
+        }
     }
 }
 
@@ -228,18 +241,54 @@ impl Drop for Gauge<'_> {
     }
 }
 
-/// Polls a future, turning a panic into an error carrying its payload.
-struct CatchUnwind<F>(F);
+pin_project_lite::pin_project! {
+    /// A call's handler, run in its task or, for a method of the blocking pool, on
+    /// a thread of tokio's blocking pool; a panic becomes an error carrying its
+    /// payload.
+    #[project = HandlerProjection]
+    pub(crate) enum Handler<F: Future<Output = Reply>> {
+        Inline { #[pin] future: F },
+        /// The future moves to its thread when first polled (after the call's
+        /// worker slot is taken), so it is never pinned here.
+        Blocking { future: Option<F>, thread: Option<JoinHandle<Reply>> },
+    }
+}
 
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
+impl<F: Future<Output = Reply> + Send + 'static> Handler<F> {
+    /// The handler of a call to `method`, as its plan says to run it.
+    pub(crate) fn new(engine: &Engine, method: usize, future: F) -> Self {
+        if engine.pipeline.plans[method].blocking {
+            Handler::Blocking {
+                future: Some(future),
+                thread: None,
+            }
+        } else {
+            Handler::Inline { future }
+        }
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(payload) => Poll::Ready(Err(payload)),
+impl<F: Future<Output = Reply> + Send + 'static> Future for Handler<F> {
+    type Output = Result<Reply, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            HandlerProjection::Inline { future } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(reply)) => Poll::Ready(Ok(reply)),
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            }
+            HandlerProjection::Blocking { future, thread } => {
+                let thread = thread.get_or_insert_with(|| {
+                    let future = future.take().expect("a blocking handler starts once");
+                    let handle = tokio::runtime::Handle::current();
+                    tokio::task::spawn_blocking(move || handle.block_on(future))
+                });
+                // A blocking task cannot be aborted, so its only error is a panic.
+                Pin::new(thread).poll(cx).map_err(JoinError::into_panic)
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use super::order::Order;
 use super::Engine;
 use crate::framing::DEFAULT_MAX_FRAME_LEN;
 use crate::message::{parse_with, Id, Incoming, Invalid, JsonText, Message, Response};
-use crate::service::ConnectionInfo;
+use crate::service::{ConnectionInfo, Transport};
 use crate::transport::WriterHandle;
 
 /// Where the answer to one frame goes.
@@ -191,6 +191,7 @@ impl Session {
         peer: Weak<crate::peer::Shared>,
         max_frame_len: usize,
         remote_addr: Option<SocketAddr>,
+        transport: Transport,
         opened_by: Option<Arc<RequestMeta>>,
     ) -> Session {
         let tasks = TaskTracker::new();
@@ -200,7 +201,7 @@ impl Session {
             peer,
             max_frame_len,
             tasks,
-            remote_addr,
+            (remote_addr, transport),
             opened_by,
         )
     }
@@ -208,11 +209,21 @@ impl Session {
     /// A session for frames handed in process; its calls are tracked with the
     /// engine's exchanges, so a server's shutdown waits for them.
     pub(crate) fn for_exchanges(engine: Arc<Engine>) -> Session {
-        Self::for_exchanges_from(engine, None)
+        let tasks = engine.exchanges.clone();
+        Self::new(
+            engine,
+            None,
+            Weak::new(),
+            DEFAULT_MAX_FRAME_LEN,
+            tasks,
+            (None, Transport::InProcess),
+            None,
+        )
     }
 
     /// As [`Session::for_exchanges`], for frames that came from `remote_addr` (one
     /// HTTP connection's requests).
+    #[cfg(feature = "http")]
     pub(crate) fn for_exchanges_from(
         engine: Arc<Engine>,
         remote_addr: Option<SocketAddr>,
@@ -224,7 +235,7 @@ impl Session {
             Weak::new(),
             DEFAULT_MAX_FRAME_LEN,
             tasks,
-            remote_addr,
+            (remote_addr, Transport::Http),
             None,
         )
     }
@@ -235,7 +246,7 @@ impl Session {
         peer: Weak<crate::peer::Shared>,
         max_frame_len: usize,
         tasks: TaskTracker,
-        remote_addr: Option<SocketAddr>,
+        (remote_addr, transport): (Option<SocketAddr>, Transport),
         opened_by: Option<Arc<RequestMeta>>,
     ) -> Session {
         let connection = &engine.config.connection;
@@ -258,6 +269,7 @@ impl Session {
                 info: ConnectionInfo {
                     id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
                     remote_addr,
+                    transport,
                 },
                 opened_by,
                 streams: crate::stream::server::Streams::default(),
@@ -326,6 +338,10 @@ impl Session {
         responses: Option<&dyn Responses>,
     ) {
         let state = &*self.state;
+        state
+            .engine
+            .metrics
+            .record_received(state.info.transport, frame.len());
         match parse_with(&frame, state.engine.config.connection.parse_limits) {
             Err(invalid) => {
                 if let Some(answer) = state.invalid_answer(&invalid) {
@@ -400,6 +416,13 @@ impl SessionState {
     /// The error answer to a message that is not a valid request, if it gets one.
     fn invalid_answer(&self, invalid: &Invalid<'_>) -> Option<Bytes> {
         self.engine.metrics.record_invalid_message();
+        tracing::debug!(
+            connection = self.info.id,
+            transport = %self.info.transport,
+            code = invalid.code.0,
+            reason = %invalid.reason,
+            "message refused"
+        );
         if invalid.is_response {
             // Answering a broken response could start an endless exchange of errors.
             self.engine.metrics.record_undecodable_response();

@@ -24,6 +24,7 @@ use super::idle::{Activity, Tracked};
 use super::{HttpConfig, HttpService};
 use crate::engine::Session;
 use crate::message::{encode_error, ErrorCode, Id};
+use crate::service::Transport;
 use crate::Server;
 
 impl Server {
@@ -168,7 +169,8 @@ impl Server {
             } else {
                 let session = Session::for_exchanges_from(self.engine.clone(), Some(remote_addr));
                 open.fetch_add(1, Ordering::Relaxed);
-                self.engine.metrics.add_connections(1);
+                self.engine.metrics.add_connections(Transport::Http, 1);
+                tracing::debug!(connection = session.state.info.id, peer = %remote_addr, transport = %Transport::Http, "connection opened");
                 Some(layer.layer(HttpService::new(
                     self,
                     config.clone(),
@@ -220,7 +222,8 @@ impl Server {
                 }
                 if counted {
                     open.fetch_sub(1, Ordering::Relaxed);
-                    metrics.add_connections(-1);
+                    metrics.add_connections(Transport::Http, -1);
+                    tracing::debug!(peer = %remote_addr, transport = %Transport::Http, "connection closed");
                 }
             });
         }

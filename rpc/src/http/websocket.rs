@@ -117,7 +117,13 @@ pub(crate) fn upgrade<B: Send + 'static>(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
                 .await;
         let (served, bridged) = pipe(max_message);
-        let peer = Peer::start(served, host.engine.clone(), None, remote_addr, opened_by);
+        let peer = Peer::start(
+            served,
+            host.engine.clone(),
+            None,
+            (remote_addr, crate::service::Transport::WebSocket),
+            opened_by,
+        );
         host.open.fetch_add(1, Ordering::Relaxed);
         let open = host.open.clone();
         let watched = peer.clone();

@@ -106,7 +106,12 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
     };
-    tracing::debug!(%reason, "connection stops reading");
+    tracing::debug!(
+        connection = state.info.id,
+        transport = %state.info.transport,
+        %reason,
+        "connection stops reading"
+    );
     shared.pending.fail_all(&reason);
     shared.subscriptions.close_all(&reason);
     // Streams end with reading: their client has gone, or the server is shutting
@@ -133,6 +138,12 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
     if let Ok(Err(err)) = writer_task.await {
         tracing::debug!(%err, "the connection's writer failed");
     }
-    engine.metrics.add_connections(-1);
+    engine.metrics.add_connections(state.info.transport, -1);
+    tracing::debug!(
+        connection = state.info.id,
+        transport = %state.info.transport,
+        %reason,
+        "connection closed"
+    );
     shared.done.cancel();
 }

@@ -79,17 +79,23 @@ impl Peer {
             connection: config,
             ..ServerConfig::default()
         });
-        Self::start(connection, Arc::new(engine), None, None, None)
+        Self::start(
+            connection,
+            Arc::new(engine),
+            None,
+            (None, crate::service::Transport::Stream),
+            None,
+        )
     }
 
     /// Starts the reader and writer of a connection served by `engine`, under the
     /// engine's connection config (`idle_timeout` replaced when given);
-    /// `remote_addr` is the other end's, when known.
+    /// `remote_addr` is the other end's, when known, and `transport` how it came.
     pub(crate) fn start<R, W>(
         connection: Connection<R, W>,
         engine: Arc<Engine>,
         idle_timeout: Option<Option<std::time::Duration>>,
-        remote_addr: Option<std::net::SocketAddr>,
+        (remote_addr, transport): (Option<std::net::SocketAddr>, crate::service::Transport),
         opened_by: Option<Arc<crate::engine::RequestMeta>>,
     ) -> Peer
     where
@@ -124,6 +130,7 @@ impl Peer {
                     this.clone(),
                     max_frame_len,
                     remote_addr,
+                    transport,
                     opened_by,
                 ),
                 writer,
@@ -134,7 +141,13 @@ impl Peer {
                 done: CancellationToken::new(),
             }
         });
-        engine.metrics.add_connections(1);
+        engine.metrics.add_connections(transport, 1);
+        tracing::debug!(
+            connection = shared.session.state.info.id,
+            peer = remote_addr.map(tracing::field::display),
+            transport = %transport,
+            "connection opened"
+        );
         let writer_task = writer_task.expect("the writer starts with the peer");
         let idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
         tokio::spawn(connection::read_loop(

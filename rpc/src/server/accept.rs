@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Server;
 use crate::message::{encode_error, ErrorCode, Id};
+use crate::service::Transport;
 use crate::transport::{tcp, Connection};
 
 impl Server {
@@ -22,6 +23,7 @@ impl Server {
     {
         self.engine.metrics.record_refused_connection();
         let max = self.engine.config.max_connections;
+        tracing::debug!(max, "connection refused: the server serves its maximum");
         let Connection { reader, mut writer } = connection;
         drop(reader);
         self.connections.spawn(async move {
@@ -48,8 +50,13 @@ impl Server {
     /// When accepting fails for a reason other than a per-connection error (those are
     /// logged and skipped).
     pub async fn serve_tcp(&self, listener: &tcp::Listener) -> io::Result<()> {
-        self.accept_loop(|| async { listener.accept().await.map(|(c, addr)| (c, Some(addr))) })
-            .await
+        self.accept_loop(|| async {
+            listener
+                .accept()
+                .await
+                .map(|(c, addr)| (c, (Some(addr), Transport::Tcp)))
+        })
+        .await
     }
 
     /// Accepts and serves Unix socket connections until [`Server::shutdown`] is called.
@@ -59,8 +66,13 @@ impl Server {
     /// As [`Server::serve_tcp`].
     #[cfg(unix)]
     pub async fn serve_unix(&self, listener: &crate::transport::unix::Listener) -> io::Result<()> {
-        self.accept_loop(|| async { listener.accept().await.map(|c| (c, None)) })
-            .await
+        self.accept_loop(|| async {
+            listener
+                .accept()
+                .await
+                .map(|c| (c, (None, Transport::Unix)))
+        })
+        .await
     }
 
     /// Serves what `accept` yields until shutdown; errors that concern one connection
@@ -70,7 +82,9 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = io::Result<(Connection<R, W>, Option<SocketAddr>)>>,
+        Fut: std::future::Future<
+            Output = io::Result<(Connection<R, W>, (Option<SocketAddr>, Transport))>,
+        >,
     {
         let mut exhausted = Exhaustion::default();
         loop {

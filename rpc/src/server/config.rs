@@ -112,6 +112,12 @@ pub struct ServerConfig {
     /// ([`crate::openrpc`]; feature `openrpc`) when the service does not answer it
     /// itself and describes its methods (true). Off, it is answered -32601.
     pub discover: bool,
+    /// Whether a call's W3C `traceparent` (its HTTP request's header, or its params'
+    /// `_meta.traceparent`) is read, recorded on its span as `trace_id` and
+    /// `parent_id`, and handed to its handler ([`crate::CallContext::trace_context`]).
+    /// Off by default: reading `_meta` costs a scan of each call's params. See
+    /// [`crate::trace_context`].
+    pub trace_context: bool,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +132,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_in_flight: 65_536,
             discover: true,
+            trace_context: false,
         }
     }
 }

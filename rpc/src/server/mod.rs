@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::engine::{BoxError, CallStack, Engine, Session};
 use crate::metrics::MetricsSnapshot;
 use crate::peer::Peer;
-use crate::service::{IncomingCall, Reply, Service};
+use crate::service::{IncomingCall, Reply, Service, Transport};
 use crate::transport::Connection;
 
 pub use config::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
@@ -136,7 +136,7 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_with(connection, None, None)
+        self.serve_with(connection, None, (None, Transport::Stream))
     }
 
     /// Serves one connection as [`Server::serve_connection`] does, telling its calls
@@ -151,7 +151,7 @@ impl Server {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_with(connection, None, Some(remote_addr))
+        self.serve_with(connection, None, (Some(remote_addr), Transport::Stream))
     }
 
     /// Serves a connection; `idle_timeout` replaces the connection config's for
@@ -160,19 +160,13 @@ impl Server {
         &self,
         connection: Connection<R, W>,
         idle_timeout: Option<Option<Duration>>,
-        remote_addr: Option<SocketAddr>,
+        from: (Option<SocketAddr>, Transport),
     ) -> Peer
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = Peer::start(
-            connection,
-            self.engine.clone(),
-            idle_timeout,
-            remote_addr,
-            None,
-        );
+        let peer = Peer::start(connection, self.engine.clone(), idle_timeout, from, None);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         let open = self.open_connections.clone();
         let watched = peer.clone();
@@ -214,6 +208,12 @@ impl Server {
     /// connection whose client does not read is given up after the write-stall time.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let before = self.engine.metrics.snapshot(Default::default());
+        tracing::info!(
+            ?grace,
+            in_flight = before.in_flight,
+            connections = before.connections,
+            "shutting down: no new connections; accepted calls may finish"
+        );
         self.stop_accepting.cancel();
         self.engine.stop_reading.cancel();
         self.connections.close();
@@ -224,24 +224,68 @@ impl Server {
         };
         let drained = tokio::time::timeout(grace, everything).await.is_ok();
         if !drained {
+            tracing::warn!(
+                ?grace,
+                "shutdown deadline passed: calls still running are answered -32002"
+            );
             self.engine.hard_stop.cancel();
             self.connections.wait().await;
             self.engine.exchanges.wait().await;
         }
         let after = self.engine.metrics.snapshot(Default::default());
-        ShutdownReport {
+        let report = ShutdownReport {
             drained,
             interrupted: after.interrupted_by_shutdown - before.interrupted_by_shutdown,
             answers_written: after.answers_written - before.answers_written,
             answers_lost: after.answers_lost - before.answers_lost,
-        }
+        };
+        tracing::info!(
+            drained,
+            interrupted = report.interrupted,
+            answers_written = report.answers_written,
+            answers_lost = report.answers_lost,
+            "shut down"
+        );
+        report
     }
 
-    /// A snapshot of the server's counters.
+    /// A snapshot of the server's counters: serializable, and short when printed
+    /// (`{}`). With the `metrics` feature, taking one also publishes the buffer
+    /// pool's figures, as [`Server::publish_metrics`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use rpc::service::{MethodInfo, Router};
+    /// use rpc::Server;
+    ///
+    /// let router = Router::new().method(MethodInfo::new("ping"), |call| async move { call.respond("pong") });
+    /// let server = Server::new(router);
+    /// server.session().handle_frame(r#"{"jsonrpc":"2.0","method":"ping","id":1}"#.into()).await;
+    /// let metrics = server.metrics();
+    /// assert_eq!(metrics.method("ping").unwrap().calls, 1);
+    /// println!("{metrics}"); // connections 0, in flight 0 (queued 0), … and a line for `ping`
+    /// let json = serde_json::to_value(&metrics).unwrap();
+    /// assert_eq!(json["methods"][0]["latency"]["count"], 1);
+    /// # }
+    /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
+        let pool = self.engine.buffer_pool().stats();
+        self.engine.metrics.publish_pool(pool);
+        self.engine.metrics.snapshot(pool)
+    }
+
+    /// With the `metrics` feature, sets the exported figures that are read rather
+    /// than recorded as they move (the buffer pool's); everything else is recorded
+    /// through the `metrics` facade as it happens. Call it before rendering a scrape
+    /// (the `metrics_prometheus` example does) or on an interval. Without the
+    /// feature it does nothing.
+    pub fn publish_metrics(&self) {
         self.engine
             .metrics
-            .snapshot(self.engine.buffer_pool().stats())
+            .publish_pool(self.engine.buffer_pool().stats());
     }
 }
 

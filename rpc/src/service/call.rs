@@ -43,6 +43,8 @@ pub(crate) struct CallExtras {
     /// For a call over an exchange that carries them (an HTTP event stream): where
     /// its stream's items and its handler's notifications go.
     pub(crate) events: Option<crate::transport::WriterHandle>,
+    /// The caller's trace, when the server reads them ([`crate::ServerConfig::trace_context`]).
+    pub(crate) trace_context: Option<crate::trace_context::TraceContext>,
 }
 
 /// The address that identifies a method table, as [`IncomingCall::is_routed_by`]
@@ -125,6 +127,7 @@ impl IncomingCall {
             deadline: extras.and_then(|e| e.deadline),
             request: extras.and_then(|e| e.request.clone()),
             events: extras.and_then(|e| e.events.clone()),
+            trace_context: extras.and_then(|e| e.trace_context),
         }
     }
 

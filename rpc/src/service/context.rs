@@ -13,10 +13,12 @@ use serde::Serialize;
 use crate::engine::{RequestMeta, Session};
 use crate::message::{encode_notification, EncodeError, Id, JsonText};
 use crate::peer::Peer;
+use crate::trace_context::TraceContext;
 use crate::transport::WriterHandle;
 
 /// The connection a call came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// Unique in this process: one per connection (and per in-process
     /// [`Session`]), never reused.
@@ -24,6 +26,67 @@ pub struct ConnectionInfo {
     /// The other end's address, for connections a server accepted over TCP or
     /// was handed with [`crate::Server::serve_connection_from`]; `None` otherwise.
     pub remote_addr: Option<SocketAddr>,
+    /// How the call's frames came: the `transport` label of metrics and traces.
+    pub transport: Transport,
+}
+
+/// How a connection's frames reach the server: the `transport` label of its
+/// metrics and the field of its calls' spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Transport {
+    /// A TCP connection the server accepted ([`crate::Server::serve_tcp`]).
+    Tcp,
+    /// A Unix socket connection the server accepted ([`crate::Server::serve_unix`]).
+    Unix,
+    /// HTTP requests (`Server::serve_http`, `rpc::http::HttpService`).
+    Http,
+    /// A WebSocket upgraded on the HTTP server.
+    WebSocket,
+    /// A connection handed to [`crate::Server::serve_connection`]: stdio, a child
+    /// process, an in-memory pair or a socket accepted elsewhere; and the
+    /// connections of clients ([`crate::Peer::connect`]).
+    Stream,
+    /// Frames handed in process ([`crate::Server::session`]).
+    InProcess,
+}
+
+impl Transport {
+    /// The label: `tcp`, `unix`, `http`, `websocket`, `stream` or `in_process`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Unix => "unix",
+            Transport::Http => "http",
+            Transport::WebSocket => "websocket",
+            Transport::Stream => "stream",
+            Transport::InProcess => "in_process",
+        }
+    }
+
+    /// Every transport, in the order of [`Transport::index`].
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [Transport; 6] = [
+        Transport::Tcp,
+        Transport::Unix,
+        Transport::Http,
+        Transport::WebSocket,
+        Transport::Stream,
+        Transport::InProcess,
+    ];
+
+    /// A dense index, for per-transport tables.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The context of one call, for a handler that needs more than its params: the
@@ -85,6 +148,7 @@ pub struct CallContext {
     /// For a call over an exchange that carries them (an HTTP event stream): where
     /// its notifications go.
     pub(crate) events: Option<WriterHandle>,
+    pub(crate) trace_context: Option<TraceContext>,
 }
 
 /// Why [`CallContext::notify`] could not tell the caller.
@@ -225,6 +289,13 @@ impl CallContext {
             .send_note(pool.freeze(buf))
             .await
             .map_err(|_| NotifyError::Closed)
+    }
+
+    /// The caller's W3C trace context, when the server reads them
+    /// ([`crate::ServerConfig::trace_context`]) and the call carried a valid one:
+    /// the parent to give an OpenTelemetry span of the handler's.
+    pub fn trace_context(&self) -> Option<&TraceContext> {
+        self.trace_context.as_ref()
     }
 
     /// The token behind [`CallContext::is_cancelled`], to hand to spawned work.

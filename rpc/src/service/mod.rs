@@ -24,7 +24,7 @@ use crate::message::RpcError;
 pub use call::IncomingCall;
 pub(crate) use call::{table_address, CallExtras};
 pub use compose::{DuplicateMethod, Services};
-pub use context::{CallContext, ConnectionInfo, NotifyError};
+pub use context::{CallContext, ConnectionInfo, NotifyError, Transport};
 pub use router::Router;
 
 /// A boxed, sendable future.

@@ -372,7 +372,7 @@ struct Out<'a> {
     writer: &'a WriterHandle,
     spec: &'a StreamSpec,
     id: &'a str,
-    metrics: Option<&'a crate::metrics::MethodMetrics>,
+    metrics: Option<crate::metrics::MethodRecorder<'a>>,
     pool: &'a crate::buffer::BufferPool,
     /// The places in the buffer: one is held by each item queued for the writer
     /// until it has been written.
