@@ -203,6 +203,12 @@ async fn the_status_codes_follow_the_rules() {
         error["error"]["message"],
         "the request body is over the limit of 256 bytes"
     );
+    // Asked to keep the connection: the 413 says it closes (the body was not read),
+    // so that a pooling client does not send its next request on it.
+    let keep_alive = post(&big, "application/json").replace("Connection: close\r\n", "");
+    let (status, head, _) = exchange(addr, &keep_alive).await;
+    assert_eq!(status, 413);
+    assert!(head.contains("connection: close"), "{head}");
 
     // Over the limit with no declared length (chunked): refused while it streams in.
     let chunked = format!(

@@ -542,12 +542,22 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
+/// 413, and the connection closed after it: the rest of the body is not read, so
+/// the connection cannot carry another request. Said in the response, so that a
+/// pooling client does not pick the connection for its next request while the
+/// close is on its way (httpx then fails that request: "Server disconnected").
+/// HTTP/2 has no such header; hyper leaves it out there, where the stream alone
+/// is reset.
 fn too_large(max: usize) -> Response<HttpBody> {
-    error_response(
+    let mut response = error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::INVALID_REQUEST,
         &format!("the request body is over the limit of {max} bytes"),
-    )
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// `status` with a JSON-RPC error body (null id) of `code` and `message`.

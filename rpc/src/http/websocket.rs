@@ -96,6 +96,7 @@ pub(crate) fn upgrade<B: Send + 'static>(
     let (head, _) = request.into_parts();
     let opened_by = Some(Arc::new(RequestMeta { http: head }));
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.websocket_read_buffer_bytes.max(1))
         .max_message_size(Some(config.websocket_max_message_bytes))
         .max_frame_size(Some(config.websocket_max_message_bytes));
     let keep_alive = KeepAlive {

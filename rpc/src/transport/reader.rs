@@ -10,8 +10,15 @@ use tokio_util::codec::Decoder;
 
 use crate::framing::{FrameCodec, FrameError};
 
-/// The read buffer starts at this size and grows as frames need.
-const INITIAL_READ_BUFFER: usize = 16 * 1024;
+/// The first read asks for this much room: until its first bytes come, a
+/// connection holds no more (a server with many idle connections pays this per
+/// connection, not a full buffer).
+const FIRST_READ_ROOM: usize = 1024;
+/// Once bytes have come, the buffer takes this size, and grows as frames need.
+/// Large enough that the room after a frame outlasts the frame: a buffer must be
+/// unique to be reclaimed in place, and one reserved while the frame before is
+/// still in use is a new allocation (4 KiB cost two allocations per call).
+const READ_BUFFER: usize = 16 * 1024;
 /// A read asks for at least this much room.
 const MIN_READ_ROOM: usize = 4 * 1024;
 
@@ -38,6 +45,9 @@ pub struct FrameReader<R> {
     frame_timeout: Option<Duration>,
     /// When the first byte of the frame being read arrived.
     frame_started: Option<Instant>,
+    /// Whether the buffer has taken its full size ([`READ_BUFFER`]): not until
+    /// the first bytes come.
+    sized: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -46,11 +56,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader {
             io,
             codec: codec.into(),
-            buf: BytesMut::with_capacity(INITIAL_READ_BUFFER),
+            buf: BytesMut::new(),
             eof: false,
             failed: false,
             frame_timeout: None,
             frame_started: None,
+            sized: false,
         }
     }
 
@@ -100,10 +111,27 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // A body of known size has its room reserved already; growing the buffer
             // near its end would copy the whole body.
             let reserved = self.codec.awaiting_body() && room > 0;
-            if room < MIN_READ_ROOM && !reserved {
-                // `BytesMut` reclaims the room in place when the frames handed out
-                // are gone, and otherwise grows geometrically.
-                self.buf.reserve(MIN_READ_ROOM);
+            if !reserved {
+                if !self.sized {
+                    // New buffers rather than `reserve`: a `BytesMut` made with a
+                    // capacity remembers it, and takes as much again whenever it
+                    // must reallocate; one grown from empty would reallocate
+                    // 4 KiB at a time, on every call.
+                    if self.buf.capacity() == 0 {
+                        self.buf = BytesMut::with_capacity(FIRST_READ_ROOM);
+                    } else {
+                        let mut sized = BytesMut::with_capacity(
+                            READ_BUFFER.max(self.buf.len() + MIN_READ_ROOM),
+                        );
+                        sized.extend_from_slice(&self.buf);
+                        self.buf = sized;
+                        self.sized = true;
+                    }
+                } else if room < MIN_READ_ROOM {
+                    // `BytesMut` reclaims the room in place when the frames handed
+                    // out are gone, and otherwise grows geometrically.
+                    self.buf.reserve(MIN_READ_ROOM);
+                }
             }
             let read = self.io.read_buf(&mut self.buf);
             let read = match (self.frame_timeout, self.frame_started) {

@@ -117,8 +117,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         FrameWriter {
             io,
             codec: codec.into(),
-            scratch: BytesMut::with_capacity(16 * 1024),
-            segments: Vec::with_capacity(3 * MAX_SLICES),
+            // Both grow with the first writes and keep their size: an idle
+            // connection holds neither.
+            scratch: BytesMut::new(),
+            segments: Vec::new(),
             pool: None,
             stats: WriterStats::default(),
         }
@@ -543,10 +545,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     stall_timeout: Option<Duration>,
     expected: Option<ExpectedFrames>,
 ) -> io::Result<WriterStats> {
-    let mut received = Vec::with_capacity(MAX_FRAMES_PER_WRITE);
+    // Grown by what comes, up to MAX_FRAMES_PER_WRITE, and kept: an idle
+    // connection holds none of it (at full size these were 34 KiB a connection).
+    let mut received = Vec::new();
     let mut out = Gathered {
-        frames: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
-        holds: Vec::with_capacity(MAX_FRAMES_PER_WRITE),
+        frames: Vec::new(),
+        holds: Vec::new(),
         places: Vec::new(),
     };
     let mut progress = stall_timeout.map(Progress::new);
