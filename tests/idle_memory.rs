@@ -69,6 +69,34 @@ async fn settled_live_bytes() -> isize {
     last
 }
 
+/// Opens `CONNECTIONS` sockets with `open` and leaves them idle; asserts what the
+/// server's heap grew by, per connection, is within `budget`.
+async fn measure_idle(
+    server: &Server,
+    what: &str,
+    budget: isize,
+    open: impl Fn() -> std::net::TcpStream + Send + 'static,
+) {
+    let baseline = settled_live_bytes().await;
+    let sockets =
+        tokio::task::spawn_blocking(move || (0..CONNECTIONS).map(|_| open()).collect::<Vec<_>>())
+            .await
+            .unwrap();
+    until_connections(server, CONNECTIONS as i64).await;
+    let held = settled_live_bytes().await - baseline;
+    let per_connection = held / CONNECTIONS as isize;
+    println!(
+        "{CONNECTIONS} idle {what} connections: {held} bytes held by the server, \
+         {per_connection} per connection (budget {budget})"
+    );
+    drop(sockets);
+    until_connections(server, 0).await;
+    assert!(
+        per_connection <= budget,
+        "an idle {what} connection holds {per_connection} bytes of server memory, over the budget of {budget}"
+    );
+}
+
 /// One test, so that the two measures run one after the other: the count is over
 /// the whole process.
 #[test]
@@ -96,29 +124,10 @@ async fn idle_tcp() {
         let _: String = client.call("echo", &["warm"]).await.unwrap();
     }
     until_connections(&server, 0).await;
-    let baseline = settled_live_bytes().await;
-
-    let sockets = tokio::task::spawn_blocking(move || {
-        (0..CONNECTIONS)
-            .map(|_| std::net::TcpStream::connect(addr).unwrap())
-            .collect::<Vec<_>>()
+    measure_idle(&server, "TCP", TCP_BUDGET, move || {
+        std::net::TcpStream::connect(addr).unwrap()
     })
-    .await
-    .unwrap();
-    until_connections(&server, CONNECTIONS as i64).await;
-    let held = settled_live_bytes().await - baseline;
-    let per_connection = held / CONNECTIONS as isize;
-    println!(
-        "{CONNECTIONS} idle TCP connections: {held} bytes held by the server, \
-         {per_connection} per connection (budget {TCP_BUDGET})"
-    );
-
-    drop(sockets);
-    until_connections(&server, 0).await;
-    assert!(
-        per_connection <= TCP_BUDGET,
-        "an idle TCP connection holds {per_connection} bytes of server memory, over the budget of {TCP_BUDGET}"
-    );
+    .await;
 }
 
 /// Opens a WebSocket on `addr` by hand (the upgrade's request, then its 101) and
@@ -167,27 +176,8 @@ async fn idle_websocket() {
             .unwrap(),
     );
     until_connections(&server, 0).await;
-    let baseline = settled_live_bytes().await;
-
-    let sockets = tokio::task::spawn_blocking(move || {
-        (0..CONNECTIONS)
-            .map(|_| open_websocket(addr))
-            .collect::<Vec<_>>()
+    measure_idle(&server, "WebSocket", WEBSOCKET_BUDGET, move || {
+        open_websocket(addr)
     })
-    .await
-    .unwrap();
-    until_connections(&server, CONNECTIONS as i64).await;
-    let held = settled_live_bytes().await - baseline;
-    let per_connection = held / CONNECTIONS as isize;
-    println!(
-        "{CONNECTIONS} idle WebSocket connections: {held} bytes held by the server, \
-         {per_connection} per connection (budget {WEBSOCKET_BUDGET})"
-    );
-
-    drop(sockets);
-    until_connections(&server, 0).await;
-    assert!(
-        per_connection <= WEBSOCKET_BUDGET,
-        "an idle WebSocket connection holds {per_connection} bytes of server memory, over the budget of {WEBSOCKET_BUDGET}"
-    );
+    .await;
 }
