@@ -1,6 +1,6 @@
-//! Framing throughput: how fast [`NdjsonCodec`] and [`ContentLengthCodec`] (tokio-util
-//! `Decoder`s) cut frames out of a byte stream, for frames of 1 KiB, 64 KiB, 1 MiB and
-//! 16 MiB arriving in reads of 1 B, 4 KiB and 64 KiB.
+//! Framing throughput: how fast a [`FrameReader`] with [`NdjsonCodec`] or
+//! [`ContentLengthCodec`] cuts frames out of a byte stream, for frames of 1 KiB,
+//! 64 KiB, 1 MiB and 16 MiB arriving in reads of 1 B, 4 KiB and 64 KiB.
 //!
 //! Why: the design holds framing to memory speed on large frames (GiB/s), with the cost
 //! of a frame linear in its size whatever the size of the reads. A decoder that rescans
@@ -8,30 +8,35 @@
 //! the frame size, and grows fastest with small reads. Compare the time per byte (the
 //! reported throughput) across sizes within one read size: it should stay flat.
 //!
-//! Each iteration appends one frame to a reused `BytesMut`, `read` bytes at a time (as a
-//! reader's `read_buf` would), calls `decode` after every read, and drops the frame it
-//! gets, so the buffer's room is reclaimed in place and the steady state allocates
-//! nothing. The copy into the buffer is counted, as it is part of reading.
+//! Each iteration reads one frame through the reader a connection uses, over an
+//! in-memory stream that hands out `read` bytes per read (the copy into the reader's
+//! buffer is counted, as it is part of reading), and drops the frame, so the buffer's
+//! room is taken back and the steady state allocates nothing.
 //!
 //! 1-byte reads are measured only for frames up to 64 KiB (a 16 MiB frame would take 16
-//! million decode calls per iteration and make the run long); for those, the figure is
-//! the per-call cost of `decode`, and linearity shows as the same throughput at 1 KiB
-//! and 64 KiB.
+//! million reads per iteration and make the run long); for those, the figure is the
+//! per-read cost, and linearity shows as the same throughput at 1 KiB and 64 KiB.
 //!
-//! `streaming/copy_baseline` is the floor: the same reads appended to the same kind of
-//! buffer with no decoding, i.e. what "memory speed" means here.
+//! `streaming/copy_baseline` is the floor: the same reads into a reused buffer with
+//! no decoding, i.e. what "memory speed" means here.
 //!
 //! Throughput is in bytes of frame body.
 //!
 //! Run: `cargo bench --bench streaming`.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::io;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rpc::framing::{ContentLengthCodec, NdjsonCodec};
-use tokio_util::codec::{Decoder, Encoder};
+use rpc::framing::{ContentLengthCodec, FrameCodec, NdjsonCodec};
+use rpc::transport::FrameReader;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::codec::Encoder;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -67,31 +72,43 @@ where
     out.to_vec()
 }
 
-/// Feeds `wire` to `codec` in reads of `read` bytes and returns the frame's length.
-fn decode_one<D: Decoder<Item = bytes::Bytes>>(
-    codec: &mut D,
-    buf: &mut BytesMut,
-    wire: &[u8],
+/// An endless stream of `wire` repeated, handed out `read` bytes at a time.
+struct Chunked {
+    wire: Vec<u8>,
+    at: usize,
     read: usize,
-) -> usize
-where
-    D::Error: std::fmt::Debug,
-{
-    for chunk in wire.chunks(read) {
-        buf.extend_from_slice(chunk);
-        if let Some(frame) = codec.decode(buf).unwrap() {
-            return black_box(frame).len();
-        }
-    }
-    unreachable!("the wire holds one whole frame")
 }
 
-fn bench_codec<D, F>(c: &mut Criterion, group_name: &str, make: F)
+impl AsyncRead for Chunked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = self
+            .read
+            .min(self.wire.len() - self.at)
+            .min(buf.remaining());
+        let at = self.at;
+        buf.put_slice(&self.wire[at..at + n]);
+        self.at = (at + n) % self.wire.len();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Runs a future that never waits (the stream is always ready).
+fn ready<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("an in-memory stream never waits"),
+    }
+}
+
+fn bench_codec<C, F>(c: &mut Criterion, group_name: &str, make: F)
 where
-    D: Decoder<Item = bytes::Bytes> + for<'a> Encoder<&'a [u8]>,
-    <D as Decoder>::Error: std::fmt::Debug,
-    for<'a> <D as Encoder<&'a [u8]>>::Error: std::fmt::Debug,
-    F: Fn() -> D,
+    C: for<'a> Encoder<&'a [u8]> + Into<FrameCodec>,
+    for<'a> <C as Encoder<&'a [u8]>>::Error: std::fmt::Debug,
+    F: Fn() -> C,
 {
     let mut group = c.benchmark_group(group_name);
     group.warm_up_time(Duration::from_secs(1));
@@ -108,16 +125,19 @@ where
             if read == 1 && size > MAX_FRAME_FOR_BYTE_READS {
                 continue;
             }
-            let mut codec = make();
-            let mut buf = BytesMut::with_capacity(16 * KIB);
-            group.bench_with_input(
+            let source = Chunked {
+                wire: wire.clone(),
+                at: 0,
+                read,
+            };
+            let mut reader = FrameReader::new(source, make());
+            group.bench_function(
                 BenchmarkId::new(format!("read_{}", label(read)), label(size)),
-                &wire,
-                |b, wire| {
+                |b| {
                     b.iter(|| {
-                        let len = decode_one(&mut codec, &mut buf, wire, read);
-                        debug_assert_eq!(len, size);
-                        len
+                        let frame = ready(reader.next_frame()).unwrap().unwrap();
+                        debug_assert_eq!(frame.len(), size);
+                        black_box(frame).len()
                     })
                 },
             );
@@ -156,14 +176,27 @@ fn copy_baseline(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.sample_size(if size >= MIB { 20 } else { 50 });
         for read in READ_SIZES.into_iter().filter(|&r| r > 1) {
+            let mut source = Chunked {
+                wire: wire.clone(),
+                at: 0,
+                read,
+            };
             let mut buf = BytesMut::with_capacity(16 * KIB);
-            group.bench_with_input(
+            let len = wire.len();
+            group.bench_function(
                 BenchmarkId::new(format!("read_{}", label(read)), label(size)),
-                &wire,
-                |b, wire| {
+                |b| {
                     b.iter(|| {
-                        for chunk in wire.chunks(read) {
-                            buf.extend_from_slice(chunk);
+                        while buf.len() < len {
+                            buf.reserve(read);
+                            let mut room = ReadBuf::uninit(buf.spare_capacity_mut());
+                            ready(std::future::poll_fn(|cx| {
+                                Pin::new(&mut source).poll_read(cx, &mut room)
+                            }))
+                            .unwrap();
+                            let n = room.filled().len();
+                            // SAFETY: `poll_read` initialised `n` bytes of the room.
+                            unsafe { buf.set_len(buf.len() + n) };
                         }
                         let len = black_box(&buf).len();
                         buf.clear();

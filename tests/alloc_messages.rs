@@ -106,3 +106,91 @@ fn content_length_framing_allocates_nothing_per_frame_once_warm() {
     }
     assert_framing_is_allocation_free(ContentLengthCodec::new(), &out);
 }
+
+/// An endless stream of `wire` repeated, handed out `read` bytes at a time, noting
+/// where in memory each repetition's first bytes were read to.
+struct Repeating {
+    wire: Vec<u8>,
+    at: usize,
+    read: usize,
+    starts: Vec<usize>,
+}
+
+impl tokio::io::AsyncRead for Repeating {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self
+            .read
+            .min(self.wire.len() - self.at)
+            .min(buf.remaining());
+        let at = self.at;
+        if at == 0 && self.starts.len() < self.starts.capacity() {
+            let to = buf.filled().as_ptr() as usize + buf.filled().len();
+            self.starts.push(to);
+        }
+        buf.put_slice(&self.wire[at..at + n]);
+        self.at = (at + n) % self.wire.len();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Large frames, one after another, each dropped before the next: the reader takes
+/// its allocation back from the start for each, so every frame is read in place,
+/// where it is handed out, with no allocation, and never moved (a frame begun at the
+/// end of the room the last one left would be copied to the front).
+#[test]
+fn large_frames_are_read_in_place_into_one_reused_allocation() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    const SIZE: usize = 1 << 20;
+    let body = format!(r#"{{"text":"{}"}}"#, "a".repeat(SIZE - 11));
+    for framing in [
+        rpc::framing::Framing::Ndjson,
+        rpc::framing::Framing::ContentLength,
+    ] {
+        let mut wire = BytesMut::new();
+        framing
+            .codec(4 * SIZE)
+            .encode(body.as_bytes(), &mut wire)
+            .unwrap();
+        // Where the frame's body starts on the wire (after a Content-Length header).
+        let header = wire.iter().position(|&b| b == b'{').unwrap();
+        for read in [4096, 64 * 1024] {
+            let source = Repeating {
+                wire: wire.to_vec(),
+                at: 0,
+                read,
+                starts: Vec::with_capacity(16),
+            };
+            let mut reader = rpc::transport::FrameReader::new(source, framing.codec(4 * SIZE));
+            let mut next = || {
+                let mut frame = std::pin::pin!(reader.next_frame());
+                match frame.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Some(Ok(frame))) => frame.as_ptr() as usize,
+                    _ => unreachable!("an in-memory stream is always ready"),
+                }
+            };
+            // Warm-up: the buffer grows to hold a frame.
+            next();
+            let mut frames = [0; 8];
+            let count = allocations_in(|| frames.iter_mut().for_each(|f| *f = next()));
+            assert_eq!(count, 0, "{framing}, {read}-byte reads: allocations");
+            let starts = &reader.get_ref().starts[1..];
+            for (frame, start) in frames.iter().zip(starts) {
+                assert_eq!(
+                    *frame,
+                    start + header,
+                    "{framing}, {read}-byte reads: a frame was moved after it was read"
+                );
+            }
+            assert!(
+                frames.iter().all(|&f| f == frames[0]),
+                "{framing}: {frames:?}"
+            );
+        }
+    }
+}

@@ -134,7 +134,11 @@ impl Client {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = Peer::connect(connection, config);
+        Self::owning(Peer::connect(connection, config))
+    }
+
+    /// A client over `peer`, which it closes when its last clone is dropped.
+    pub(crate) fn owning(peer: Peer) -> Self {
         Client {
             route: Route::Connection {
                 _owner: Some(Arc::new(CloseOnDrop(peer.clone()))),

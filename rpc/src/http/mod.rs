@@ -37,6 +37,8 @@ mod sse;
 mod websocket;
 #[cfg(feature = "websocket")]
 mod websocket_client;
+#[cfg(feature = "websocket")]
+mod websocket_frames;
 
 pub use allowlist::Allowlist;
 pub use body::HttpBody;

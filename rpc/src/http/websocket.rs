@@ -1,13 +1,16 @@
 //! JSON-RPC over WebSocket (feature `websocket`): an upgrade of a `GET` on the HTTP
-//! server's path, and the bridge both ends run (the client is in `websocket_client`).
+//! server's path (the client is in `websocket_client`).
 //!
-//! A WebSocket is bridged to an in-process pipe, one text message per frame, and the
-//! pipe's other end is served (or used) as any stream connection: so a WebSocket
-//! peer has exactly a TCP peer's semantics (many calls in flight, calls and
-//! notifications from the server to the client, `$/cancelRequest`, notification
-//! order, exactly one answer per call). The bridge adds the WebSocket's own rules:
-//! pings at an interval and a close when nothing (not even a pong) came for the
-//! idle timeout, a maximum message size, and close frames with a reason.
+//! An upgraded WebSocket is served as any stream connection, its messages being the
+//! frames (`websocket_frames`): so a WebSocket peer has exactly a TCP peer's
+//! semantics (many calls in flight, calls and notifications from the server to the
+//! client, `$/cancelRequest`, notification order, exactly one answer per call), plus
+//! the WebSocket's own rules: pings at an interval and a close when nothing (not even
+//! a pong) came for the idle timeout, a maximum message size, and close frames with a
+//! reason.
+//!
+//! [`bridge`] carries a WebSocket to an in-process pipe instead, for
+//! `Client::connect_ws_pipe`, whose caller wants a byte-stream connection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -117,9 +120,10 @@ pub(crate) fn upgrade<B: Send + 'static>(
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
                 .await;
-        let (served, bridged) = pipe(max_message);
-        let peer = Peer::start(
-            served,
+        let (source, sink) = super::websocket_frames::frames(ws, keep_alive, max_message);
+        let peer = Peer::start_framed(
+            source,
+            sink,
             host.engine.clone(),
             None,
             (remote_addr, crate::service::Transport::WebSocket),
@@ -127,12 +131,12 @@ pub(crate) fn upgrade<B: Send + 'static>(
         );
         host.open.fetch_add(1, Ordering::Relaxed);
         let open = host.open.clone();
-        let watched = peer.clone();
+        // Tracked until the peer has closed, so that the server's shutdown waits for
+        // its answers to be written.
         host.connections.spawn(async move {
-            watched.closed().await;
+            peer.closed().await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
-        bridge(ws, bridged, keep_alive).await;
     });
     let mut response = Response::new(HttpBody::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

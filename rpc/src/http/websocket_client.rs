@@ -1,5 +1,7 @@
 //! The WebSocket client (feature `websocket`): `ws://`, and `wss://` with the `tls`
-//! feature, bridged to a pipe the [`Client`] (or a served peer) runs over.
+//! feature. [`Client::connect_ws`] runs its peer on the WebSocket's messages;
+//! [`Client::connect_ws_pipe`] bridges them to a pipe, for a caller that wants a
+//! byte-stream connection (to serve a service on it too).
 
 use std::time::Duration;
 
@@ -7,10 +9,14 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+
 use super::websocket::{bridge, pipe, KeepAlive};
+use super::websocket_frames::frames;
 use super::HttpClientConfig;
 use crate::error::Error;
-use crate::peer::ConnectionConfig;
+use crate::peer::{ConnectionConfig, Peer};
 use crate::transport::memory;
 use crate::Client;
 
@@ -42,15 +48,22 @@ impl Client {
         config: ConnectionConfig,
         http: &HttpClientConfig,
     ) -> Result<Client, Error> {
-        Ok(Client::new(
-            Self::connect_ws_pipe_with(url, http).await?,
+        let (ws, keep_alive, max) = open(url, http).await?;
+        // The peer runs on the WebSocket's halves directly: no pipe, no bridge task.
+        let (source, sink) = frames(ws, keep_alive, max);
+        Ok(Client::owning(Peer::connect_framed(
+            source,
+            sink,
             config,
-        ))
+            crate::service::Transport::WebSocket,
+        )))
     }
 
-    /// The connection [`Client::connect_ws`] runs over, to serve a service on it as
+    /// A WebSocket to `url` as a byte-stream connection, to serve a service on it as
     /// well (`Server::serve_connection` returns the [`crate::Peer`]): both ends of
-    /// the WebSocket then call each other.
+    /// the WebSocket then call each other. A task carries each message to a frame
+    /// of an in-process pipe and back, which costs a task hop and a copy each way
+    /// that [`Client::connect_ws`] does not pay.
     ///
     /// # Errors
     ///
@@ -68,89 +81,99 @@ impl Client {
         url: &str,
         http: &HttpClientConfig,
     ) -> Result<memory::MemoryConnection, Error> {
-        let failed = |why: String| Error::Connect {
-            addr: url.to_owned(),
-            source: std::io::Error::other(why),
-        };
-        let mut request = url
-            .into_client_request()
-            .map_err(|err| failed(format!("not a WebSocket URL: {err}")))?;
-        for (name, value) in &http.headers {
-            request.headers_mut().append(name, value.clone());
-        }
-        let secure = match request.uri().scheme_str() {
-            Some("ws") => false,
-            Some("wss") => true,
-            _ => return Err(failed("expected a ws://host:port/path URL".to_owned())),
-        };
-        if secure && !cfg!(feature = "tls") {
-            return Err(failed(
-                "wss:// URLs need the rpc crate's `tls` feature".to_owned(),
-            ));
-        }
-        // `Uri::host` keeps an IPv6 address's brackets; a socket address has none.
-        let host = request
-            .uri()
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or(if secure { 443 } else { 80 });
-        let max = http.max_answer_bytes;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
-        let keep_alive = KeepAlive {
-            ping_every: http.ws_ping_interval,
-            idle_timeout: http.ws_idle_timeout,
-        };
-        let connect = async {
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|err| failed(format!("connecting failed: {err}")))?;
-            // Each message is written whole; Nagle's wait only adds latency.
-            let _ = tcp.set_nodelay(true);
-            let (near, far) = pipe(max);
-            if secure {
-                #[cfg(feature = "tls")]
-                {
-                    use tokio_rustls::rustls::pki_types::ServerName;
-                    // The upgrade is an HTTP/1.1 request.
-                    let tls = http.tls_config(&[b"http/1.1"]);
-                    let name = ServerName::try_from(host.clone())
-                        .map_err(|err| failed(format!("not a TLS server name: {err}")))?;
-                    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        let (ws, keep_alive, max) = open(url, http).await?;
+        let (near, far) = pipe(max);
+        tokio::spawn(bridge(ws, far, keep_alive));
+        Ok(near)
+    }
+}
+
+/// The stream under a client's WebSocket: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects to `url` and upgrades: the WebSocket, its keep-alive and its largest
+/// message.
+async fn open(
+    url: &str,
+    http: &HttpClientConfig,
+) -> Result<(WebSocketStream<Box<dyn Io>>, KeepAlive, usize), Error> {
+    let failed = |why: String| Error::Connect {
+        addr: url.to_owned(),
+        source: std::io::Error::other(why),
+    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|err| failed(format!("not a WebSocket URL: {err}")))?;
+    for (name, value) in &http.headers {
+        request.headers_mut().append(name, value.clone());
+    }
+    let secure = match request.uri().scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(failed("expected a ws://host:port/path URL".to_owned())),
+    };
+    if secure && !cfg!(feature = "tls") {
+        return Err(failed(
+            "wss:// URLs need the rpc crate's `tls` feature".to_owned(),
+        ));
+    }
+    // `Uri::host` keeps an IPv6 address's brackets; a socket address has none.
+    let host = request
+        .uri()
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
+    let max = http.max_answer_bytes;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let keep_alive = KeepAlive {
+        ping_every: http.ws_ping_interval,
+        idle_timeout: http.ws_idle_timeout,
+    };
+    let connect = async {
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|err| failed(format!("connecting failed: {err}")))?;
+        // Each message is written whole; Nagle's wait only adds latency.
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Io> = if secure {
+            #[cfg(feature = "tls")]
+            {
+                use tokio_rustls::rustls::pki_types::ServerName;
+                // The upgrade is an HTTP/1.1 request.
+                let tls = http.tls_config(&[b"http/1.1"]);
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|err| failed(format!("not a TLS server name: {err}")))?;
+                Box::new(
+                    tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
                         .connect(name, tcp)
                         .await
-                        .map_err(|err| failed(format!("TLS failed: {err}")))?;
-                    let (ws, _) = tokio_tungstenite::client_async_with_config(
-                        request,
-                        stream,
-                        Some(ws_config),
-                    )
-                    .await
-                    .map_err(|err| failed(format!("the WebSocket upgrade failed: {err}")))?;
-                    tokio::spawn(bridge(ws, far, keep_alive));
-                }
-            } else {
-                let (ws, _) =
-                    tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config))
-                        .await
-                        .map_err(|err| failed(format!("the WebSocket upgrade failed: {err}")))?;
-                tokio::spawn(bridge(ws, far, keep_alive));
+                        .map_err(|err| failed(format!("TLS failed: {err}")))?,
+                )
             }
-            Ok(near)
+            #[cfg(not(feature = "tls"))]
+            unreachable!("refused above without the tls feature")
+        } else {
+            Box::new(tcp)
         };
-        match http.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, connect)
-                .await
-                .unwrap_or_else(|_| Err(failed(timed_out(limit)))),
-            None => connect.await,
-        }
+        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config))
+            .await
+            .map_err(|err| failed(format!("the WebSocket upgrade failed: {err}")))?;
+        Ok((ws, keep_alive, max))
+    };
+    match http.connect_timeout {
+        Some(limit) => tokio::time::timeout(limit, connect)
+            .await
+            .unwrap_or_else(|_| Err(failed(timed_out(limit)))),
+        None => connect.await,
     }
 }
 

@@ -5,18 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncRead;
 use tokio::task::JoinHandle;
 
 use super::Shared;
 use crate::engine::Sink;
 use crate::framing::FrameError;
 use crate::message::{ErrorCode, Id};
-use crate::transport::{FrameReader, WriterStats};
+use crate::transport::{FrameSource, WriterStats};
 
-pub(super) async fn read_loop<R: AsyncRead + Unpin>(
+pub(super) async fn read_loop<S: FrameSource>(
     shared: Arc<Shared>,
-    mut reader: FrameReader<R>,
+    mut reader: S,
     writer_task: JoinHandle<std::io::Result<WriterStats>>,
     idle_timeout: Option<Duration>,
 ) {

@@ -31,7 +31,9 @@ use crate::buffer::BufferPool;
 use crate::engine::{Engine, Session};
 use crate::metrics::MetricsSnapshot;
 use crate::server::ServerConfig;
-use crate::transport::{spawn_writer_hinted, Connection, ExpectedFrames, WriterHandle};
+use crate::transport::{
+    spawn_writer_hinted, Connection, ExpectedFrames, FrameSink, FrameSource, WriterHandle,
+};
 
 pub use config::ConnectionConfig;
 pub use correlation::RawResponse;
@@ -88,6 +90,29 @@ impl Peer {
         )
     }
 
+    /// [`Peer::connect`] over any source and sink of frames, which came by
+    /// `transport`.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn connect_framed(
+        source: impl FrameSource,
+        sink: impl FrameSink,
+        config: ConnectionConfig,
+        transport: crate::service::Transport,
+    ) -> Peer {
+        let engine = Engine::without_service(ServerConfig {
+            connection: config,
+            ..ServerConfig::default()
+        });
+        Self::start_framed(
+            source,
+            sink,
+            Arc::new(engine),
+            None,
+            (None, transport),
+            None,
+        )
+    }
+
     /// Starts the reader and writer of a connection served by `engine`, under the
     /// engine's connection config (`idle_timeout` replaced when given);
     /// `remote_addr` is the other end's, when known, and `transport` how it came.
@@ -95,7 +120,7 @@ impl Peer {
         connection: Connection<R, W>,
         engine: Arc<Engine>,
         idle_timeout: Option<Option<std::time::Duration>>,
-        (remote_addr, transport): (Option<std::net::SocketAddr>, crate::service::Transport),
+        from: (Option<std::net::SocketAddr>, crate::service::Transport),
         opened_by: Option<Arc<crate::engine::RequestMeta>>,
     ) -> Peer
     where
@@ -103,9 +128,21 @@ impl Peer {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let Connection { reader, writer } = connection;
+        let reader = reader.with_frame_timeout(engine.config.connection.frame_timeout);
+        Self::start_framed(reader, writer, engine, idle_timeout, from, opened_by)
+    }
+
+    /// [`Peer::start`] over any source and sink of frames (a WebSocket's messages).
+    pub(crate) fn start_framed<S: FrameSource, K: FrameSink>(
+        mut source: S,
+        sink: K,
+        engine: Arc<Engine>,
+        idle_timeout: Option<Option<std::time::Duration>>,
+        (remote_addr, transport): (Option<std::net::SocketAddr>, crate::service::Transport),
+        opened_by: Option<Arc<crate::engine::RequestMeta>>,
+    ) -> Peer {
         let config = &engine.config.connection;
-        let reader = reader.with_frame_timeout(config.frame_timeout);
-        let max_frame_len = reader.codec().max_frame_len();
+        let max_frame_len = source.max_frame_len();
         let mut writer_task = None;
         let shared = Arc::new_cyclic(|this: &std::sync::Weak<Shared>| {
             // The writer is told how many frames are on their way (calls waiting for
@@ -117,7 +154,7 @@ impl Peer {
                 })
             });
             let (writer, task) = spawn_writer_hinted(
-                writer,
+                sink,
                 config.write_queue,
                 config.write_stall_timeout,
                 Some(expected),
@@ -141,6 +178,7 @@ impl Peer {
                 done: CancellationToken::new(),
             }
         });
+        source.attach(&shared.writer);
         engine.metrics.add_connections(transport, 1);
         tracing::debug!(
             connection = shared.session.state.info.id,
@@ -152,7 +190,7 @@ impl Peer {
         let idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
         tokio::spawn(connection::read_loop(
             shared.clone(),
-            reader,
+            source,
             writer_task,
             idle_timeout,
         ));

@@ -12,7 +12,9 @@
 //! | in-memory pipe | [`memory::pair`] |
 
 pub mod child;
+mod frames;
 pub mod memory;
+mod outbox;
 mod reader;
 pub mod stdio;
 pub mod tcp;
@@ -26,7 +28,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::framing::FrameCodec;
 
+pub(crate) use frames::{FrameSink, FrameSource};
 pub use reader::FrameReader;
+#[cfg(feature = "websocket")]
+pub(crate) use writer::Progress;
 #[cfg(feature = "http")]
 pub(crate) use writer::{frame_queue, FrameQueue, Queued};
 pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};

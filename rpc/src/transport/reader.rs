@@ -13,7 +13,7 @@ use crate::framing::{FrameCodec, FrameError};
 /// The first read asks for this much room: until its first bytes come, a
 /// connection holds no more (a server with many idle connections pays this per
 /// connection, not a full buffer).
-const FIRST_READ_ROOM: usize = 1024;
+const FIRST_READ_ROOM: usize = 64;
 /// Once bytes have come, the buffer takes this size, and grows as frames need.
 /// Large enough that the room after a frame outlasts the frame: a buffer must be
 /// unique to be reclaimed in place, and one reserved while the frame before is
@@ -48,6 +48,9 @@ pub struct FrameReader<R> {
     /// Whether the buffer has taken its full size ([`READ_BUFFER`]): not until
     /// the first bytes come.
     sized: bool,
+    /// The largest room the buffer has had: the size of its allocation, to take
+    /// back whole when no frame is begun.
+    allocation: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -62,6 +65,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             frame_timeout: None,
             frame_started: None,
             sized: false,
+            allocation: 0,
         }
     }
 
@@ -111,27 +115,27 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // A body of known size has its room reserved already; growing the buffer
             // near its end would copy the whole body.
             let reserved = self.codec.awaiting_body() && room > 0;
-            if !reserved {
-                if !self.sized {
-                    // New buffers rather than `reserve`: a `BytesMut` made with a
-                    // capacity remembers it, and takes as much again whenever it
-                    // must reallocate; one grown from empty would reallocate
-                    // 4 KiB at a time, on every call.
-                    if self.buf.capacity() == 0 {
-                        self.buf = BytesMut::with_capacity(FIRST_READ_ROOM);
-                    } else {
-                        let mut sized = BytesMut::with_capacity(
-                            READ_BUFFER.max(self.buf.len() + MIN_READ_ROOM),
-                        );
-                        sized.extend_from_slice(&self.buf);
-                        self.buf = sized;
-                        self.sized = true;
-                    }
-                } else if room < MIN_READ_ROOM {
+            if !self.sized {
+                if self.buf.capacity() == 0 {
+                    self.buf = BytesMut::with_capacity(FIRST_READ_ROOM);
+                }
+            } else if !reserved {
+                // With no frame begun, the whole allocation is taken back from its
+                // start once the frames handed out are gone (a check of one count
+                // when they are not). Going on in the room after the last frame
+                // would, at the allocation's end, copy the frame begun there to the
+                // front: a second copy of every large frame.
+                if self.buf.is_empty() && room < self.allocation {
+                    // When it cannot (a frame is still in use), the room after
+                    // the last frame serves, as below.
+                    let _whole = self.buf.try_reclaim(self.allocation);
+                }
+                if self.buf.capacity() - self.buf.len() < MIN_READ_ROOM {
                     // `BytesMut` reclaims the room in place when the frames handed
-                    // out are gone, and otherwise grows geometrically.
+                    // out are gone, and grows geometrically if they are not.
                     self.buf.reserve(MIN_READ_ROOM);
                 }
+                self.allocation = self.allocation.max(self.buf.capacity());
             }
             let read = self.io.read_buf(&mut self.buf);
             let read = match (self.frame_timeout, self.frame_started) {
@@ -152,6 +156,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             match read {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
+                    if !self.sized {
+                        // The first bytes: the buffer takes its full size before a
+                        // codec reserves room in the small one. A new buffer rather
+                        // than `reserve`: a `BytesMut` made with a capacity
+                        // remembers it, and takes as much again whenever it must
+                        // reallocate; one grown from empty would reallocate 4 KiB
+                        // at a time, on every call.
+                        let mut sized = BytesMut::with_capacity(
+                            READ_BUFFER.max(self.buf.len() + MIN_READ_ROOM),
+                        );
+                        sized.extend_from_slice(&self.buf);
+                        self.allocation = sized.capacity();
+                        self.buf = sized;
+                        self.sized = true;
+                    }
                     if self.frame_timeout.is_some() && self.frame_started.is_none() {
                         self.frame_started = Some(Instant::now());
                     }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -14,6 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::buffer::BufferPool;
 use crate::engine::budget::Hold;
 use crate::framing::FrameCodec;
+
+use super::frames::FrameSink;
+
+use super::outbox::{self, TrySendError};
 
 /// Bodies up to this size are copied next to their headers; larger ones are written
 /// from where they lie, as their own slice of a vectored write.
@@ -28,7 +31,7 @@ pub const MIN_WRITE_PROGRESS: usize = 64 * 1024;
 /// The stall rule of a writer task: in every period of `limit` while frames wait, at
 /// least [`MIN_WRITE_PROGRESS`] bytes are written, or everything waiting.
 #[derive(Debug)]
-struct Progress {
+pub(crate) struct Progress {
     limit: Duration,
     deadline: Instant,
     since: usize,
@@ -49,7 +52,7 @@ impl Progress {
         self.since = 0;
     }
 
-    fn wrote(&mut self, bytes: usize) {
+    pub(crate) fn wrote(&mut self, bytes: usize) {
         self.since += bytes;
         if self.since >= MIN_WRITE_PROGRESS {
             self.restart();
@@ -67,7 +70,7 @@ impl Progress {
         )
     }
 
-    async fn within<T>(
+    pub(crate) async fn within<T>(
         &self,
         io: impl std::future::Future<Output = io::Result<T>>,
     ) -> io::Result<T> {
@@ -156,7 +159,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// [`FrameWriter::write_frames`] under a stall rule: each write must end before
     /// the rule's deadline, and what it writes counts as progress.
-    async fn write_frames_watched(
+    pub(crate) async fn write_frames_watched(
         &mut self,
         frames: &mut Vec<Bytes>,
         progress: Option<&mut Progress>,
@@ -315,14 +318,14 @@ pub(crate) struct Outgoing {
 /// when the queue is empty, so frames produced together leave together.
 #[derive(Debug, Clone)]
 pub(crate) struct WriterHandle {
-    tx: mpsc::Sender<Outgoing>,
+    tx: outbox::Sender<Outgoing>,
     close: CancellationToken,
 }
 
 /// The receiving end of [`frame_queue`]: frames for something other than a byte
 /// stream to carry (an HTTP event stream).
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) struct FrameQueue(mpsc::Receiver<Outgoing>);
+pub(crate) struct FrameQueue(outbox::Receiver<Outgoing>);
 
 /// A frame taken from a [`FrameQueue`].
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -362,7 +365,7 @@ impl FrameQueue {
 /// A handle whose frames are taken from a [`FrameQueue`] instead of being written.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn frame_queue(capacity: usize) -> (WriterHandle, FrameQueue) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let (tx, rx) = outbox::channel(capacity);
     (
         WriterHandle {
             tx,
@@ -373,7 +376,7 @@ pub(crate) fn frame_queue(capacity: usize) -> (WriterHandle, FrameQueue) {
 }
 
 /// Room kept in a writer's queue for one frame ([`WriterHandle::reserve`]).
-pub(crate) struct WriterSlot<'a>(mpsc::Permit<'a, Outgoing>);
+pub(crate) struct WriterSlot<'a>(outbox::Permit<'a, Outgoing>);
 
 impl WriterSlot<'_> {
     /// Queues a stream's item holding its place in the stream's buffer; the place
@@ -418,7 +421,7 @@ impl WriterHandle {
                 precedes_answer: false,
             })
             .await
-            .map_err(|e| WriterClosed(e.0.frame))
+            .map_err(|e| WriterClosed(e.frame))
     }
 
     /// Queues a notification a handler sends its caller before answering, waiting
@@ -436,13 +439,13 @@ impl WriterHandle {
                 precedes_answer: true,
             })
             .await
-            .map_err(|e| WriterClosed(e.0.frame))
+            .map_err(|e| WriterClosed(e.frame))
     }
 
     /// Waits for room in the queue and keeps it for one frame, which can then be
     /// queued without waiting; `None` when the writer has stopped.
     pub(crate) async fn reserve(&self) -> Option<WriterSlot<'_>> {
-        self.tx.reserve().await.ok().map(WriterSlot)
+        self.tx.reserve().await.map(WriterSlot)
     }
 
     /// Queues a frame if there is room now.
@@ -450,8 +453,7 @@ impl WriterHandle {
     /// # Errors
     ///
     /// When the queue is full or the writer has stopped; the frame is handed back.
-    pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
-        use mpsc::error::TrySendError;
+    pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), TrySendError<Bytes>> {
         self.tx
             .try_send(Outgoing {
                 frame,
@@ -493,16 +495,13 @@ pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
 ///
 /// `expected` hints how many frames are on their way. Without one, the writer waits
 /// for more only when frames kept coming during its last write.
-pub(crate) fn spawn_writer_hinted<W>(
-    writer: FrameWriter<W>,
+pub(crate) fn spawn_writer_hinted<S: FrameSink>(
+    writer: S,
     queue_capacity: usize,
     stall_timeout: Option<Duration>,
     expected: Option<ExpectedFrames>,
-) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>)
-where
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel::<Outgoing>(queue_capacity.max(1));
+) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>) {
+    let (tx, rx) = outbox::channel::<Outgoing>(queue_capacity);
     let close = CancellationToken::new();
     let task = tokio::spawn(write_loop(
         writer,
@@ -538,9 +537,9 @@ impl Gathered {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: FrameWriter<W>,
-    mut rx: mpsc::Receiver<Outgoing>,
+async fn write_loop<S: FrameSink>(
+    mut writer: S,
+    mut rx: outbox::Receiver<Outgoing>,
     closing: CancellationToken,
     stall_timeout: Option<Duration>,
     expected: Option<ExpectedFrames>,
@@ -582,12 +581,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     tokio::task::yield_now().await;
                     while out.frames.len() < MAX_FRAMES_PER_WRITE {
                         match rx.try_recv() {
-                            Ok(o) => out.push(o),
-                            Err(_) => break,
+                            Some(o) => out.push(o),
+                            None => break,
                         }
                     }
                 }
-                writer.write_frames_watched(&mut out.frames, progress.as_mut()).await?;
+                writer.write_frames(&mut out.frames, progress.as_mut()).await?;
                 out.delivered();
                 busy = !rx.is_empty();
                 if !busy {
@@ -601,7 +600,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                         break;
                     }
                     received.drain(..).for_each(|o| out.push(o));
-                    writer.write_frames_watched(&mut out.frames, progress.as_mut()).await?;
+                    writer.write_frames(&mut out.frames, progress.as_mut()).await?;
                     out.delivered();
                 }
                 break;

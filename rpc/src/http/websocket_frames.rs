@@ -1,0 +1,224 @@
+//! A WebSocket as the frames a peer runs over: each text (or binary) message in is
+//! one frame, each frame out one text message. The peer's reader and writer work on
+//! the WebSocket's two halves directly, with no pipe or task between them, so a
+//! WebSocket call costs what a TCP call does plus the WebSocket's own framing.
+//!
+//! The WebSocket's rules live here too: a ping at an interval (queued by the reader
+//! as an empty frame, which the writer sends as a ping), a close when nothing, not
+//! even a pong, came for the idle timeout, and close frames that say why.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Interval};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::websocket::KeepAlive;
+use crate::framing::FrameError;
+use crate::transport::{FrameSink, FrameSource, Progress, WriterHandle, WriterStats};
+
+/// Why the connection closes, when the reader knows better than "closing": the
+/// writer's close frame says it.
+type CloseWhy = Arc<Mutex<Option<(CloseCode, &'static str)>>>;
+
+/// Splits `ws` into the source and sink a peer runs over, with messages up to
+/// `max_message` bytes.
+pub(crate) fn frames<S>(
+    ws: WebSocketStream<S>,
+    keep_alive: KeepAlive,
+    max_message: usize,
+) -> (WsSource<S>, WsSink<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    let why = CloseWhy::default();
+    let ping = keep_alive.ping_every.map(|every| {
+        let mut interval = tokio::time::interval_at(Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    (
+        WsSource {
+            stream,
+            max_message,
+            idle_timeout: keep_alive.idle_timeout,
+            ping,
+            last_heard: Instant::now(),
+            pinger: None,
+            why: why.clone(),
+        },
+        WsSink {
+            sink,
+            stats: WriterStats::default(),
+            why,
+        },
+    )
+}
+
+/// The WebSocket's incoming messages as frames.
+pub(crate) struct WsSource<S> {
+    stream: SplitStream<WebSocketStream<S>>,
+    max_message: usize,
+    idle_timeout: Option<std::time::Duration>,
+    ping: Option<Interval>,
+    last_heard: Instant,
+    /// Where pings are queued (the connection's writer), once it runs.
+    pinger: Option<WriterHandle>,
+    why: CloseWhy,
+}
+
+impl<S> WsSource<S> {
+    fn closing(&self, code: CloseCode, why: &'static str) {
+        *self.why.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, why));
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSource for WsSource<S> {
+    async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        loop {
+            let message = {
+                let (stream, ping) = (&mut self.stream, &mut self.ping);
+                let tick = async {
+                    match ping {
+                        Some(interval) => {
+                            interval.tick().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    message = stream.next() => Some(message),
+                    () = tick => None,
+                }
+            };
+            let Some(message) = message else {
+                let silent = self.last_heard.elapsed();
+                if self.idle_timeout.is_some_and(|idle| silent > idle) {
+                    let why = "idle timeout: nothing heard, not even a pong";
+                    self.closing(CloseCode::Away, why);
+                    return Some(Err(FrameError::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        why,
+                    ))));
+                }
+                if let Some(pinger) = &self.pinger {
+                    // Best effort: a full queue is traffic enough to keep a
+                    // connection open.
+                    let _ = pinger.try_send(Bytes::new());
+                }
+                continue;
+            };
+            self.last_heard = Instant::now();
+            return match message {
+                Some(Ok(Message::Text(text))) => Some(Ok(Bytes::from(text))),
+                Some(Ok(Message::Binary(bytes))) => Some(Ok(bytes)),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                // The other end stops sending: the peer answers what it accepted.
+                Some(Ok(Message::Close(_)))
+                | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed))
+                | None => None,
+                Some(Err(WsError::Io(err))) => Some(Err(FrameError::Io(err))),
+                Some(Err(err @ WsError::Capacity(_))) => {
+                    self.closing(CloseCode::Size, "a message over the size limit");
+                    Some(Err(FrameError::Malformed(err.to_string())))
+                }
+                Some(Err(err)) => {
+                    self.closing(CloseCode::Protocol, "a WebSocket protocol error");
+                    Some(Err(FrameError::Malformed(err.to_string())))
+                }
+            };
+        }
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.max_message
+    }
+
+    fn attach(&mut self, writer: &WriterHandle) {
+        if self.ping.is_some() {
+            self.pinger = Some(writer.clone());
+        }
+    }
+}
+
+/// Frames going out as the WebSocket's messages.
+pub(crate) struct WsSink<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    stats: WriterStats,
+    why: CloseWhy,
+}
+
+fn io_error(err: WsError) -> io::Error {
+    match err {
+        WsError::Io(err) => err,
+        other => io::Error::other(other),
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S> {
+    async fn write_frames(
+        &mut self,
+        frames: &mut Vec<Bytes>,
+        mut progress: Option<&mut Progress>,
+    ) -> io::Result<()> {
+        for frame in frames.drain(..) {
+            let len = frame.len();
+            let message = if frame.is_empty() {
+                Message::Ping(Bytes::new())
+            } else {
+                match Utf8Bytes::try_from(frame) {
+                    Ok(text) => Message::Text(text),
+                    // Encoders write JSON, which is UTF-8; anything else cannot be a
+                    // text message.
+                    Err(_) => continue,
+                }
+            };
+            // `feed` buffers the message and writes only when the WebSocket's
+            // buffer is full, so frames queued together leave in one write.
+            let feed = async { self.sink.feed(message).await.map_err(io_error) };
+            match progress.as_deref_mut() {
+                Some(progress) => {
+                    progress.within(feed).await?;
+                    progress.wrote(len);
+                }
+                None => feed.await?,
+            }
+            self.stats.frames += 1;
+            self.stats.bytes += len as u64;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.stats.writes += 1;
+        self.sink.flush().await.map_err(io_error)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        let (code, reason) = self
+            .why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or((CloseCode::Normal, "the connection is closing"));
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        // The other end may have closed first; its close was answered already.
+        let _ = self.sink.send(Message::Close(Some(frame))).await;
+        self.sink.close().await.map_err(io_error)
+    }
+
+    fn stats(&self) -> WriterStats {
+        self.stats
+    }
+}
