@@ -97,7 +97,9 @@ pub(crate) fn upgrade<B: Send + 'static>(
     // Every call on the WebSocket sees the upgrade's head (its headers, and what
     // layers put in its extensions), as an HTTP call sees its request's.
     let (head, _) = request.into_parts();
-    let opened_by = Some(Arc::new(RequestMeta { http: head }));
+    let opened_by = Some(Arc::new(RequestMeta {
+        http: detached(head),
+    }));
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(config.websocket_read_buffer_bytes.max(1))
         .max_message_size(Some(config.websocket_max_message_bytes))
@@ -147,6 +149,24 @@ pub(crate) fn upgrade<B: Send + 'static>(
         headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// `head` with its own copies of the URI and header values. hyper parses them as
+/// slices of the connection's read buffer, which they would keep alive (16 KiB) for
+/// as long as the WebSocket lives.
+fn detached(mut head: http::request::Parts) -> http::request::Parts {
+    let mut headers = http::HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            headers.append(name.clone(), copy);
+        }
+    }
+    head.headers = headers;
+    if let Ok(uri) = head.uri.to_string().parse() {
+        head.uri = uri;
+    }
+    head
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
