@@ -1,11 +1,11 @@
 //! The HTTP client: a [`Client`] whose frames are POSTed.
 //!
-//! The client's peer writes frames into an in-process pipe as over any stream; a
-//! bridge task POSTs each frame (a call, a notification, a batch as one POST) over a
-//! pooled hyper client, and writes each answer back into the pipe. So everything a
-//! stream client does (deadlines, cancellation on drop, typed clients, typed
-//! batches) works unchanged over HTTP; only calls from the server to the client do
-//! not exist over plain HTTP.
+//! The client's peer runs as over any stream, on a sink and a source of frames of
+//! its own: its writer hands each frame (a call, a notification, a batch as one
+//! POST) to a task that POSTs it over a pooled hyper client, and each answer comes
+//! back to its reader as a frame. So everything a stream client does (deadlines,
+//! cancellation on drop, typed clients, typed batches) works unchanged over HTTP;
+//! only calls from the server to the client do not exist over plain HTTP.
 
 use std::sync::Arc;
 
@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::HttpClientConfig;
 use crate::error::Error;
-use crate::framing::Framing;
+use crate::framing::FrameError;
 use crate::message::{encode_error, ErrorCode, Id};
-use crate::peer::ConnectionConfig;
-use crate::transport::{memory, Connection};
+use crate::peer::{ConnectionConfig, Peer};
+use crate::transport::{FrameSink, FrameSource, Progress, WriterStats};
 use crate::Client;
 
 /// Plain TCP, or (feature `tls`) TCP or TLS by the URL's scheme.
@@ -87,13 +87,9 @@ impl Client {
             return Err(invalid("expected an http://host:port/path URL"));
         }
         let pool = pool(&http);
-        let (client_end, bridge_end) = memory::pair(
-            Framing::ContentLength.codec(
-                http.max_answer_bytes
-                    .max(crate::framing::DEFAULT_MAX_FRAME_LEN),
-            ),
-            PIPE_BYTES,
-        );
+        let max_frame_len = http
+            .max_answer_bytes
+            .max(crate::framing::DEFAULT_MAX_FRAME_LEN);
         let in_flight = config.max_in_flight.max(1);
         let target = Target {
             uri,
@@ -101,14 +97,122 @@ impl Client {
             request_timeout: http.request_timeout,
             max_answer_bytes: http.max_answer_bytes,
         };
-        tokio::spawn(bridge(bridge_end, pool, Arc::new(target), in_flight));
-        Ok(Client::new(client_end, config))
+        // Answers come back as they are read; the peer's in-flight limit bounds
+        // how many can wait here.
+        let (answers, coming) = mpsc::unbounded_channel();
+        let sink = Posts {
+            pool,
+            target: Arc::new(target),
+            slots: Arc::new(Semaphore::new(in_flight)),
+            answers: Some(answers),
+            stats: WriterStats::default(),
+        };
+        let source = Answers {
+            coming,
+            max_frame_len,
+        };
+        Ok(Client::owning(Peer::connect_framed(
+            source,
+            sink,
+            config,
+            crate::service::Transport::Http,
+        )))
     }
 }
 
-/// The pipe between the peer and the bridge: `Content-Length` framing, so that any
-/// answer body (pretty-printed, with newlines) is one frame.
-const PIPE_BYTES: usize = 1 << 20;
+/// The frames a client's peer writes: each is POSTed by a task of its own, at most
+/// as many at once as the peer may have in flight.
+struct Posts {
+    pool: Pool,
+    target: Arc<Target>,
+    slots: Arc<Semaphore>,
+    /// Where answers go; dropped at shutdown, so the source ends once the POSTs
+    /// still out have answered.
+    answers: Option<mpsc::UnboundedSender<Bytes>>,
+    stats: WriterStats,
+}
+
+impl FrameSink for Posts {
+    async fn write_frames(
+        &mut self,
+        frames: &mut Vec<Bytes>,
+        mut progress: Option<&mut Progress>,
+    ) -> std::io::Result<()> {
+        let closed = || std::io::Error::other("the HTTP client has shut down");
+        for frame in frames.drain(..).filter(|frame| !frame.is_empty()) {
+            let answers = self.answers.clone().ok_or_else(closed)?;
+            let acquire = async {
+                self.slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| closed())
+            };
+            let slot = match progress.as_deref_mut() {
+                Some(progress) => progress.within(acquire).await?,
+                None => acquire.await?,
+            };
+            if let Some(progress) = progress.as_deref_mut() {
+                progress.wrote(frame.len());
+            }
+            self.stats.frames += 1;
+            self.stats.writes += 1;
+            self.stats.bytes += frame.len() as u64;
+            let (pool, target) = (self.pool.clone(), self.target.clone());
+            tokio::spawn(async move {
+                let answer = match target.request_timeout {
+                    Some(limit) => tokio::time::timeout(limit, post(&pool, &target, &frame))
+                        .await
+                        .unwrap_or_else(|_| {
+                            failed(
+                                &frame,
+                                ErrorCode::INTERNAL_ERROR,
+                                &format!(
+                                    "no answer from {} within the request timeout ({limit:?})",
+                                    target.uri
+                                ),
+                            )
+                        }),
+                    None => post(&pool, &target, &frame).await,
+                };
+                if let Some(answer) = answer {
+                    let _ = answers.send(answer);
+                }
+                drop(slot);
+            });
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.answers = None;
+        Ok(())
+    }
+
+    fn stats(&self) -> WriterStats {
+        self.stats
+    }
+}
+
+/// The answers to a client's POSTs, as the frames its peer reads.
+struct Answers {
+    coming: mpsc::UnboundedReceiver<Bytes>,
+    max_frame_len: usize,
+}
+
+impl FrameSource for Answers {
+    async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        self.coming.recv().await.map(Ok)
+    }
+
+    fn max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+}
 
 /// hyper's pooling client, set up as `config` says.
 fn pool(config: &HttpClientConfig) -> Pool {
@@ -135,59 +239,6 @@ fn pool(config: &HttpClientConfig) -> Pool {
         .pool_max_idle_per_host(config.pool_max_idle_per_host)
         .http2_only(config.http2_prior_knowledge);
     builder.build(connector)
-}
-
-/// POSTs each frame the peer writes, at most `in_flight` at once, and writes each
-/// answer back; ends when the peer closes its end.
-async fn bridge(
-    connection: Connection<tokio::io::DuplexStream, tokio::io::DuplexStream>,
-    pool: Pool,
-    target: Arc<Target>,
-    in_flight: usize,
-) {
-    let Connection {
-        mut reader,
-        mut writer,
-    } = connection;
-    let (answers, mut to_write) = mpsc::channel::<Bytes>(64);
-    let write = tokio::spawn(async move {
-        while let Some(answer) = to_write.recv().await {
-            if writer.send(answer).await.is_err() {
-                break;
-            }
-        }
-    });
-    let slots = Arc::new(Semaphore::new(in_flight));
-    while let Some(Ok(frame)) = reader.next_frame().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let (pool, target, answers) = (pool.clone(), target.clone(), answers.clone());
-        tokio::spawn(async move {
-            let answer = match target.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, post(&pool, &target, &frame))
-                    .await
-                    .unwrap_or_else(|_| {
-                        failed(
-                            &frame,
-                            ErrorCode::INTERNAL_ERROR,
-                            &format!(
-                                "no answer from {} within the request timeout ({limit:?})",
-                                target.uri
-                            ),
-                        )
-                    }),
-                None => post(&pool, &target, &frame).await,
-            };
-            if let Some(answer) = answer {
-                let _ = answers.send(answer).await;
-            }
-            drop(slot);
-        });
-    }
-    // The peer has closed: answers still coming back have nobody to read them.
-    drop(answers);
-    let _ = write.await;
 }
 
 /// One POST: the answer to write back, if any.

@@ -92,7 +92,7 @@ impl Peer {
 
     /// [`Peer::connect`] over any source and sink of frames, which came by
     /// `transport`.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn connect_framed(
         source: impl FrameSource,
         sink: impl FrameSink,

@@ -30,7 +30,7 @@ use crate::framing::FrameCodec;
 
 pub(crate) use frames::{FrameSink, FrameSource};
 pub use reader::FrameReader;
-#[cfg(feature = "websocket")]
+#[cfg(feature = "http")]
 pub(crate) use writer::Progress;
 #[cfg(feature = "http")]
 pub(crate) use writer::{frame_queue, FrameQueue, Queued};
