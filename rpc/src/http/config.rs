@@ -37,11 +37,13 @@ pub struct HttpConfig {
     /// The largest WebSocket message, and frame (1 MiB). A larger one closes the
     /// WebSocket with code 1009 (message too big).
     pub websocket_max_message_bytes: usize,
-    /// How much a WebSocket reads at a time, its read buffer's size (8 KiB). Each
-    /// open WebSocket holds one, idle or not, so the default is small (tungstenite's
-    /// own is 128 KiB); a message larger than it is read in several reads into a
-    /// buffer that grows to the message. A server with few, busy WebSockets carrying
-    /// large messages reads them in fewer system calls with more.
+    /// How much a WebSocket reads at a time, its read buffer's size (4 KiB). Each
+    /// open WebSocket holds one, idle or not, and tungstenite zero-fills its free
+    /// room before every read, so the default is small (tungstenite's own is
+    /// 128 KiB, which it recommends lowering to 4 KiB for many connections); a
+    /// message larger than it is read in several reads into a buffer that grows to
+    /// the message. A server with few, busy WebSockets carrying large messages
+    /// reads them in fewer system calls with more.
     pub websocket_read_buffer_bytes: usize,
     /// How often the server pings a WebSocket client (30 s).
     pub websocket_ping_interval: Option<Duration>,
@@ -81,7 +83,7 @@ impl Default for HttpConfig {
             idle_timeout: Some(Duration::from_secs(120)),
             websocket: true,
             websocket_max_message_bytes: 1 << 20,
-            websocket_read_buffer_bytes: 8 * 1024,
+            websocket_read_buffer_bytes: 4 * 1024,
             websocket_ping_interval: Some(Duration::from_secs(30)),
             websocket_idle_timeout: Some(Duration::from_secs(90)),
             sse_keep_alive: Some(Duration::from_secs(15)),
