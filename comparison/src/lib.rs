@@ -6,18 +6,23 @@
 //! installs the counting allocator of [`counting`] and runs:
 //! - [`codec`]: decoding one small call and encoding its result, in process, no I/O;
 //! - [`loopback`]: calls over loopback TCP on one connection, server and client in one
-//!   process on a two-worker tokio runtime.
-//!
+//!   process on a two-worker tokio runtime;
 //! - [`streams`]: items per second of subscriptions, ours (TCP and WebSocket) and
-//!   jsonrpsee's (WebSocket).
+//!   jsonrpsee's (WebSocket);
+//! - [`connections`]: 1,000 connections to one server, one call in flight on each.
 //!
-//! [`report`] turns the figures into one markdown table with ratios. `README.md` beside
-//! this crate says what each figure means and holds the last results.
+//! [`report`] turns the figures into markdown tables with ratios and DESIGN.md's
+//! targets, [`charts`] into SVG charts; [`sockets`] checks with the kernel that the
+//! connections are the ones claimed. `README.md` beside this crate says what each
+//! figure means and holds the last results.
 
+pub mod charts;
 pub mod codec;
+pub mod connections;
 pub mod counting;
 pub mod loopback;
 pub mod report;
 pub mod services;
+pub mod sockets;
 pub mod stats;
 pub mod streams;

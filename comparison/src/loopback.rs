@@ -11,7 +11,9 @@
 //! 3. latency: sequential calls, each timed alone (p50 and p99 over all rounds);
 //! 4. in flight: 64 tasks sharing the one connection, each calling in a loop, first
 //!    unmeasured, then an allocation window (allocations per call with 64 in flight),
-//!    then the timed window (calls per second; the median over rounds is reported).
+//!    then the timed window (calls per second, the median over rounds; each call's
+//!    latency, p50 and p99 over all rounds; and the server's connections as the
+//!    kernel counts them at the end of the window, see [`crate::sockets`]).
 //!
 //! The contenders:
 //! - **ours**: `rpc::Server::serve_tcp` and `rpc::Client::connect_tcp`, newline-delimited
@@ -55,6 +57,7 @@ use crate::services::{
     Adder, CalcClient, CalcServer, JsonrpseeCalcClient, JsonrpseeCalcServer, TarpcCalc,
     TarpcCalcClient,
 };
+use crate::sockets::{self, Connections};
 use crate::stats::{median, percentile};
 
 /// The stacks compared over loopback.
@@ -144,6 +147,11 @@ pub struct Round {
     pub in_flight_allocs: f64,
     /// Calls per second with `in_flight` calls.
     pub calls_per_sec: f64,
+    /// Latencies of the calls of the timed window with `in_flight` calls, in
+    /// nanoseconds (empty for the floors, whose calls are not told apart).
+    pub in_flight_latencies: Vec<u32>,
+    /// The server's connections at the end of the timed window.
+    pub connections: Option<Connections>,
 }
 
 /// One contender's figures over all rounds.
@@ -153,6 +161,16 @@ pub struct LoopbackFigures {
     pub p50_us: f64,
     /// 99th percentile sequential latency, microseconds.
     pub p99_us: f64,
+    /// Sequential latency at [`PERCENTILES`], microseconds.
+    pub percentiles_us: [f64; 4],
+    /// Median latency with `in_flight` calls, microseconds, over all rounds (`None`
+    /// for the floors).
+    pub in_flight_p50_us: Option<f64>,
+    /// 99th percentile latency with `in_flight` calls, likewise.
+    pub in_flight_p99_us: Option<f64>,
+    /// The server's connections at the end of the timed window: the most
+    /// established and the most in `TIME_WAIT` seen in any round.
+    pub connections: Option<Connections>,
     /// Median over rounds of calls per second with `in_flight` calls.
     pub calls_per_sec: f64,
     /// Median over rounds of allocations per sequential call.
@@ -164,13 +182,16 @@ pub struct LoopbackFigures {
     pub rounds_calls_per_sec: Vec<f64>,
 }
 
+/// The percentiles of [`LoopbackFigures::percentiles_us`] (and the latency chart).
+pub const PERCENTILES: [f64; 4] = [50.0, 90.0, 99.0, 99.9];
+
 /// A connected client of one RPC stack, cheap to clone, making the `add` call.
-trait Caller: Clone + Send + Sync + 'static {
+pub(crate) trait Caller: Clone + Send + Sync + 'static {
     fn add(&self, a: i64, b: i64) -> impl Future<Output = i64> + Send;
 }
 
 #[derive(Clone)]
-struct Ours(CalcClient);
+pub(crate) struct Ours(pub(crate) CalcClient);
 
 impl Caller for Ours {
     async fn add(&self, a: i64, b: i64) -> i64 {
@@ -179,7 +200,7 @@ impl Caller for Ours {
 }
 
 #[derive(Clone)]
-struct Jsonrpsee(Arc<WsClient>);
+pub(crate) struct Jsonrpsee(pub(crate) Arc<WsClient>);
 
 impl Caller for Jsonrpsee {
     async fn add(&self, a: i64, b: i64) -> i64 {
@@ -213,19 +234,21 @@ impl Caller for Tarpc {
 }
 
 /// The phases of the in-flight run, read by every calling task before each call.
-const WARMUP: u8 = 0;
-const COUNTED: u8 = 1;
-const TIMED: u8 = 2;
-const STOP: u8 = 3;
+pub(crate) const WARMUP: u8 = 0;
+pub(crate) const COUNTED: u8 = 1;
+pub(crate) const TIMED: u8 = 2;
+pub(crate) const STOP: u8 = 3;
 
 /// Drives the phases of the in-flight run (the calling tasks run on their own) and
-/// returns the allocations per call of the counted window and the calls per second of
-/// the timed one; `counts` resolves to the calls made in each phase once all stop.
+/// returns the allocations per call of the counted window, the calls per second of
+/// the timed one and the connections of the server on `port` at its end; `counts`
+/// resolves to the calls made in each phase once all stop.
 async fn drive_phases(
     phase: &AtomicU8,
     config: &LoopbackConfig,
+    port: u16,
     counts: impl Future<Output = [u64; 3]>,
-) -> (f64, f64) {
+) -> (f64, f64, Option<Connections>) {
     tokio::time::sleep(config.in_flight_warmup).await;
     let window = Window::open();
     phase.store(COUNTED, Ordering::SeqCst);
@@ -234,17 +257,25 @@ async fn drive_phases(
     let allocs = window.finish();
     let start = Instant::now();
     tokio::time::sleep(config.in_flight_timed).await;
+    // While the calls go on, so that every connection they use is open; the window
+    // grows by the read, which its calls count in.
+    let connections = sockets::connections(port);
     phase.store(STOP, Ordering::SeqCst);
     let elapsed = start.elapsed();
     let counts = counts.await;
     (
         allocs as f64 / counts[COUNTED as usize].max(1) as f64,
         counts[TIMED as usize] as f64 / elapsed.as_secs_f64(),
+        connections,
     )
 }
 
-/// Measures one round of an RPC stack through its client.
-async fn measure<C: Caller>(client: C, config: LoopbackConfig) -> Round {
+/// Measures one round of an RPC stack against the server on `port`: the sequential
+/// phases through the first of `clients`, and with `in_flight` calls task `i` calls
+/// through `clients[i % clients.len()]` (one client shared by all, or one client
+/// per task).
+async fn measure<C: Caller>(clients: Vec<C>, config: LoopbackConfig, port: u16) -> Round {
+    let client = clients[0].clone();
     for i in 0..config.warmup_calls as i64 {
         assert_eq!(client.add(i, 1).await, i + 1);
     }
@@ -262,38 +293,56 @@ async fn measure<C: Caller>(client: C, config: LoopbackConfig) -> Round {
 
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let tasks: Vec<_> = (0..config.in_flight)
-        .map(|_| {
-            let client = client.clone();
+        .map(|i| {
+            let client = clients[i % clients.len()].clone();
             let phase = phase.clone();
             tokio::spawn(async move {
                 let mut counts = [0u64; 3];
+                // Allocated now, so that the counted window does not see it grow.
+                let mut latencies = Vec::with_capacity(4096);
                 loop {
                     let now = phase.load(Ordering::Relaxed);
                     if now == STOP {
-                        return counts;
+                        return (counts, latencies);
                     }
+                    let start = Instant::now();
                     std::hint::black_box(client.add(now as i64, 1).await);
+                    if now == TIMED {
+                        latencies.push(nanos(start.elapsed()));
+                    }
                     counts[now as usize] += 1;
                 }
             })
         })
         .collect();
+    let mut in_flight_latencies = Vec::new();
     let counts = async {
         let mut total = [0u64; 3];
         for task in future::join_all(tasks).await {
-            for (t, c) in total.iter_mut().zip(task.expect("a calling task")) {
+            let (counts, latencies) = task.expect("a calling task");
+            for (t, c) in total.iter_mut().zip(counts) {
                 *t += c;
             }
+            in_flight_latencies.extend(latencies);
         }
         total
     };
-    let (in_flight_allocs, calls_per_sec) = drive_phases(&phase, &config, counts).await;
+    let (in_flight_allocs, calls_per_sec, connections) =
+        drive_phases(&phase, &config, port, counts).await;
     Round {
         latencies,
         seq_allocs,
         in_flight_allocs,
         calls_per_sec,
+        in_flight_latencies,
+        connections,
     }
+}
+
+/// A latency in nanoseconds, saturating at about 4.3 s (half the memory of a
+/// `u64` for the hundreds of thousands of calls of a timed window).
+pub fn nanos(elapsed: Duration) -> u32 {
+    elapsed.as_nanos().min(u32::MAX as u128) as u32
 }
 
 async fn round_ours(config: LoopbackConfig) -> Round {
@@ -309,10 +358,20 @@ async fn round_ours(config: LoopbackConfig) -> Round {
     let client = rpc::Client::connect_tcp(addr, Framing::Ndjson, ConnectionConfig::default())
         .await
         .unwrap();
-    let round = measure(Ours(CalcClient::new(client)), config).await;
+    let round = measure(vec![Ours(CalcClient::new(client))], config, addr.port()).await;
     server.shutdown(Duration::from_secs(1)).await;
     serving.abort();
     round
+}
+
+/// HTTP/1.1 carries one request at a time on a connection, so "HTTP with 64
+/// keep-alive connections" is 64 clients, one per calling task, each keeping its
+/// one connection: a single pooling client with 64 in flight keeps no fixed number
+/// of connections (jsonrpsee's opened about 100; ours, whose pool keeps at most 32
+/// idle connections by default, closed and reopened thousands per second). The
+/// sequential phases use the first of them.
+fn http_clients<C>(config: &LoopbackConfig, connect: impl Fn() -> C) -> Vec<C> {
+    (0..config.in_flight).map(|_| connect()).collect()
 }
 
 /// Ours over the HTTP server, by WebSocket (`ws`) or by POST.
@@ -328,14 +387,20 @@ async fn round_ours_http(config: LoopbackConfig, ws: bool) -> Round {
                 .await
         })
     };
-    let client = if ws {
-        rpc::Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
+    let clients = if ws {
+        let client = rpc::Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
             .await
-            .unwrap()
+            .unwrap();
+        vec![Ours(CalcClient::new(client))]
     } else {
-        rpc::Client::connect_http(&format!("http://{addr}/"), ConnectionConfig::default()).unwrap()
+        http_clients(&config, || {
+            let client =
+                rpc::Client::connect_http(&format!("http://{addr}/"), ConnectionConfig::default())
+                    .unwrap();
+            Ours(CalcClient::new(client))
+        })
     };
-    let round = measure(Ours(CalcClient::new(client)), config).await;
+    let round = measure(clients, config, addr.port()).await;
     server.shutdown(Duration::from_secs(1)).await;
     serving.abort();
     round
@@ -348,10 +413,13 @@ async fn round_jsonrpsee_http(config: LoopbackConfig) -> Round {
         .unwrap();
     let addr = server.local_addr().unwrap();
     let handle = server.start(Adder.into_rpc());
-    let client = jsonrpsee::http_client::HttpClientBuilder::default()
-        .build(format!("http://{addr}"))
-        .unwrap();
-    let round = measure(JsonrpseeHttp(Arc::new(client)), config).await;
+    let clients = http_clients(&config, || {
+        let client = jsonrpsee::http_client::HttpClientBuilder::default()
+            .build(format!("http://{addr}"))
+            .unwrap();
+        JsonrpseeHttp(Arc::new(client))
+    });
+    let round = measure(clients, config, addr.port()).await;
     handle.stop().unwrap();
     handle.stopped().await;
     round
@@ -368,7 +436,7 @@ async fn round_jsonrpsee(config: LoopbackConfig) -> Round {
         .build(format!("ws://{addr}"))
         .await
         .unwrap();
-    let round = measure(Jsonrpsee(Arc::new(client)), config).await;
+    let round = measure(vec![Jsonrpsee(Arc::new(client))], config, addr.port()).await;
     handle.stop().unwrap();
     handle.stopped().await;
     round
@@ -400,7 +468,7 @@ macro_rules! round_tarpc {
         stream.set_nodelay(true).unwrap();
         let transport = tarpc::serde_transport::Transport::from((stream, $codec::default()));
         let client = TarpcCalcClient::new(tarpc::client::Config::default(), transport).spawn();
-        let round = measure(Tarpc(client), config).await;
+        let round = measure(vec![Tarpc(client)], config, addr.port()).await;
         serving.abort();
         round
     }};
@@ -589,13 +657,16 @@ async fn round_floor(config: LoopbackConfig, batched: bool) -> Round {
         })
     };
     let counts = async { client.await.expect("the floor's client") };
-    let (in_flight_allocs, calls_per_sec) = drive_phases(&phase, &config, counts).await;
+    let (in_flight_allocs, calls_per_sec, connections) =
+        drive_phases(&phase, &config, addr.port(), counts).await;
     serving.abort();
     Round {
         latencies,
         seq_allocs,
         in_flight_allocs,
         calls_per_sec,
+        in_flight_latencies: Vec::new(),
+        connections,
     }
 }
 
@@ -656,9 +727,28 @@ pub fn run(
             let mut seq_allocs: Vec<f64> = rounds.iter().map(|r| r.seq_allocs).collect();
             let mut in_flight_allocs: Vec<f64> =
                 rounds.iter().map(|r| r.in_flight_allocs).collect();
+            let mut in_flight: Vec<u32> = rounds
+                .iter()
+                .flat_map(|r| r.in_flight_latencies.iter().copied())
+                .collect();
+            in_flight.sort_unstable();
+            let in_flight_at =
+                |p: f64| (!in_flight.is_empty()).then(|| percentile(&in_flight, p) as f64 / 1e3);
+            let connections =
+                rounds
+                    .iter()
+                    .filter_map(|r| r.connections)
+                    .reduce(|a, b| Connections {
+                        established: a.established.max(b.established),
+                        time_wait: a.time_wait.max(b.time_wait),
+                    });
             let figures = LoopbackFigures {
                 p50_us: percentile(&latencies, 50.0) as f64 / 1e3,
                 p99_us: percentile(&latencies, 99.0) as f64 / 1e3,
+                percentiles_us: PERCENTILES.map(|p| percentile(&latencies, p) as f64 / 1e3),
+                in_flight_p50_us: in_flight_at(50.0),
+                in_flight_p99_us: in_flight_at(99.0),
+                connections,
                 calls_per_sec: median(&mut per_sec),
                 seq_allocs: median(&mut seq_allocs),
                 in_flight_allocs: median(&mut in_flight_allocs),

@@ -273,8 +273,29 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// The markdown table: items/s per contender (medians over rounds) and ours over
-/// jsonrpsee.
+/// DESIGN.md's figure for streams: ours at least this many times jsonrpsee's
+/// subscriptions in items per second.
+pub const TARGET_RATIO: f64 = 3.0;
+
+/// Ours over WebSocket against jsonrpsee's WebSocket in items per second (medians
+/// over rounds), one stream or `many`; `None` when a contender did not run.
+pub fn ratio(results: &[(StreamContender, Vec<StreamRound>)], many: bool) -> Option<f64> {
+    let figure = |c: StreamContender| {
+        let rounds = &results.iter().find(|(k, _)| *k == c)?.1;
+        (!rounds.is_empty()).then(|| {
+            median(
+                rounds
+                    .iter()
+                    .map(|r| if many { r.many_per_sec } else { r.one_per_sec })
+                    .collect(),
+            )
+        })
+    };
+    Some(figure(StreamContender::OursWs)? / figure(StreamContender::JsonrpseeWs)?)
+}
+
+/// The markdown table: items/s per contender (medians over rounds), ours over
+/// jsonrpsee and DESIGN.md's target.
 pub fn table(results: &[(StreamContender, Vec<StreamRound>)], config: StreamsConfig) -> String {
     let figure = |c: StreamContender, many: bool| {
         let rounds = &results.iter().find(|(k, _)| *k == c).unwrap().1;
@@ -286,7 +307,7 @@ pub fn table(results: &[(StreamContender, Vec<StreamRound>)], config: StreamsCon
         )
     };
     let mut out = String::from(
-        "| streams | ours TCP | ours WebSocket | jsonrpsee WebSocket | ours WS / jsonrpsee |\n|---|---:|---:|---:|---:|\n",
+        "| streams | ours TCP | ours WebSocket | jsonrpsee WebSocket | ours WS / jsonrpsee | target (DESIGN.md) | met |\n|---|---:|---:|---:|---:|---|---|\n",
     );
     for (label, many) in [
         (format!("one stream, {} items", config.one), false),
@@ -301,8 +322,12 @@ pub fn table(results: &[(StreamContender, Vec<StreamRound>)], config: StreamsCon
             figure(StreamContender::JsonrpseeWs, many),
         );
         out.push_str(&format!(
-            "| {label} (items/s) | {tcp:.0} | {ws:.0} | {js:.0} | {:.2}x |\n",
-            ws / js
+            "| {label} (items/s) | {} | {} | {} | {:.2}x | ≥ {TARGET_RATIO}x | {} |\n",
+            crate::report::per_sec(tcp),
+            crate::report::per_sec(ws),
+            crate::report::per_sec(js),
+            ws / js,
+            crate::report::yes_no(ws / js >= TARGET_RATIO),
         ));
     }
     out
