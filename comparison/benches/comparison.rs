@@ -101,6 +101,10 @@ fn main() {
         warmup: Duration::from_millis(300),
         timed: Duration::from_millis(if quick { 1000 } else { 1500 }),
     };
+    if only.as_deref().is_none_or(|name| name == "connections") {
+        // Now rather than after the other workloads' minutes.
+        connections::require_open_files(&connections_config);
+    }
     let note = |extra: &str| {
         format!(
             "{} run{extra}, {} cores, load average at start {load_average}, rpc at {}",

@@ -291,6 +291,13 @@ fn round(contender: ConnContender, config: ConnectionsConfig) -> ConnRound {
     round
 }
 
+/// Panics, saying what to do, when this process may not open a file for both ends
+/// of every connection (`ulimit -n`).
+pub fn require_open_files(config: &ConnectionsConfig) {
+    // Both ends of every connection, plus the runtime's and the bench's own.
+    sockets::require_open_files(2 * config.connections as u64 + 256);
+}
+
 /// Runs the workload: `config.rounds` rounds over every contender, the order
 /// rotating from round to round. `progress` hears about each finished round.
 ///
@@ -302,8 +309,7 @@ pub fn run(
     config: ConnectionsConfig,
     mut progress: impl FnMut(ConnContender, usize, &ConnRound),
 ) -> Vec<(ConnContender, ConnFigures)> {
-    // Both ends of every connection, plus the runtime's and the bench's own.
-    sockets::require_open_files(2 * config.connections as u64 + 256);
+    require_open_files(&config);
     let all = ConnContender::ALL;
     let mut rounds: Vec<Vec<ConnRound>> = vec![Vec::new(); all.len()];
     for r in 0..config.rounds {
