@@ -261,6 +261,12 @@ pub fn write_all(dir: &Path, run: &Run) -> Result<Vec<PathBuf>, Box<dyn Error>> 
     let pairs: Vec<(&str, &LoopbackFigures, &LoopbackFigures)> = [
         ("WebSocket", Contender::OursWs, Contender::Jsonrpsee),
         ("HTTP POST", Contender::OursHttp, Contender::JsonrpseeHttp),
+        // The servers alone: jsonrpsee's client against both.
+        (
+            "HTTP servers alone",
+            Contender::OursServerHttp,
+            Contender::JsonrpseeHttp,
+        ),
     ]
     .into_iter()
     .filter_map(|(name, o, t)| Some((name, lb(o)?, lb(t)?)))

@@ -83,11 +83,14 @@ pub enum Contender {
     OursHttp,
     /// jsonrpsee over HTTP POST (its server and `HttpClient`).
     JsonrpseeHttp,
+    /// Ours' HTTP server called by jsonrpsee's `HttpClient`: against
+    /// `JsonrpseeHttp`, the two servers behind the same client.
+    OursServerHttp,
 }
 
 impl Contender {
     /// All contenders, in the order they run in a round.
-    pub const ALL: [Contender; 9] = [
+    pub const ALL: [Contender; 10] = [
         Contender::Ours,
         Contender::Jsonrpsee,
         Contender::TarpcJson,
@@ -97,6 +100,7 @@ impl Contender {
         Contender::OursWs,
         Contender::OursHttp,
         Contender::JsonrpseeHttp,
+        Contender::OursServerHttp,
     ];
 
     /// The name in the report.
@@ -111,6 +115,7 @@ impl Contender {
             Contender::OursWs => "ours-ws",
             Contender::OursHttp => "ours-http",
             Contender::JsonrpseeHttp => "jsonrpsee-http",
+            Contender::OursServerHttp => "ours-server-http",
         }
     }
 }
@@ -374,8 +379,17 @@ fn http_clients<C>(config: &LoopbackConfig, connect: impl Fn() -> C) -> Vec<C> {
     (0..config.in_flight).map(|_| connect()).collect()
 }
 
-/// Ours over the HTTP server, by WebSocket (`ws`) or by POST.
-async fn round_ours_http(config: LoopbackConfig, ws: bool) -> Round {
+/// jsonrpsee's HTTP client of the server at `addr`.
+fn jsonrpsee_http(addr: SocketAddr) -> JsonrpseeHttp {
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(format!("http://{addr}"))
+        .unwrap();
+    JsonrpseeHttp(Arc::new(client))
+}
+
+/// Ours over the HTTP server, called as `contender` says: by our WebSocket client
+/// (`OursWs`), our HTTP client (`OursHttp`) or jsonrpsee's (`OursServerHttp`).
+async fn round_ours_http(config: LoopbackConfig, contender: Contender) -> Round {
     let server = Arc::new(rpc::Server::new(CalcServer::new(Adder)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -387,20 +401,30 @@ async fn round_ours_http(config: LoopbackConfig, ws: bool) -> Round {
                 .await
         })
     };
-    let clients = if ws {
-        let client = rpc::Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
-            .await
-            .unwrap();
-        vec![Ours(CalcClient::new(client))]
-    } else {
-        http_clients(&config, || {
+    let round = match contender {
+        Contender::OursWs => {
             let client =
-                rpc::Client::connect_http(&format!("http://{addr}/"), ConnectionConfig::default())
+                rpc::Client::connect_ws(&format!("ws://{addr}/"), ConnectionConfig::default())
+                    .await
                     .unwrap();
-            Ours(CalcClient::new(client))
-        })
+            measure(vec![Ours(CalcClient::new(client))], config, addr.port()).await
+        }
+        Contender::OursHttp => {
+            let clients = http_clients(&config, || {
+                let client = rpc::Client::connect_http(
+                    &format!("http://{addr}/"),
+                    ConnectionConfig::default(),
+                )
+                .unwrap();
+                Ours(CalcClient::new(client))
+            });
+            measure(clients, config, addr.port()).await
+        }
+        _ => {
+            let clients = http_clients(&config, || jsonrpsee_http(addr));
+            measure(clients, config, addr.port()).await
+        }
     };
-    let round = measure(clients, config, addr.port()).await;
     server.shutdown(Duration::from_secs(1)).await;
     serving.abort();
     round
@@ -413,12 +437,7 @@ async fn round_jsonrpsee_http(config: LoopbackConfig) -> Round {
         .unwrap();
     let addr = server.local_addr().unwrap();
     let handle = server.start(Adder.into_rpc());
-    let clients = http_clients(&config, || {
-        let client = jsonrpsee::http_client::HttpClientBuilder::default()
-            .build(format!("http://{addr}"))
-            .unwrap();
-        JsonrpseeHttp(Arc::new(client))
-    });
+    let clients = http_clients(&config, || jsonrpsee_http(addr));
     let round = measure(clients, config, addr.port()).await;
     handle.stop().unwrap();
     handle.stopped().await;
@@ -688,8 +707,9 @@ fn round(contender: Contender, config: LoopbackConfig) -> Round {
                 Contender::TarpcBincode => round_tarpc_bincode(config).await,
                 Contender::Floor => round_floor(config, false).await,
                 Contender::FloorBatched => round_floor(config, true).await,
-                Contender::OursWs => round_ours_http(config, true).await,
-                Contender::OursHttp => round_ours_http(config, false).await,
+                Contender::OursWs | Contender::OursHttp | Contender::OursServerHttp => {
+                    round_ours_http(config, contender).await
+                }
                 Contender::JsonrpseeHttp => round_jsonrpsee_http(config).await,
             }
         })
