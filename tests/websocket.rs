@@ -1,6 +1,7 @@
 //! JSON-RPC over WebSocket on the HTTP server's port and path: a stream peer's
 //! semantics (calls in flight, server-to-client calls), and the WebSocket's rules
-//! (close frames with a reason, the message size limit).
+//! (pings, close frames with a reason: 1001 for a silent client, 1009 for a message
+//! over the size limit).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,6 +167,117 @@ async fn a_refused_handshake_names_the_url() {
         .unwrap_err();
     assert!(err.is_connect(), "{err}");
     assert!(err.to_string().contains(&wrong), "{err}");
+    server.shutdown(Duration::from_secs(5)).await;
+    serving.await.unwrap().unwrap();
+}
+
+/// Upgrades a plain socket to a WebSocket on `addr` by hand, so that a test can send
+/// and read raw frames (and answer no ping).
+fn raw_websocket(addr: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(
+        socket,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            socket.read(&mut byte).unwrap(),
+            1,
+            "the server closed the upgrade"
+        );
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "not upgraded");
+    socket
+}
+
+/// Reads one unmasked frame from the server: its opcode and payload.
+fn read_frame(socket: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    socket.read_exact(&mut head).unwrap();
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut len = [0u8; 2];
+            socket.read_exact(&mut len).unwrap();
+            usize::from(u16::from_be_bytes(len))
+        }
+        len => usize::from(len),
+    };
+    let mut payload = vec![0u8; len];
+    socket.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// Reads frames until a close frame; returns the pings seen before it and the
+/// close's code and reason.
+fn until_close(socket: &mut std::net::TcpStream) -> (usize, u16, String) {
+    let mut pings = 0;
+    loop {
+        match read_frame(socket) {
+            (0x9, _) => pings += 1,
+            (0x8, payload) => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return (pings, code, String::from_utf8_lossy(&payload[2..]).into());
+            }
+            (opcode, _) => panic!("unexpected frame with opcode {opcode:#x}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_client_is_pinged_then_closed_with_1001() {
+    let mut config = HttpConfig::default();
+    config.websocket_ping_interval = Some(Duration::from_millis(50));
+    config.websocket_idle_timeout = Some(Duration::from_millis(400));
+    let (server, url, serving) = start(config).await;
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (pings, code, reason) = tokio::task::spawn_blocking(move || {
+        let mut socket = raw_websocket(&addr);
+        until_close(&mut socket)
+    })
+    .await
+    .unwrap();
+    assert!(pings >= 3, "{pings} pings before the close");
+    assert_eq!(code, 1001, "{reason}");
+    assert!(reason.contains("idle timeout"), "{reason}");
+    assert_eq!(server.metrics().timed_out_connections, 1);
+    server.shutdown(Duration::from_secs(5)).await;
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_is_answered_by_a_close_with_1009() {
+    use std::io::Write;
+    let mut config = HttpConfig::default();
+    config.websocket_max_message_bytes = 1024;
+    let (server, url, serving) = start(config).await;
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (_, code, reason) = tokio::task::spawn_blocking(move || {
+        let mut socket = raw_websocket(&addr);
+        // A masked text frame announcing 2,000 bytes: refused from its header.
+        let mut frame = vec![0x81, 0x80 | 126];
+        frame.extend_from_slice(&2000u16.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend(std::iter::repeat_n(b'x' ^ 1, 2000));
+        socket.write_all(&frame).unwrap();
+        until_close(&mut socket)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1009, "{reason}");
     server.shutdown(Duration::from_secs(5)).await;
     serving.await.unwrap().unwrap();
 }
