@@ -2,6 +2,10 @@
 //! typed serde_json decode of the same bytes, and serde_json writing into a reused
 //! buffer; `serde_json::Value` for reference.
 //!
+//! The `rpc_server_path` cases encode an answer the way a server does: a buffer from
+//! the pool, the response encoded into it, the frame frozen off it, and the frame
+//! handed back to the pool once written (what the connection's writer does).
+//!
 //! Run: `cargo bench --bench message_processing`.
 
 use std::future::Future;
@@ -10,7 +14,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rpc::buffer::BufferPool;
 use rpc::message::{encode_result, parse, Id, Incoming, Message};
 use rpc::rpc_service;
 use rpc::service::Service;
@@ -172,5 +177,98 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, small_call, large_params, batch);
+/// The server's answer path: pool, encode, freeze; then the writer's recycle.
+fn server_path<R: Serialize + ?Sized>(pool: &BufferPool, id: Id<'_>, result: &R) -> usize {
+    let mut buf = pool.take(512);
+    encode_result(&mut buf, id, result).unwrap();
+    let frame = pool.freeze(buf);
+    let len = frame.len();
+    pool.recycle(black_box(frame));
+    len
+}
+
+fn small_result(c: &mut Criterion) {
+    let mut group = c.benchmark_group("small_result_encode");
+    let mut vec = Vec::with_capacity(256);
+    group.bench_function("serde_json_reused_buffer", |b| {
+        b.iter(|| {
+            vec.clear();
+            let response = TypedResponse {
+                jsonrpc: "2.0",
+                id: 7,
+                result: black_box(3i64),
+            };
+            serde_json::to_writer(&mut vec, &response).unwrap();
+            black_box(vec.len())
+        })
+    });
+    let pool = BufferPool::default();
+    let id = Id::from_json("7").unwrap();
+    group.bench_function("rpc_server_path", |b| {
+        b.iter(|| server_path(&pool, black_box(id), &black_box(3i64)))
+    });
+    group.finish();
+}
+
+/// A struct-heavy result: an array of small objects with numbers and short strings.
+#[derive(Serialize, Deserialize)]
+struct Point {
+    x: i64,
+    y: f64,
+    label: String,
+    tags: Vec<u32>,
+}
+
+fn large_result(c: &mut Criterion) {
+    let text: String = (0..1024).map(|i| format!("{:063}.", i)).collect();
+    let points: Vec<Point> = (0..1000)
+        .map(|i| Point {
+            x: i * 7919,
+            y: i as f64 * 0.25,
+            label: format!("point-{i}"),
+            tags: vec![i as u32, 2, 3],
+        })
+        .collect();
+    let mut group = c.benchmark_group("large_result_encode");
+    let pool = BufferPool::default();
+    let id = Id::from_json("1").unwrap();
+    fn cases<R: Serialize>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        pool: &BufferPool,
+        id: Id<'_>,
+        result: &R,
+    ) {
+        let size = serde_json::to_vec(result).unwrap().len();
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut vec = Vec::new();
+        group.bench_function(BenchmarkId::new("serde_json_reused_buffer", name), |b| {
+            b.iter(|| {
+                vec.clear();
+                let response = TypedResponse {
+                    jsonrpc: "2.0",
+                    id: 1,
+                    result: black_box(result),
+                };
+                serde_json::to_writer(&mut vec, &response).unwrap();
+                black_box(vec.len())
+            })
+        });
+        group.bench_function(BenchmarkId::new("rpc_server_path", name), |b| {
+            b.iter(|| server_path(pool, black_box(id), black_box(result)))
+        });
+    }
+    cases(&mut group, "string_64k", &pool, id, &text);
+    cases(&mut group, "structs_64k", &pool, id, &points);
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    small_call,
+    small_result,
+    large_result,
+    large_params,
+    batch
+);
 criterion_main!(benches);

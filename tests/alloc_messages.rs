@@ -5,6 +5,7 @@
 //! counts only that thread's allocations.
 
 use bytes::BytesMut;
+use rpc::buffer::BufferPool;
 use rpc::framing::{ContentLengthCodec, NdjsonCodec};
 use rpc::message::{encode_result, parse, Incoming, Message};
 use tokio_util::codec::{Decoder, Encoder};
@@ -45,6 +46,33 @@ fn encoding_a_result_into_a_reused_buffer_allocates_nothing() {
     });
     assert_eq!(count, 0);
     assert_eq!(&buf[..], br#"{"jsonrpc":"2.0","id":7,"result":3}"#);
+}
+
+#[test]
+fn encoding_a_small_answer_on_the_server_path_allocates_nothing_once_the_pool_is_warm() {
+    // What a server does per answer: a pooled buffer, the response, the frame frozen
+    // off it; then what the writer does once the frame is sent: recycle it.
+    let pool = BufferPool::default();
+    let Ok(Incoming::Single(Message::Request(req))) = parse(ADD) else {
+        panic!()
+    };
+    let answer = |pool: &BufferPool| {
+        let mut buf = pool.take(512);
+        encode_result(&mut buf, req.id, &3i64).unwrap();
+        let frame = pool.freeze(buf);
+        assert_eq!(&frame[..], br#"{"jsonrpc":"2.0","id":7,"result":3}"#);
+        pool.recycle(frame);
+    };
+    // The first answer allocates the buffer (and `freeze` the handle it shares).
+    answer(&pool);
+    let count = allocations_in(|| {
+        for _ in 0..10_000 {
+            answer(&pool);
+        }
+    });
+    assert_eq!(count, 0);
+    let stats = pool.stats();
+    assert_eq!((stats.misses, stats.hits), (1, 10_000));
 }
 
 /// Feeds `stream` in `chunk`-byte reads into a buffer that is reserved the way the

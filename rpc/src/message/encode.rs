@@ -231,7 +231,31 @@ fn write_params<P: Serialize + ?Sized>(
 
 /// Serializes `value` as compact JSON onto the end of `buf`.
 pub fn write_json<T: Serialize + ?Sized>(buf: &mut BytesMut, value: &T) -> Result<(), EncodeError> {
-    serde_json::to_writer(buf.writer(), value).map_err(EncodeError)
+    serde_json::to_writer(Appender(buf), value).map_err(EncodeError)
+}
+
+/// `io::Write` onto the end of a `BytesMut`. serde_json writes every token with
+/// `write_all`; `bytes`' own writer goes through `write` and `BufMut::put_slice`, a
+/// loop and a bound check per token, which this appends directly.
+struct Appender<'a>(&'a mut BytesMut);
+
+impl std::io::Write for Appender<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn guarded(
