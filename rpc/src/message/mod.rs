@@ -14,6 +14,7 @@ mod id;
 pub(crate) mod into_rpc_error;
 mod json_text;
 mod parse;
+mod scan;
 
 pub use encode::{
     encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,

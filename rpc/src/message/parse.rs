@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use super::{bound_message, ErrorCode, ErrorObject, Id, MAX_MESSAGE_LEN};
+use super::{bound_message, scan, ErrorCode, ErrorObject, Id, MAX_MESSAGE_LEN};
 
 /// A request: a call that expects a response.
 #[derive(Debug, Clone)]
@@ -224,6 +224,11 @@ pub fn parse(frame: &[u8]) -> Result<Incoming<'_>, Invalid<'_>> {
 
 /// Parses one frame with the given limits; see [`parse`].
 pub fn parse_with(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
+    if frame.len() >= PARAMS_LAST_MIN && frame.first() == Some(&b'{') {
+        if let Some(parsed) = parse_params_last(frame, limits) {
+            return parsed.map(Incoming::Single);
+        }
+    }
     if let Some(limit) = limits.max_depth {
         if nests_deeper_than(frame, limit) {
             return Err(Invalid::too_deep(limit));
@@ -303,7 +308,7 @@ fn parse_batch(frame: &str, limits: ParseLimits) -> Result<Incoming<'_>, Invalid
 }
 
 /// Every member of a message, raw; `None` means absent (a JSON `null` is `Some`).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
     jsonrpc: Option<StrMember<'a>>,
@@ -381,6 +386,122 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+/// Frames at least this long try [`parse_params_last`] first; in shorter ones the
+/// params cost little to skip twice.
+const PARAMS_LAST_MIN: usize = 1024;
+
+/// Parses a single message whose params are its last member, skipping every member
+/// value with [`scan::skip_value`] instead of serde_json: on 64 KiB of params the
+/// envelope's pass (with the UTF-8 check and the nesting scan it replaces) takes a
+/// quarter less time, and still validates the whole frame.
+///
+/// It reads the members the way the derived [`Envelope`] does, for the plain case
+/// only: member names without escapes or non-ASCII bytes, `jsonrpc` and `method`
+/// without escapes, no duplicates, no `result` or `error`, and the params last (only
+/// `}` and whitespace after them). The nesting is the deepest member plus the message
+/// object's level, as [`nests_deeper_than`] would find it in the whole frame.
+///
+/// `None` for any frame outside that case, and for every frame that is not valid JSON
+/// or UTF-8: the caller then takes the general path, whose answer (with its error
+/// messages) is the one every frame gets. When this returns, it returns what the
+/// general path would.
+fn parse_params_last(
+    frame: &[u8],
+    limits: ParseLimits,
+) -> Option<Result<Message<'_>, Invalid<'_>>> {
+    let scan = &mut scan::Scan::default();
+    let mut env = Envelope::default();
+    // The message object is level 1.
+    let mut deepest = 1;
+    let mut at = scan::skip_whitespace(frame, 0);
+    if frame.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    loop {
+        at = scan::skip_whitespace(frame, at);
+        if frame.get(at) != Some(&b'"') {
+            return None;
+        }
+        let name_start = at + 1;
+        let name_len = frame[name_start..]
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1F | 0x80..))?;
+        let name_end = name_start + name_len;
+        if frame[name_end] != b'"' {
+            return None;
+        }
+        at = scan::skip_whitespace(frame, name_end + 1);
+        if frame.get(at) != Some(&b':') {
+            return None;
+        }
+        let start = scan::skip_whitespace(frame, at + 1);
+        let (end, depth) = scan::skip_value(frame, start, scan)?;
+        deepest = deepest.max(1 + depth);
+        // SAFETY: the scan validated `start..end` as one JSON value, and the text from
+        // there as UTF-8 as far as it went (see `scan::skip_value`); `start` follows
+        // ASCII, so it is a character boundary.
+        let value = unsafe { std::str::from_utf8_unchecked(&frame[start..end]) };
+        match &frame[name_start..name_end] {
+            b"params" => {
+                let close = scan::skip_whitespace(frame, end);
+                if frame.get(close) != Some(&b'}')
+                    || scan::skip_whitespace(frame, close + 1) != frame.len()
+                {
+                    return None;
+                }
+                env.params = Some(raw(value));
+                break;
+            }
+            b"jsonrpc" => once(&mut env.jsonrpc, str_member(value)?)?,
+            b"method" => once(&mut env.method, str_member(value)?)?,
+            b"id" => once(&mut env.id, raw(value))?,
+            b"result" | b"error" => return None,
+            _ => {}
+        }
+        at = scan::skip_whitespace(frame, end);
+        if frame.get(at) != Some(&b',') {
+            return None;
+        }
+        at += 1;
+    }
+    if let Some(limit) = limits.max_depth {
+        if deepest > limit {
+            return Some(Err(Invalid::too_deep(limit)));
+        }
+    }
+    Some(message_of(env))
+}
+
+/// Sets a member read once; `None` for a second time, which the general path reports.
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    match slot {
+        Some(_) => None,
+        None => {
+            *slot = Some(value);
+            Some(())
+        }
+    }
+}
+
+/// A validated JSON value as the [`StrMember`] the envelope would read; `None` for a
+/// string with escapes (left to the general path, which unescapes it).
+fn str_member(value: &str) -> Option<StrMember<'_>> {
+    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(text) if !text.contains('\\') => Some(StrMember::Str(Cow::Borrowed(text))),
+        Some(_) => None,
+        None => Some(StrMember::NotAString),
+    }
+}
+
+/// A validated JSON value as a raw value.
+fn raw(value: &str) -> &RawValue {
+    // SAFETY: `RawValue` is `#[repr(transparent)]` over `str` (serde_json makes its
+    // own borrowed raw values with this cast), and `value` is one JSON value, which
+    // the scan validated.
+    unsafe { &*(value as *const str as *const RawValue) }
+}
+
 /// Parses a frame that starts with `{` into one message.
 pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
     let env: Envelope<'_> = match serde_json::from_str(text) {
@@ -398,7 +519,11 @@ pub(crate) fn parse_object(text: &str) -> Result<Message<'_>, Invalid<'_>> {
             });
         }
     };
+    message_of(env)
+}
 
+/// The message an envelope holds, or why it holds none.
+fn message_of(env: Envelope<'_>) -> Result<Message<'_>, Invalid<'_>> {
     let id = match env.id {
         None => None,
         Some(raw) => match Id::from_raw(raw) {

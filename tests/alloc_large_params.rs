@@ -1,0 +1,100 @@
+//! Exact allocation counts of a call with 64 KiB of params, parsed and decoded on the
+//! generated path. A counting global allocator wraps the system one; this file is its
+//! own test binary so nothing else allocates on its count.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use rpc::message::{parse, Incoming, Message};
+use rpc::rpc_service;
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations_in;
+
+fn ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("the handler waited"),
+    }
+}
+
+#[rpc_service]
+pub trait Text {
+    async fn owned(&self, text: String) -> usize;
+    /// The address of the text's first byte, to show it was not copied.
+    async fn borrowed(&self, text: &str) -> usize;
+}
+
+struct Impl;
+
+impl Text for Impl {
+    async fn owned(&self, text: String) -> usize {
+        text.len()
+    }
+    async fn borrowed(&self, text: &str) -> usize {
+        text.as_ptr() as usize
+    }
+}
+
+type Server = TextServer<Impl>;
+
+fn frame(method: &str, text: &str) -> Vec<u8> {
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"text":"{text}"}}}}"#)
+        .into_bytes()
+}
+
+#[test]
+fn parsing_64_kib_params_allocates_nothing() {
+    let text: String = (0..1024).map(|i| format!("{i:062}\\n")).collect();
+    let frame = frame("owned", &text);
+    let count = allocations_in(|| {
+        for _ in 0..10 {
+            let Ok(Incoming::Single(Message::Request(req))) = parse(std::hint::black_box(&frame))
+            else {
+                panic!("not a request")
+            };
+            std::hint::black_box(req);
+        }
+    });
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn decoding_64_kib_of_escaped_text_into_a_string_makes_its_allocations_in_serde_json() {
+    // An escape every 64 bytes: serde_json unescapes into its scratch buffer, which
+    // grows by doubling from empty (a fresh one per decode), then copies it into the
+    // String. Nothing of this crate's allocates on the way.
+    let text: String = (0..1024).map(|i| format!("{i:062}\\n")).collect();
+    let frame = frame("owned", &text);
+    let mut len = 0;
+    let count = allocations_in(|| {
+        let Ok(Incoming::Single(Message::Request(req))) = parse(&frame) else {
+            panic!("not a request")
+        };
+        len = ready(Server::__call_owned(&Impl, req.params.map(|p| p.get()))).unwrap();
+    });
+    assert_eq!(len, 1024 * 63);
+    // The scratch buffer's growth, doubling from the first 62 bytes to 124 KiB (12),
+    // and the String (1).
+    assert_eq!(count, 13);
+}
+
+#[test]
+fn a_64_kib_str_parameter_points_into_the_frame_without_allocating() {
+    let text = "x".repeat(64 * 1024);
+    let frame = frame("borrowed", &text);
+    let mut at = 0;
+    let count = allocations_in(|| {
+        let Ok(Incoming::Single(Message::Request(req))) = parse(&frame) else {
+            panic!("not a request")
+        };
+        at = ready(Server::__call_borrowed(&Impl, req.params.map(|p| p.get()))).unwrap();
+    });
+    assert_eq!(count, 0);
+    let start = frame.windows(4).position(|w| w == b"xxxx").unwrap();
+    assert_eq!(at, frame.as_ptr() as usize + start);
+}
