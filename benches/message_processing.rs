@@ -177,11 +177,13 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-/// The server's answer path: pool, encode, freeze; then the writer's recycle.
+/// The server's answer path (`rpc::__private::respond`, which the generated code
+/// calls): encode into the pool's room and cut the frame off (`frame_with`, that is
+/// take, encode, freeze); then the writer's recycle once the frame is sent.
 fn server_path<R: Serialize + ?Sized>(pool: &BufferPool, id: Id<'_>, result: &R) -> usize {
-    let mut buf = pool.take(512);
-    encode_result(&mut buf, id, result).unwrap();
-    let frame = pool.freeze(buf);
+    let frame = pool
+        .frame_with(512, |buf| encode_result(buf, id, result))
+        .unwrap();
     let len = frame.len();
     pool.recycle(black_box(frame));
     len

@@ -299,3 +299,94 @@ fn freeze_cuts_frames_from_one_allocation_and_reclaims_it_when_they_are_gone() {
     assert_eq!(buf.as_ptr(), first, "the same allocation, from its start");
     assert_eq!(pool.stats().misses, 1);
 }
+
+#[test]
+fn frame_with_writes_in_the_parked_room_and_counts_a_take_and_a_give() {
+    let pool = small_pool(4);
+    let frame = pool
+        .frame_with(100, |buf| {
+            buf.extend_from_slice(b"first");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    assert_eq!(&frame[..], b"first");
+    assert_eq!((pool.stats().misses, pool.stats().hits), (1, 0));
+    for i in 0..10 {
+        let frame = pool
+            .frame_with(100, |buf| {
+                assert!(buf.is_empty());
+                buf.extend_from_slice(format!("frame {i}").as_bytes());
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(frame, format!("frame {i}").as_bytes());
+        pool.recycle(frame);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.misses, stats.hits), (1, 10));
+    // Each write was a take and a give (the room parked again); the recycled frames
+    // were still sharing their allocation with it.
+    assert_eq!((stats.returned, stats.discarded), (11, 10));
+}
+
+#[test]
+fn frame_with_gives_the_buffer_back_empty_when_the_write_fails() {
+    let pool = small_pool(4);
+    pool.recycle(pool.frame_with(10, |_| Ok::<_, ()>(())).unwrap());
+    let failed = pool.frame_with(10, |buf| {
+        buf.extend_from_slice(b"half a message");
+        Err("failed")
+    });
+    assert_eq!(failed.unwrap_err(), "failed");
+    let frame = pool
+        .frame_with(10, |buf| {
+            assert!(buf.is_empty(), "the failed write left {buf:?}");
+            buf.extend_from_slice(b"whole");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    assert_eq!(&frame[..], b"whole");
+    assert_eq!(pool.stats().misses, 1);
+}
+
+#[test]
+fn frame_with_used_inside_a_write_takes_the_general_path() {
+    let pool = small_pool(4);
+    pool.recycle(pool.frame_with(10, |_| Ok::<_, ()>(())).unwrap());
+    let outer = pool
+        .frame_with(10, |buf| {
+            let inner = pool
+                .frame_with(10, |inner| {
+                    inner.extend_from_slice(b"inner");
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+            buf.extend_from_slice(&inner);
+            buf.extend_from_slice(b" in outer");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    assert_eq!(&outer[..], b"inner in outer");
+}
+
+#[test]
+fn a_room_that_grew_past_64_kib_goes_back_to_the_classes() {
+    let pool = BufferPool::new(PoolConfig {
+        class_sizes: vec![512, 4096, 1 << 20],
+        buffers_per_class: 4,
+        min_allocation: 0,
+    });
+    pool.recycle(pool.frame_with(10, |_| Ok::<_, ()>(())).unwrap());
+    let frame = pool
+        .frame_with(10, |buf| {
+            buf.reserve(200_000);
+            buf.extend_from_slice(&[b'x'; 1000]);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    assert_eq!(frame.len(), 1000);
+    // The room after the frame (about 199 KB) was filed under a class, not parked.
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 0);
+    assert!(stats.pooled_bytes >= 199_000, "{stats:?}");
+}

@@ -292,6 +292,82 @@ impl BufferPool {
         frame
     }
 
+    /// Writes one message with `write` into a buffer of at least `min_capacity` bytes
+    /// and cuts it off as a frame: [`BufferPool::take`], `write`, then
+    /// [`BufferPool::freeze`], in one step.
+    ///
+    /// When this thread has room parked for this pool, `write` writes into it where
+    /// it lies and the frame is cut there: one visit to the thread's slot instead of
+    /// two, and no move of the buffer, which was a third of a small answer's cost on
+    /// the server's path. The counters count it as a take and a give, as the three
+    /// calls would.
+    ///
+    /// # Errors
+    ///
+    /// What `write` returns; the buffer goes back to the pool, emptied.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rpc::buffer::BufferPool;
+    /// use rpc::message::{encode_result, Id};
+    ///
+    /// let pool = BufferPool::default();
+    /// let id = Id::from_json("1").unwrap();
+    /// let frame = pool.frame_with(512, |buf| encode_result(buf, id, &3)).unwrap();
+    /// assert_eq!(&frame[..], br#"{"jsonrpc":"2.0","id":1,"result":3}"#);
+    /// ```
+    pub fn frame_with<E>(
+        &self,
+        min_capacity: usize,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<Bytes, E> {
+        let mut write = Some(write);
+        // `write` may be a user's `Serialize` that uses this pool itself: the slot is
+        // then in use, and that inner use takes the general path.
+        let in_place = self.slot(false, |parked| {
+            let room = parked.room.as_mut()?;
+            if room.capacity() < min_capacity && !room.try_reclaim(min_capacity) {
+                return None;
+            }
+            room.clear();
+            let out = write.take()?(room);
+            let out = match out {
+                Ok(()) => Ok(room.split().freeze()),
+                Err(err) => {
+                    room.clear();
+                    Err(err)
+                }
+            };
+            parked.hits += 1;
+            // A room that grew past what a slot keeps goes back to the classes (and
+            // is counted there); one that did not stays, given back.
+            let grown = if room.capacity() > PARKED_MAX {
+                parked.room.take()
+            } else {
+                parked.returned += 1;
+                None
+            };
+            parked.counted();
+            Some((out, grown))
+        });
+        if let Some((out, grown)) = in_place.flatten() {
+            if let Some(grown) = grown {
+                self.give(grown);
+            }
+            return out;
+        }
+        let write = write.expect("`write` runs once");
+        let mut buf = self.take(min_capacity);
+        match write(&mut buf) {
+            Ok(()) => Ok(self.freeze(buf)),
+            Err(err) => {
+                self.give(buf);
+                Err(err)
+            }
+        }
+    }
+
     /// Runs `f` on this thread's slot for this pool; with `claim`, a thread without
     /// one takes a free slot or one whose pool is gone (its `Arc` held only there).
     /// `None` when there is no slot (or the thread is ending).
@@ -334,6 +410,8 @@ impl BufferPool {
             if room.capacity() < min_capacity && !room.try_reclaim(min_capacity) {
                 return None;
             }
+            // A write that panicked in `frame_with` may have left bytes behind.
+            room.clear();
             parked.hits += 1;
             parked.counted();
             parked.room.take()

@@ -235,20 +235,46 @@ pub fn write_json<T: Serialize + ?Sized>(buf: &mut BytesMut, value: &T) -> Resul
 }
 
 /// `io::Write` onto the end of a `BytesMut`. serde_json writes every token with
-/// `write_all`; `bytes`' own writer goes through `write` and `BufMut::put_slice`, a
-/// loop and a bound check per token, which this appends directly.
+/// `write_all`, a few bytes at a time; `bytes`' own writer goes through `write` and
+/// `BufMut::put_slice`, and `extend_from_slice` checks the room twice. Here the room
+/// is checked once and the bytes copied, as `Vec`'s writer does: the copy loop was a
+/// tenth of encoding 64 KiB of small structs.
 struct Appender<'a>(&'a mut BytesMut);
 
+impl Appender<'_> {
+    #[inline(always)]
+    fn append(&mut self, bytes: &[u8]) {
+        let buf = &mut *self.0;
+        let len = buf.len();
+        if buf.capacity() - len < bytes.len() {
+            grow(buf, bytes.len());
+        }
+        // SAFETY: there is room for `bytes` after `len` (reserved above), the source
+        // cannot overlap the buffer's spare room (the caller holds it borrowed), and
+        // the new length covers only initialised bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(len), bytes.len());
+            buf.set_len(len + bytes.len());
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn grow(buf: &mut BytesMut, additional: usize) {
+    buf.reserve(additional);
+}
+
 impl std::io::Write for Appender<'_> {
-    #[inline]
+    #[inline(always)]
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(bytes);
+        self.append(bytes);
         Ok(bytes.len())
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.extend_from_slice(bytes);
+        self.append(bytes);
         Ok(())
     }
 

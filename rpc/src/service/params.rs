@@ -18,11 +18,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{IncomingCall, Reply};
-use crate::message::{bound_message, IntoRpcError, RpcError, MAX_MESSAGE_LEN};
+use crate::message::{bound_message, encode_result, IntoRpcError, RpcError, MAX_MESSAGE_LEN};
 
 /// -32602 `invalid params: ..` for a params decoding error, without serde_json's
 /// ` at line L column C` suffixes (a position within the params value is noise to a
@@ -100,11 +101,19 @@ pub fn decode_params<'de, P: Deserialize<'de>>(params: Option<&'de str>) -> Resu
     }
 }
 
-/// Encodes a handler's result as the call's response: [`IncomingCall::respond`] with
-/// the result type named as a generic argument.
+/// Encodes a handler's result as the call's response, as [`IncomingCall::respond`]
+/// does, with the result type named as a generic argument: the answer is written
+/// where this thread's pooled room lies and cut off there
+/// ([`crate::buffer::BufferPool::frame_with`]), which put a small answer at the
+/// cost of serde_json writing into a reused buffer.
 #[doc(hidden)]
 pub fn respond<T: Serialize + ?Sized>(call: &IncomingCall, value: &T) -> Reply {
-    call.respond(value)
+    let Some(id) = call.id() else {
+        return Ok(Bytes::new());
+    };
+    let pool = call.session.state.engine.buffer_pool();
+    pool.frame_with(512, |buf| encode_result(buf, id, value))
+        .map_err(|err| RpcError::internal(format!("failed to encode the result: {err}")))
 }
 
 /// Converts a handler's error into the error response. Bound on [`IntoRpcError`]
