@@ -180,6 +180,18 @@ fn skip_number(text: &[u8], mut at: usize) -> Option<usize> {
 /// restart of the loop. At the first byte of 0x80 or more, the rest of the text is
 /// checked as UTF-8 once, and later ones are not looked at.
 fn skip_string(text: &[u8], mut at: usize, scan: &mut Scan) -> Option<usize> {
+    // Most strings in params are short (names, labels): one 16-byte look first.
+    if let Some(chunk) = text.get(at..at + 16) {
+        let mask = chunk_mask(chunk, scan.ascii_only);
+        if mask == 0 {
+            at += 16;
+        } else {
+            let end = at + mask.trailing_zeros() as usize;
+            if text[end] == b'"' {
+                return Some(end + 1);
+            }
+        }
+    }
     'blocks: loop {
         let Some(block) = text.get(at..at + 64) else {
             return skip_string_tail(text, at, scan);
@@ -247,43 +259,45 @@ fn escape_len(text: &[u8], at: usize) -> Option<usize> {
 /// character, and with `ascii_only` a byte of 0x80 or more.
 #[inline(always)]
 fn block_mask(block: &[u8], ascii_only: bool) -> u64 {
-    debug_assert_eq!(block.len(), 64);
+    (0..4).fold(0, |mask, i| {
+        mask | chunk_mask(&block[16 * i..16 * i + 16], ascii_only) << (16 * i)
+    })
+}
+
+/// [`block_mask`] for 16 bytes.
+#[inline(always)]
+fn chunk_mask(chunk: &[u8], ascii_only: bool) -> u64 {
+    assert!(chunk.len() >= 16);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
             __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_max_epu8,
             _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
         };
-        let mut mask = 0u64;
-        for i in 0..4 {
-            // SAFETY: SSE2 is part of every x86_64 target; the 16 bytes at `16 * i`
-            // lie within the 64-byte block, and an unaligned load may read them.
-            let bits = unsafe {
-                let chunk = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
-                let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-                let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-                let other = if ascii_only {
-                    // Signed: below 0x20 is a control character or 0x80 and up.
-                    _mm_cmplt_epi8(chunk, _mm_set1_epi8(0x20))
-                } else {
-                    // Unsigned: max(byte, 0x1F) == 0x1F exactly when byte <= 0x1F.
-                    let limit = _mm_set1_epi8(0x1F);
-                    _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit)
-                };
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), other))
+        // SAFETY: SSE2 is part of every x86_64 target; the 16 bytes lie within the
+        // chunk (asserted above), and an unaligned load may read them.
+        let bits = unsafe {
+            let chunk = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+            let other = if ascii_only {
+                // Signed: below 0x20 is a control character or 0x80 and up.
+                _mm_cmplt_epi8(chunk, _mm_set1_epi8(0x20))
+            } else {
+                // Unsigned: max(byte, 0x1F) == 0x1F exactly when byte <= 0x1F.
+                let limit = _mm_set1_epi8(0x1F);
+                _mm_cmpeq_epi8(_mm_max_epu8(chunk, limit), limit)
             };
-            mask |= u64::from(bits as u16) << (16 * i);
-        }
-        mask
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), other))
+        };
+        u64::from(bits as u16)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let mut mask = 0u64;
-        for (i, &b) in block.iter().enumerate() {
+        chunk[..16].iter().enumerate().fold(0, |mask, (i, &b)| {
             let look = matches!(b, b'"' | b'\\' | 0..=0x1F) || (ascii_only && b >= 0x80);
-            mask |= u64::from(look) << i;
-        }
-        mask
+            mask | u64::from(look) << i
+        })
     }
 }
 
