@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub trait Bench {
     async fn add(&self, a: i64, b: i64) -> i64;
     async fn echo(&self, text: String) -> usize;
+    async fn count(&self, points: Vec<Point>) -> usize;
 }
 
 struct Impl;
@@ -35,6 +36,9 @@ impl Bench for Impl {
     }
     async fn echo(&self, text: String) -> usize {
         text.len()
+    }
+    async fn count(&self, points: Vec<Point>) -> usize {
+        points.len()
     }
 }
 
@@ -71,6 +75,11 @@ struct EchoParams {
     text: String,
 }
 
+#[derive(Deserialize)]
+struct CountParams {
+    points: Vec<Point>,
+}
+
 #[derive(Serialize)]
 struct TypedResponse<'a, R> {
     jsonrpc: &'a str,
@@ -87,6 +96,7 @@ fn generated(service: &Server, frame: &[u8]) -> usize {
     match service.route(&req.method) {
         Some(0) => ready(Server::__call_add(service.get_ref(), params)).unwrap() as usize,
         Some(1) => ready(Server::__call_echo(service.get_ref(), params)).unwrap(),
+        Some(2) => ready(Server::__call_count(service.get_ref(), params)).unwrap(),
         _ => unreachable!(),
     }
 }
@@ -157,6 +167,27 @@ fn large_params(c: &mut Criterion) {
         b.iter(|| generated(&service, black_box(frame)))
     });
     group.finish();
+
+    // About 60 KB of small objects: many short strings and numbers.
+    let points: Vec<Point> = (0..1000).map(Point::new).collect();
+    let frame = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"count","params":{{"points":{}}}}}"#,
+        serde_json::to_string(&points).unwrap()
+    );
+    let frame = frame.as_bytes();
+    let mut group = c.benchmark_group("large_params_decode_structs");
+    group.throughput(Throughput::Bytes(frame.len() as u64));
+    group.bench_function("serde_json_typed", |b| {
+        b.iter(|| {
+            let req: TypedRequest<'_, CountParams> =
+                serde_json::from_slice(black_box(frame)).unwrap();
+            black_box(req.params.points.len())
+        })
+    });
+    group.bench_function("rpc_generated", |b| {
+        b.iter(|| generated(&service, black_box(frame)))
+    });
+    group.finish();
 }
 
 fn batch(c: &mut Criterion) {
@@ -214,23 +245,27 @@ fn small_result(c: &mut Criterion) {
 
 /// A struct-heavy result: an array of small objects with numbers and short strings.
 #[derive(Serialize, Deserialize)]
-struct Point {
+pub struct Point {
     x: i64,
     y: f64,
     label: String,
     tags: Vec<u32>,
 }
 
-fn large_result(c: &mut Criterion) {
-    let text: String = (0..1024).map(|i| format!("{:063}.", i)).collect();
-    let points: Vec<Point> = (0..1000)
-        .map(|i| Point {
+impl Point {
+    fn new(i: i64) -> Point {
+        Point {
             x: i * 7919,
             y: i as f64 * 0.25,
             label: format!("point-{i}"),
             tags: vec![i as u32, 2, 3],
-        })
-        .collect();
+        }
+    }
+}
+
+fn large_result(c: &mut Criterion) {
+    let text: String = (0..1024).map(|i| format!("{:063}.", i)).collect();
+    let points: Vec<Point> = (0..1000).map(Point::new).collect();
     let mut group = c.benchmark_group("large_result_encode");
     let pool = BufferPool::default();
     let id = Id::from_json("1").unwrap();
