@@ -8,27 +8,17 @@
 //! runtime's `Service` interface requires; the runtime's own costs (the `IncomingCall`,
 //! that box, the pooled response buffer) are counted by its own tests.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use rpc::message::{parse, Incoming, Message};
 use rpc::service::Service;
 use rpc::{rpc_service, RpcError};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/ready.rs"]
+mod ready;
 
 use counting_alloc::allocations_in;
-
-/// Runs a future that completes without waiting (the handlers here never wait).
-fn ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the handler waited"),
-    }
-}
+use ready::ready;
 
 #[rpc_service]
 pub trait Calculator {

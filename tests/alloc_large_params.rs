@@ -2,25 +2,16 @@
 //! generated path. A counting global allocator wraps the system one; this file is its
 //! own test binary so nothing else allocates on its count.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use rpc::message::{parse, Incoming, Message};
 use rpc::rpc_service;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/ready.rs"]
+mod ready;
 
 use counting_alloc::allocations_in;
-
-fn ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the handler waited"),
-    }
-}
+use ready::ready;
 
 #[rpc_service]
 pub trait Text {

@@ -270,25 +270,13 @@ async fn round_jsonrpsee(config: ConnectionsConfig) -> ConnRound {
 
 /// Runs one round of `contender` on a fresh two-worker runtime.
 fn round(contender: ConnContender, config: ConnectionsConfig) -> ConnRound {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    // Spawned, as in the loopback workload: everything runs on the two workers.
-    let round = runtime.block_on(async move {
-        tokio::spawn(async move {
-            match contender {
-                ConnContender::OursTcp => round_ours(config, false).await,
-                ConnContender::OursWs => round_ours(config, true).await,
-                ConnContender::JsonrpseeWs => round_jsonrpsee(config).await,
-            }
-        })
-        .await
-        .expect("a round")
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    round
+    crate::runtime::on_two_workers(async move {
+        match contender {
+            ConnContender::OursTcp => round_ours(config, false).await,
+            ConnContender::OursWs => round_ours(config, true).await,
+            ConnContender::JsonrpseeWs => round_jsonrpsee(config).await,
+        }
+    })
 }
 
 /// Panics, saying what to do, when this process may not open a file for both ends

@@ -13,7 +13,8 @@
 //!
 //! [`report`] turns the figures into markdown tables with ratios and DESIGN.md's
 //! targets, [`charts`] into SVG charts; [`sockets`] checks with the kernel that the
-//! connections are the ones claimed. `README.md` beside this crate says what each
+//! connections are the ones claimed; [`runtime`] is the fresh two-worker runtime
+//! every round runs on. `README.md` beside this crate says what each
 //! figure means and holds the last results.
 
 pub mod charts;
@@ -22,6 +23,7 @@ pub mod connections;
 pub mod counting;
 pub mod loopback;
 pub mod report;
+pub mod runtime;
 pub mod services;
 pub mod sockets;
 pub mod stats;

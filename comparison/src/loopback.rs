@@ -691,33 +691,20 @@ async fn round_floor(config: LoopbackConfig, batched: bool) -> Round {
 
 /// Runs one round of `contender` on a fresh two-worker runtime.
 fn round(contender: Contender, config: LoopbackConfig) -> Round {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    // Spawned, so that client and server both run on the two workers and the
-    // thread that waits here takes no part.
-    let round = runtime.block_on(async move {
-        tokio::spawn(async move {
-            match contender {
-                Contender::Ours => round_ours(config).await,
-                Contender::Jsonrpsee => round_jsonrpsee(config).await,
-                Contender::TarpcJson => round_tarpc_json(config).await,
-                Contender::TarpcBincode => round_tarpc_bincode(config).await,
-                Contender::Floor => round_floor(config, false).await,
-                Contender::FloorBatched => round_floor(config, true).await,
-                Contender::OursWs | Contender::OursHttp | Contender::OursServerHttp => {
-                    round_ours_http(config, contender).await
-                }
-                Contender::JsonrpseeHttp => round_jsonrpsee_http(config).await,
+    crate::runtime::on_two_workers(async move {
+        match contender {
+            Contender::Ours => round_ours(config).await,
+            Contender::Jsonrpsee => round_jsonrpsee(config).await,
+            Contender::TarpcJson => round_tarpc_json(config).await,
+            Contender::TarpcBincode => round_tarpc_bincode(config).await,
+            Contender::Floor => round_floor(config, false).await,
+            Contender::FloorBatched => round_floor(config, true).await,
+            Contender::OursWs | Contender::OursHttp | Contender::OursServerHttp => {
+                round_ours_http(config, contender).await
             }
-        })
-        .await
-        .expect("a round")
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    round
+            Contender::JsonrpseeHttp => round_jsonrpsee_http(config).await,
+        }
+    })
 }
 
 /// Runs the loopback workload: `config.rounds` rounds over `contenders`, the order

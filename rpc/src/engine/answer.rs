@@ -77,19 +77,24 @@ impl SessionState {
         data: Option<&RawValue>,
     ) -> Bytes {
         let pool = self.engine.buffer_pool();
-        let mut buf = pool.take(128 + message.len());
-        encode_error(&mut buf, id, code, message, data);
-        if buf.len() > self.max_frame_len {
-            let size = buf.len();
-            buf.clear();
-            let mut message = bound_message(message, 256).into_owned();
-            message.push_str(&format!(
-                " (the full error was {size} bytes, over the frame limit of {} bytes; its data was left out)",
-                self.max_frame_len
-            ));
-            encode_error(&mut buf, id, code, &message, None);
+        let written = pool.frame_with(128 + message.len(), |buf| {
+            encode_error(buf, id, code, message, data);
+            if buf.len() > self.max_frame_len {
+                let size = buf.len();
+                buf.clear();
+                let mut message = bound_message(message, 256).into_owned();
+                message.push_str(&format!(
+                    " (the full error was {size} bytes, over the frame limit of {} bytes; its data was left out)",
+                    self.max_frame_len
+                ));
+                encode_error(buf, id, code, &message, None);
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match written {
+            Ok(frame) => frame,
+            Err(never) => match never {},
         }
-        pool.freeze(buf)
     }
 }
 

@@ -176,17 +176,13 @@ impl IncomingCall {
         let Some(id) = self.id() else {
             return Ok(Bytes::new());
         };
-        let pool = self.session.state.engine.buffer_pool();
-        let mut buf = pool.take(512);
-        match encode_result(&mut buf, id, value) {
-            Ok(()) => Ok(pool.freeze(buf)),
-            Err(err) => {
-                pool.give(buf);
-                Err(RpcError::internal(format!(
-                    "failed to encode the result: {err}"
-                )))
-            }
-        }
+        // Written where this thread's pooled room lies, as generated servers answer.
+        self.session
+            .state
+            .engine
+            .buffer_pool()
+            .frame_with(512, |buf| encode_result(buf, id, value))
+            .map_err(|err| RpcError::internal(format!("failed to encode the result: {err}")))
     }
 }
 
