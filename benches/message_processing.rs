@@ -148,25 +148,18 @@ fn small_call(c: &mut Criterion) {
 }
 
 fn large_params(c: &mut Criterion) {
+    let service = Server::new(Impl);
     // 64 KiB of text with an escape every 64 bytes.
     let text: String = (0..1024).map(|i| format!("{:062}\\n", i)).collect();
     let frame =
         format!(r#"{{"jsonrpc":"2.0","id":1,"method":"echo","params":{{"text":"{text}"}}}}"#);
-    let frame = frame.as_bytes();
-    let service = Server::new(Impl);
-    let mut group = c.benchmark_group("large_params_decode");
-    group.throughput(Throughput::Bytes(frame.len() as u64));
-    group.bench_function("serde_json_typed", |b| {
-        b.iter(|| {
-            let req: TypedRequest<'_, EchoParams> =
-                serde_json::from_slice(black_box(frame)).unwrap();
-            black_box(req.params.text.len())
-        })
-    });
-    group.bench_function("rpc_generated", |b| {
-        b.iter(|| generated(&service, black_box(frame)))
-    });
-    group.finish();
+    decode_against_typed(
+        c,
+        "large_params_decode",
+        &service,
+        frame.as_bytes(),
+        |p: &EchoParams| p.text.len(),
+    );
 
     // About 60 KB of small objects: many short strings and numbers.
     let points: Vec<Point> = (0..1000).map(Point::new).collect();
@@ -174,18 +167,34 @@ fn large_params(c: &mut Criterion) {
         r#"{{"jsonrpc":"2.0","id":1,"method":"count","params":{{"points":{}}}}}"#,
         serde_json::to_string(&points).unwrap()
     );
-    let frame = frame.as_bytes();
-    let mut group = c.benchmark_group("large_params_decode_structs");
+    decode_against_typed(
+        c,
+        "large_params_decode_structs",
+        &service,
+        frame.as_bytes(),
+        |p: &CountParams| p.points.len(),
+    );
+}
+
+/// A group of two: the one-pass typed serde_json decode of `frame` (params as `P`,
+/// of which `size` reads something), and the generated path.
+fn decode_against_typed<P: for<'de> Deserialize<'de>>(
+    c: &mut Criterion,
+    name: &str,
+    service: &Server,
+    frame: &[u8],
+    size: fn(&P) -> usize,
+) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(frame.len() as u64));
     group.bench_function("serde_json_typed", |b| {
         b.iter(|| {
-            let req: TypedRequest<'_, CountParams> =
-                serde_json::from_slice(black_box(frame)).unwrap();
-            black_box(req.params.points.len())
+            let req: TypedRequest<'_, P> = serde_json::from_slice(black_box(frame)).unwrap();
+            black_box(size(&req.params))
         })
     });
     group.bench_function("rpc_generated", |b| {
-        b.iter(|| generated(&service, black_box(frame)))
+        b.iter(|| generated(service, black_box(frame)))
     });
     group.finish();
 }

@@ -37,6 +37,17 @@ pub(crate) use writer::{frame_queue, FrameQueue, Queued};
 pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};
 pub use writer::{FrameWriter, WriterStats, MIN_WRITE_PROGRESS};
 
+/// What the transport layer's unit tests share.
+#[cfg(test)]
+mod test_support {
+    /// Runs a test body with a time limit, so a hang fails instead of stalling the run.
+    pub(crate) async fn bounded<T>(body: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(10), body)
+            .await
+            .expect("test timed out")
+    }
+}
+
 /// A boxed reading half, for code that handles every transport alike.
 pub type BoxReader = Pin<Box<dyn AsyncRead + Send>>;
 /// A boxed writing half, for code that handles every transport alike.

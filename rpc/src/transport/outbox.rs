@@ -310,12 +310,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    async fn bounded<T>(body: impl Future<Output = T>) -> T {
-        tokio::time::timeout(Duration::from_secs(10), body)
-            .await
-            .expect("test timed out")
-    }
+    use crate::transport::test_support::bounded;
 
     #[tokio::test]
     async fn values_arrive_in_order_and_the_queue_ends_with_its_senders() {

@@ -629,7 +629,6 @@ async fn watched<T>(
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -638,13 +637,7 @@ mod tests {
     use super::*;
     use crate::framing::Framing;
     use crate::transport::memory;
-
-    /// Runs a test body with a time limit, so a hang fails instead of stalling the run.
-    async fn bounded<T>(body: impl Future<Output = T>) -> T {
-        tokio::time::timeout(Duration::from_secs(10), body)
-            .await
-            .expect("test timed out")
-    }
+    use crate::transport::test_support::bounded;
 
     /// A writer task with no stall limit and no hint of frames to come.
     fn spawn_writer<W>(
