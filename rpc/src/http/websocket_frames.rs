@@ -164,6 +164,8 @@ fn io_error(err: WsError) -> io::Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S> {
+    const SHARES_ITS_SOURCE: bool = true;
+
     async fn write_frames(
         &mut self,
         frames: &mut Vec<Bytes>,

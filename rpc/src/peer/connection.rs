@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use super::Shared;
 use crate::engine::Sink;
 use crate::framing::FrameError;
@@ -16,7 +14,7 @@ use crate::transport::{FrameSource, WriterStats};
 pub(super) async fn read_loop<S: FrameSource>(
     shared: Arc<Shared>,
     mut reader: S,
-    writer_task: JoinHandle<std::io::Result<WriterStats>>,
+    writer_done: impl std::future::Future<Output = Option<std::io::Result<WriterStats>>>,
     idle_timeout: Option<Duration>,
 ) {
     let session = &shared.session;
@@ -134,7 +132,7 @@ pub(super) async fn read_loop<S: FrameSource>(
     // Every call has queued its answer; the connection counts as closed only once the
     // writer has written them (or the stream failed, or the reader stalled).
     shared.writer.close();
-    if let Ok(Err(err)) = writer_task.await {
+    if let Some(Err(err)) = writer_done.await {
         tracing::debug!(%err, "the connection's writer failed");
     }
     engine.metrics.add_connections(state.info.transport, -1);

@@ -14,10 +14,12 @@
 //! - `outgoing.rs`: calls, notifications and batches this end sends.
 //! - `correlation.rs`: responses matched to the calls waiting for them.
 //! - `config.rs`: [`ConnectionConfig`], shared by clients and servers.
+//! - `duplex.rs`: reading and writing in one task, for a WebSocket.
 
 mod config;
 mod connection;
 mod correlation;
+mod duplex;
 mod outgoing;
 mod typed_batch;
 
@@ -31,9 +33,7 @@ use crate::buffer::BufferPool;
 use crate::engine::{Engine, Session};
 use crate::metrics::MetricsSnapshot;
 use crate::server::ServerConfig;
-use crate::transport::{
-    spawn_writer_hinted, Connection, ExpectedFrames, FrameSink, FrameSource, WriterHandle,
-};
+use crate::transport::{self, Connection, ExpectedFrames, FrameSink, FrameSource, WriterHandle};
 
 pub use config::ConnectionConfig;
 pub use correlation::RawResponse;
@@ -143,7 +143,7 @@ impl Peer {
     ) -> Peer {
         let config = &engine.config.connection;
         let max_frame_len = source.max_frame_len();
-        let mut writer_task = None;
+        let mut writing = None;
         let shared = Arc::new_cyclic(|this: &std::sync::Weak<Shared>| {
             // The writer is told how many frames are on their way (calls waiting for
             // answers, calls being served), so it can gather them into one write.
@@ -153,13 +153,13 @@ impl Peer {
                     shared.pending.len() + shared.session.state.tasks.len()
                 })
             });
-            let (writer, task) = spawn_writer_hinted(
+            let (writer, write_loop) = transport::writer_loop(
                 sink,
                 config.write_queue,
                 config.write_stall_timeout,
                 Some(expected),
             );
-            writer_task = Some(task);
+            writing = Some(write_loop);
             Shared {
                 session: Session::for_connection(
                     engine.clone(),
@@ -186,14 +186,28 @@ impl Peer {
             transport = %transport,
             "connection opened"
         );
-        let writer_task = writer_task.expect("the writer starts with the peer");
+        let writing = writing.expect("the writer starts with the peer");
         let idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
-        tokio::spawn(connection::read_loop(
-            shared.clone(),
-            source,
-            writer_task,
-            idle_timeout,
-        ));
+        if K::SHARES_ITS_SOURCE {
+            // One task reads and writes: the two halves' lock is then never waited
+            // for across tasks (and threads).
+            let (written, done) = tokio::sync::oneshot::channel();
+            let reading = connection::read_loop(
+                shared.clone(),
+                source,
+                async { done.await.ok() },
+                idle_timeout,
+            );
+            tokio::spawn(duplex::Duplex::new(reading, writing, written));
+        } else {
+            let writer_task = tokio::spawn(writing);
+            tokio::spawn(connection::read_loop(
+                shared.clone(),
+                source,
+                async { writer_task.await.ok() },
+                idle_timeout,
+            ));
+        }
         Peer { shared }
     }
 

@@ -32,6 +32,11 @@ pub(crate) trait FrameSource: Send + 'static {
 
 /// Lists of frames going out.
 pub(crate) trait FrameSink: Send + 'static {
+    /// Whether this sink shares a lock with its source (a WebSocket's two halves):
+    /// then the connection's reading and writing run in one task, since two tasks
+    /// taking turns at the lock wake each other across threads on every message.
+    const SHARES_ITS_SOURCE: bool = false;
+
     /// Writes every frame of `frames` in order and empties it, under the stall rule
     /// when there is one. An empty frame asks for a keep-alive where the transport
     /// has one (a WebSocket ping), and is skipped otherwise.

@@ -34,7 +34,7 @@ pub use reader::FrameReader;
 pub(crate) use writer::Progress;
 #[cfg(feature = "http")]
 pub(crate) use writer::{frame_queue, FrameQueue, Queued};
-pub(crate) use writer::{spawn_writer_hinted, ExpectedFrames, WriterHandle};
+pub(crate) use writer::{writer_loop, ExpectedFrames, WriterHandle};
 pub use writer::{FrameWriter, WriterStats, MIN_WRITE_PROGRESS};
 
 /// What the transport layer's unit tests share.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+#[cfg(test)]
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -483,11 +484,26 @@ impl WriterHandle {
 /// when it is more than the writer holds, the writer lets them come before writing.
 pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
 
-/// Starts a task that writes the frames queued on the returned handle.
+/// A task that writes the frames queued on the returned handle ([`writer_loop`]).
+#[cfg(test)]
+pub(crate) fn spawn_writer_hinted<S: FrameSink>(
+    writer: S,
+    queue_capacity: usize,
+    stall_timeout: Option<Duration>,
+    expected: Option<ExpectedFrames>,
+) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>) {
+    let (handle, writing) = writer_loop(writer, queue_capacity, stall_timeout, expected);
+    (handle, tokio::spawn(writing))
+}
+
+/// The writer of a connection: a future that writes the frames queued on the
+/// returned handle, for the caller to spawn, or to drive in the task that reads for
+/// a transport whose two halves share a lock (a WebSocket), so that neither half
+/// waits on a task elsewhere for the other.
 ///
-/// The task ends when every handle is dropped or [`WriterHandle::close`] is called
-/// (after writing what was queued and shutting the stream down), when the stream
-/// fails, or when the other end stops reading: while frames wait, every period of
+/// It ends when every handle is dropped or [`WriterHandle::close`] is called (after
+/// writing what was queued and shutting the stream down), when the stream fails, or
+/// when the other end stops reading: while frames wait, every period of
 /// `stall_timeout` must see at least [`MIN_WRITE_PROGRESS`] bytes written (or all that
 /// was waiting), so a peer that never reads, or reads a few bytes now and then,
 /// cannot hold the queue and the calls waiting on it (`None`: a write may wait for the
@@ -495,22 +511,19 @@ pub(crate) type ExpectedFrames = Box<dyn Fn() -> usize + Send>;
 ///
 /// `expected` hints how many frames are on their way. Without one, the writer waits
 /// for more only when frames kept coming during its last write.
-pub(crate) fn spawn_writer_hinted<S: FrameSink>(
+pub(crate) fn writer_loop<S: FrameSink>(
     writer: S,
     queue_capacity: usize,
     stall_timeout: Option<Duration>,
     expected: Option<ExpectedFrames>,
-) -> (WriterHandle, JoinHandle<io::Result<WriterStats>>) {
+) -> (
+    WriterHandle,
+    impl std::future::Future<Output = io::Result<WriterStats>> + Send,
+) {
     let (tx, rx) = outbox::channel::<Outgoing>(queue_capacity);
     let close = CancellationToken::new();
-    let task = tokio::spawn(write_loop(
-        writer,
-        rx,
-        close.clone(),
-        stall_timeout,
-        expected,
-    ));
-    (WriterHandle { tx, close }, task)
+    let writing = write_loop(writer, rx, close.clone(), stall_timeout, expected);
+    (WriterHandle { tx, close }, writing)
 }
 
 /// The frames of one gathered write and the holds given back once it is written.
