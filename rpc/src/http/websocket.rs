@@ -8,37 +8,27 @@
 //! the WebSocket's own rules: pings at an interval and a close when nothing (not even
 //! a pong) came for the idle timeout, a maximum message size, and close frames with a
 //! reason.
-//!
-//! [`bridge`] carries a WebSocket to an in-process pipe instead, for
-//! `Client::connect_ws_pipe`, whose caller wants a byte-stream connection.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::header::{
     HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
     UPGRADE,
 };
 use http::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{HttpBody, HttpConfig};
 use crate::engine::{Engine, RequestMeta};
-use crate::framing::{FrameCodec, Framing};
 use crate::peer::Peer;
-use crate::transport::{memory, Connection};
 
 /// What serving an upgraded connection needs from its server.
 #[derive(Clone)]
@@ -167,129 +157,4 @@ fn detached(mut head: http::request::Parts) -> http::request::Parts {
         head.uri = uri;
     }
     head
-}
-
-fn elapsed_ms(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Two ends of an in-process pipe framed by `Content-Length` (any message text is
-/// one frame) with frames up to `max_message` bytes.
-pub(super) fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
-    let codec: FrameCodec = Framing::ContentLength.codec(max_message.max(1024));
-    memory::pair(codec, 1 << 20)
-}
-
-/// Carries messages between the WebSocket and the pipe until either ends: each
-/// text (or binary) message is one frame in, each frame out one text message.
-pub(super) async fn bridge<S>(
-    ws: WebSocketStream<S>,
-    pipe: memory::MemoryConnection,
-    keep_alive: KeepAlive,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut ws_tx, mut ws_rx) = ws.split();
-    let Connection {
-        mut reader,
-        mut writer,
-    } = pipe;
-    // Milliseconds since `started` when the other end was last heard: an atomic,
-    // so that each message costs no lock.
-    let started = Instant::now();
-    let last_heard = Arc::new(AtomicU64::new(0));
-    let done = CancellationToken::new();
-
-    // In: messages to frames. Its own task, so that a full pipe (the peer at its
-    // in-flight limit) never stops the answers going out.
-    let inbound = {
-        let (last_heard, done) = (last_heard.clone(), done.clone());
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    () = done.cancelled() => break,
-                    message = ws_rx.next() => message,
-                };
-                last_heard.store(elapsed_ms(started), Ordering::Relaxed);
-                let frame = match message {
-                    Some(Ok(Message::Text(text))) => Bytes::from(text),
-                    Some(Ok(Message::Binary(bytes))) => bytes,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                };
-                if writer.send(frame).await.is_err() {
-                    break;
-                }
-            }
-            // The other end stopped sending: the peer sees EOF, answers what it
-            // accepted, then closes its side.
-            let _ = writer.shutdown().await;
-        })
-    };
-
-    // Out: frames to messages, pings, and the close.
-    let mut ping = keep_alive.ping_every.map(|every| {
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval
-    });
-    let close = loop {
-        let tick = async {
-            match ping.as_mut() {
-                Some(interval) => {
-                    interval.tick().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            frame = reader.next_frame() => match frame {
-                Some(Ok(frame)) => {
-                    // Every frame already waiting goes out in one flush (one write),
-                    // as the stream writer coalesces; `next_frame` is cancel-safe.
-                    let mut next = Some(frame);
-                    let mut failed = false;
-                    while let Some(frame) = next.take() {
-                        if let Ok(text) = Utf8Bytes::try_from(frame) {
-                            if ws_tx.feed(Message::Text(text)).await.is_err() {
-                                failed = true;
-                                break;
-                            }
-                        }
-                        next = reader.next_frame().now_or_never().flatten().and_then(Result::ok);
-                    }
-                    if failed || ws_tx.flush().await.is_err() {
-                        break None;
-                    }
-                }
-                _ => break Some((CloseCode::Normal, "the connection is closing")),
-            },
-            () = tick => {
-                let silent = elapsed_ms(started).saturating_sub(last_heard.load(Ordering::Relaxed));
-                if keep_alive.idle_timeout.is_some_and(|idle| u128::from(silent) > idle.as_millis()) {
-                    break Some((CloseCode::Away, "idle timeout: nothing heard, not even a pong"));
-                }
-                if ws_tx.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break None;
-                }
-            }
-        }
-    };
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = ws_tx.send(Message::Close(Some(frame))).await;
-        // Wait (briefly) for the other end's close, read by the inbound task.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while !inbound.is_finished() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-    }
-    done.cancel();
-    let _ = ws_tx.close().await;
-    let _ = inbound.await;
 }

@@ -5,19 +5,19 @@
 
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 
-use super::websocket::{bridge, pipe, KeepAlive};
+use super::websocket::KeepAlive;
 use super::websocket_frames::frames;
 use super::HttpClientConfig;
 use crate::error::Error;
+use crate::framing::{FrameCodec, Framing};
 use crate::peer::{ConnectionConfig, Peer};
-use crate::transport::memory;
+use crate::transport::{memory, Connection, FrameSource};
 use crate::Client;
 
 impl Client {
@@ -83,7 +83,7 @@ impl Client {
     ) -> Result<memory::MemoryConnection, Error> {
         let (ws, keep_alive, max) = open(url, http).await?;
         let (near, far) = pipe(max);
-        tokio::spawn(bridge(ws, far, keep_alive));
+        tokio::spawn(bridge(ws, far, keep_alive, max));
         Ok(near)
     }
 }
@@ -175,6 +175,73 @@ async fn open(
             .unwrap_or_else(|_| Err(failed(timed_out(limit)))),
         None => connect.await,
     }
+}
+
+/// Two ends of an in-process pipe framed by `Content-Length` (any message text is
+/// one frame) with frames up to `max_message` bytes.
+fn pipe(max_message: usize) -> (memory::MemoryConnection, memory::MemoryConnection) {
+    let codec: FrameCodec = Framing::ContentLength.codec(max_message.max(1024));
+    memory::pair(codec, 1 << 20)
+}
+
+/// Carries messages between the WebSocket and the pipe until either ends: each
+/// message in is one frame of the pipe, each frame of the pipe one message out. The
+/// WebSocket's own rules (pings, the idle timeout, close frames that say why) are
+/// its frames' (`websocket_frames`), as for a peer running on them directly; its
+/// writing is a connection's writer, fed from the pipe.
+async fn bridge<S>(
+    ws: WebSocketStream<S>,
+    pipe: memory::MemoryConnection,
+    keep_alive: KeepAlive,
+    max_message: usize,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut source, sink) = frames(ws, keep_alive, max_message);
+    let (out, writing) = crate::transport::writer_loop(sink, 1024, None, None);
+    source.attach(&out);
+    let Connection {
+        mut reader,
+        mut writer,
+    } = pipe;
+    let (written, done) = tokio::sync::oneshot::channel::<()>();
+    // In: messages to frames. Beside the rest in one task (the WebSocket's halves
+    // share a lock), polled apart, so that a full pipe (the peer at its in-flight
+    // limit) never stops the answers going out.
+    let inbound = async {
+        let reading = async {
+            while let Some(Ok(frame)) = source.next_frame().await {
+                if writer.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        };
+        // Until the other end closes, or (briefly) after our close went out.
+        tokio::select! {
+            () = reading => {}
+            () = async {
+                let _ = done.await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            } => {}
+        }
+        // The other end stopped sending: the peer sees EOF, answers what it
+        // accepted, then closes its side.
+        let _ = writer.shutdown().await;
+    };
+    // Out: frames to messages, then the close frame.
+    let outbound = async {
+        while let Some(Ok(frame)) = reader.next_frame().await {
+            if out.send(frame).await.is_err() {
+                break;
+            }
+        }
+        out.close();
+    };
+    let writing = async {
+        let _ = writing.await;
+        let _ = written.send(());
+    };
+    tokio::join!(inbound, outbound, writing);
 }
 
 #[cold]

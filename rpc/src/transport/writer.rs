@@ -16,7 +16,6 @@ use crate::engine::budget::Hold;
 use crate::framing::FrameCodec;
 
 use super::frames::FrameSink;
-
 use super::outbox::{self, TrySendError};
 
 /// Bodies up to this size are copied next to their headers; larger ones are written
