@@ -6,13 +6,12 @@
 //!
 //! The budgets are the figures reached (printed with `--nocapture`); lower them when
 //! the path gets leaner. What is left per call on the generated path: the caller's
-//! oneshot and the server's task, which holds the handler's future unboxed
-//! (`Service::spawn_call`); a `Router` boxes its handlers' futures, one more. A
-//! Prometheus recorder or a subscriber that filters the call spans out adds none
-//! (the recorder's histogram takes a block now and then: 0.02 per call).
-//!
-//! The count also guards the size of a call's task: past tokio's threshold (2 KiB
-//! in a debug build) the task is boxed, one more allocation per call.
+//! oneshot and the allocation the server tries the call in, which holds the
+//! handler's future unboxed (`Service::spawn_call`; a call that finishes there, as
+//! these do, needs no task: `ServerConfig::run_ready_calls_inline`); a `Router` boxes
+//! its handlers' futures, one more. A Prometheus recorder or a subscriber that
+//! filters the call spans out adds none (the recorder's histogram takes a block now
+//! and then: 0.02 per call).
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;

@@ -58,7 +58,11 @@
 //!   order, and a call that arrives after a notification starts only after that
 //!   notification's handler has finished. Requests run concurrently and may answer out
 //!   of order. A notification method marked [`service::MethodInfo::unordered`]
-//!   (`#[rpc(notification, unordered)]`) neither waits nor is waited for.
+//!   (`#[rpc(notification, unordered)]`) neither waits nor is waited for. A call's
+//!   first poll happens in its connection's task, and a handler that finishes there
+//!   without waiting is answered with no task of its own; the connection reads its
+//!   next frame after it. Handlers that compute for long without awaiting belong in
+//!   the blocking pool, or turn [`ServerConfig::run_ready_calls_inline`] off.
 //! - A streaming method's items ([`stream`]) arrive in order, after the call's answer
 //!   (after the batch's array in a batch), each stream holding at most its buffer of
 //!   items (and the client at most [`ConnectionConfig::subscription_buffer`] per

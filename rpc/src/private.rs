@@ -11,12 +11,12 @@ pub use crate::engine::CallSpawner;
 pub use crate::error::Error;
 pub use crate::message::{ErrorCode, RpcError};
 // The runtime half of `#[derive(IntoRpcError)]` (`message/into_rpc_error.rs`).
+pub use crate::engine::Started;
 pub use crate::message::into_rpc_error::{error_data, error_message, ErrorMessage};
 pub use crate::peer::{Batch, BatchCall, BatchResponses, Peer};
 pub use crate::service::{
     BoxFuture, CallContext, Execution, IncomingCall, MethodInfo, Reply, Service,
 };
-pub use tokio::task::AbortHandle;
 
 pub use crate::stream::{Overflow, Stream, StreamSpec, Subscription};
 

@@ -399,7 +399,7 @@ impl Generator<'_> {
                     &self,
                     #call: #rt::IncomingCall,
                     #spawner: #rt::CallSpawner,
-                ) -> #rt::AbortHandle {
+                ) -> #rt::Started {
                     if !#call.is_routed_by(&__RPC_METHODS) {
                         let __err = #call.misrouted();
                         return #spawner.spawn(async move { #result::Err(__err) });

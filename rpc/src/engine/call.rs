@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -212,7 +213,7 @@ pub(crate) async fn serve_call(
         None => engine.service.spawn_call(call, spawner),
         Some(stack) => spawner.spawn(stack.run(call)),
     };
-    if let (Some(id), Some(seq)) = (id, seq) {
+    if let (Some(id), Some(seq), Some(task)) = (id, seq, task.into_abort_handle()) {
         state.registry.set_abort(&id, seq, task);
     }
 }
@@ -309,7 +310,12 @@ pub struct CallSpawner {
 
 impl CallSpawner {
     /// Spawns the task that runs `future` (the call's handler) to its answer.
-    pub fn spawn<F>(self, future: F) -> AbortHandle
+    ///
+    /// When [`crate::ServerConfig::run_ready_calls_inline`] is on (the default), the
+    /// call's first poll happens here, in the connection's task: a call whose handler
+    /// finishes without waiting is answered with no task of its own (one wake and one
+    /// schedule less per call). A call that waits moves, boxed, to its task then.
+    pub fn spawn<F>(self, future: F) -> Started
     where
         F: Future<Output = Reply> + Send + 'static,
     {
@@ -330,6 +336,10 @@ impl CallSpawner {
         } = self;
         let tasks = session.state.tasks.clone();
         let handler = Handler::new(&session.state.engine, method, future);
+        // A blocking handler always waits (for its thread): trying it first would
+        // only cost the box.
+        let try_inline = session.state.engine.config.run_ready_calls_inline
+            && matches!(handler, Handler::Inline { .. });
         // Under tokio's threshold for boxing a spawned future (2 KiB in a debug
         // build), which tests/alloc_roundtrip.rs would see as one more allocation
         // per call: the handler is pinned here once and lent down.
@@ -380,8 +390,29 @@ impl CallSpawner {
                 });
             }
         };
-        let task = tasks.spawn(task);
-        task.abort_handle()
+        if try_inline {
+            let mut task = Box::pin(task);
+            // No waker: whatever the call waits for is waited for again, with its own
+            // task's waker, when that task first polls it (at once, on spawning).
+            let mut cx = Context::from_waker(Waker::noop());
+            if task.as_mut().poll(&mut cx).is_ready() {
+                return Started(None);
+            }
+            return Started(Some(tasks.spawn(task).abort_handle()));
+        }
+        Started(Some(tasks.spawn(task).abort_handle()))
+    }
+}
+
+/// What starting a call left behind ([`CallSpawner::spawn`]): the handle of its
+/// task, or none when the call was answered at once.
+#[derive(Debug)]
+pub struct Started(Option<AbortHandle>);
+
+impl Started {
+    /// The handle that aborts the call's task, while it has one.
+    pub(crate) fn into_abort_handle(self) -> Option<AbortHandle> {
+        self.0
     }
 }
 

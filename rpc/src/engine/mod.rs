@@ -50,7 +50,7 @@ use crate::metrics::Metrics;
 use crate::server::ServerConfig;
 use crate::service::Service;
 
-pub use call::CallSpawner;
+pub use call::{CallSpawner, Started};
 pub(crate) use cancel::CANCEL_METHOD;
 #[cfg(feature = "http")]
 pub(crate) use session::Exchanged;

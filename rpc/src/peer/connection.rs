@@ -27,14 +27,20 @@ pub(super) async fn read_loop<S: FrameSource>(
     let mut last_frame = tokio::time::Instant::now();
     let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
+    // Made once for the whole connection: a wait made afresh for every frame would
+    // join and leave each one's list of waiters (a lock each way) per frame.
+    let closed_locally = shared.close.cancelled();
+    let shutting_down = stop_reading.cancelled();
+    let writer_stopped = shared.writer.closed();
+    tokio::pin!(closed_locally, shutting_down, writer_stopped);
     // Whether reading ended because the other end closed its sending side.
     let mut half_closed = false;
     let reason = loop {
         let frame = tokio::select! {
             biased;
-            () = shared.close.cancelled() => break "the connection was closed locally".to_owned(),
-            () = stop_reading.cancelled() => break "the server is shutting down".to_owned(),
-            () = shared.writer.closed() => {
+            () = &mut closed_locally => break "the connection was closed locally".to_owned(),
+            () = &mut shutting_down => break "the server is shutting down".to_owned(),
+            () = &mut writer_stopped => {
                 // Nothing more can be answered on this connection.
                 state.stop_calls.cancel();
                 break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()

@@ -118,6 +118,13 @@ pub struct ServerConfig {
     /// Off by default: reading `_meta` costs a scan of each call's params. See
     /// [`crate::trace_context`].
     pub trace_context: bool,
+    /// Whether a call is first polled by the connection's task, before it gets a task
+    /// of its own (true). A handler that finishes without waiting is then answered
+    /// there: one task hop less per call, and one allocation fewer when it uses the
+    /// call's context. Its calls after it on the same connection wait meanwhile; turn
+    /// this off for handlers that compute for long without awaiting, so a
+    /// connection's calls run on several workers at once.
+    pub run_ready_calls_inline: bool,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +140,7 @@ impl Default for ServerConfig {
             max_in_flight: 65_536,
             discover: true,
             trace_context: false,
+            run_ready_calls_inline: true,
         }
     }
 }

@@ -159,7 +159,7 @@ impl Service for Services {
         }
     }
 
-    fn spawn_call(&self, call: IncomingCall, spawner: CallSpawner) -> tokio::task::AbortHandle {
+    fn spawn_call(&self, call: IncomingCall, spawner: CallSpawner) -> crate::engine::Started {
         // The spawner keeps the table's index, for the pool, deadline and metrics
         // this table gives the method.
         match self.owner(call) {

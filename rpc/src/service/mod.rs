@@ -154,17 +154,19 @@ pub trait Service: Send + Sync + 'static {
     /// the runtime applies the method's deadline, catches panics and writes the reply.
     fn call(&self, call: IncomingCall) -> BoxFuture<'static, Reply>;
 
-    /// Starts one call in a task of its own: `spawner.spawn(future)` with the future
-    /// [`Service::call`] would return.
+    /// Starts one call: `spawner.spawn(future)` with the future [`Service::call`]
+    /// would return. The spawner polls it once in place and gives it a task of its
+    /// own only if it waits ([`crate::ServerConfig::run_ready_calls_inline`]).
     ///
-    /// The default boxes that future, so the call costs two allocations (the box and
-    /// the task). Generated services override it and pass each method's future
-    /// unboxed, so the handler lives inside the task: one allocation.
+    /// The default boxes that future, so the call costs two allocations (that box
+    /// and the one the spawner keeps the call in). Generated services override it and
+    /// pass each method's future unboxed, so the handler lives inside the call's
+    /// own allocation: one.
     fn spawn_call(
         &self,
         call: IncomingCall,
         spawner: crate::engine::CallSpawner,
-    ) -> tokio::task::AbortHandle {
+    ) -> crate::engine::Started {
         spawner.spawn(self.call(call))
     }
 
