@@ -41,12 +41,9 @@ impl SessionState {
                 }
             }
             Sink::Exchange(slot) => {
-                let waiting = slot.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(tx) = waiting {
-                    if tx.send(answer).is_ok() {
-                        if let Some(hold) = hold {
-                            hold.delivered();
-                        }
+                if slot.deliver(Some(answer)) {
+                    if let Some(hold) = hold {
+                        hold.delivered();
                     }
                 }
             }

@@ -34,7 +34,9 @@ pub(crate) enum Sink {
 /// first), and what the frame came with (an HTTP request's head), for the contexts
 /// of its calls.
 pub(crate) struct ExchangeSlot {
-    pub(crate) answer: Mutex<Option<oneshot::Sender<Bytes>>>,
+    /// Where the answer goes; taken by the answer, or by the slot's drop when the
+    /// frame's last call went without one (a frame of notifications).
+    answer: Mutex<Option<oneshot::Sender<Exchanged>>>,
     pub(crate) request: Option<Arc<RequestMeta>>,
     /// Cancelled when the caller stops waiting (an HTTP client that went away):
     /// the exchange's calls stop, as a closed connection's do.
@@ -45,10 +47,33 @@ pub(crate) struct ExchangeSlot {
     pub(crate) refuse_when_busy: bool,
     /// Set when the frame was refused for overload (a limit full, a pool
     /// rejecting): the HTTP status says so.
-    pub(crate) overloaded: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) overloaded: std::sync::atomic::AtomicBool,
     /// Where a streaming call's items go, for an exchange that can carry them (an
     /// HTTP event stream).
     pub(crate) events: Option<WriterHandle>,
+}
+
+impl ExchangeSlot {
+    /// Hands the exchange's caller its answer (with whether the frame was refused
+    /// for overload); `false` when it was answered already or stopped waiting.
+    pub(crate) fn deliver(&self, answer: Option<Bytes>) -> bool {
+        let waiting = self.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        waiting.is_some_and(|tx| {
+            tx.send(Exchanged {
+                answer,
+                overloaded: self.overloaded.load(Ordering::Relaxed),
+            })
+            .is_ok()
+        })
+    }
+}
+
+impl Drop for ExchangeSlot {
+    fn drop(&mut self) {
+        // The frame's last call is done and none answered: the caller stops
+        // waiting, with nothing.
+        self.deliver(None);
+    }
 }
 
 /// What an exchange's caller gets back.
@@ -308,25 +333,24 @@ impl Session {
             request,
             abandoned: CancellationToken::new(),
             refuse_when_busy,
-            overloaded: Arc::default(),
+            overloaded: Default::default(),
             events,
         });
-        // Not the slot itself: the answer's sender in it must go when the frame's
-        // last call does, so that a frame without an answer ends the wait.
-        let overloaded = slot.overloaded.clone();
+        // Not the slot itself: it must go when the frame's last call does, so that a
+        // frame without an answer ends the wait.
         let waiting = slot.abandoned.clone().drop_guard();
         if self.state.engine.stop_reading.is_cancelled() {
             self.state.refuse_during_shutdown(&frame, slot);
         } else {
             self.serve_frame(frame, Sink::Exchange(slot), None).await;
         }
-        // The sender is dropped without an answer when there is none to give.
-        let answer = rx.await.ok();
+        // The slot's drop sends "no answer" when there is none to give.
+        let exchanged = rx.await.unwrap_or(Exchanged {
+            answer: None,
+            overloaded: false,
+        });
         waiting.disarm();
-        Exchanged {
-            answer,
-            overloaded: overloaded.load(Ordering::Relaxed),
-        }
+        exchanged
     }
 
     /// Parses one received frame and starts what it holds: calls, notifications,
@@ -459,9 +483,7 @@ impl SessionState {
             "server shutting down: no new calls are accepted",
             None,
         );
-        if let Some(tx) = slot.answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(answer);
-        }
+        slot.deliver(Some(answer));
     }
 }
 

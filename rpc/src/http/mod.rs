@@ -29,6 +29,7 @@ mod client;
 mod client_config;
 mod config;
 mod idle;
+mod request_body;
 mod serve;
 mod service;
 mod sessions;

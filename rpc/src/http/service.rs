@@ -15,9 +15,9 @@ use http::header::{
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::body::HttpBody;
+use super::request_body::{read_whole, BodyError};
 use super::sessions::SessionTable;
 use super::sse::{self, EventStream, PendingAnswer};
 use super::HttpConfig;
@@ -287,10 +287,10 @@ impl HttpService {
         // Counted as it streams in: a body without a length, or lying about it, stops
         // being read at the limit.
         let (head, body) = request.into_parts();
-        let body = match Limited::new(body, max).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
-            Err(_) => {
+        let body = match read_whole(body, max).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => return too_large(max),
+            Err(BodyError::Failed) => {
                 return plain(
                     StatusCode::BAD_REQUEST,
                     "the request body could not be read",
@@ -318,15 +318,17 @@ impl HttpService {
             }
             None => (None, None),
         };
-        let mut pending: PendingAnswer =
-            Box::pin(async move { session.exchange(body, request, true, to_queue).await });
-        if let Place::Starting(session) = place {
+        if let Place::Starting(starting) = place {
             // The session's id goes in the response's head: wait for the answer.
-            return self.start(session, pending.await);
+            let exchanged = session.exchange(body, request, true, to_queue).await;
+            return self.start(starting, exchanged);
         }
         let Some(keep_alive) = events else {
-            return whole_answer(pending.await);
+            // The answer is all there is to wait for: no box to keep it in.
+            return whole_answer(session.exchange(body, request, true, to_queue).await);
         };
+        let mut pending: PendingAnswer =
+            Box::pin(async move { session.exchange(body, request, true, to_queue).await });
         if sends == Some(Sends::Items) {
             return event_stream(EventStream::new(pending, keep_alive, queue, true));
         }
