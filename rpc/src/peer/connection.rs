@@ -9,7 +9,14 @@ use super::Shared;
 use crate::engine::Sink;
 use crate::framing::FrameError;
 use crate::message::{ErrorCode, Id};
-use crate::transport::{FrameSource, WriterStats};
+use crate::transport::{FrameSource, Quiet, WriterStats};
+
+/// Why reading stops, other than the frames ending.
+enum Stop {
+    ClosedLocally,
+    ShuttingDown,
+    WriterStopped,
+}
 
 pub(super) async fn read_loop<S: FrameSource>(
     shared: Arc<Shared>,
@@ -27,24 +34,32 @@ pub(super) async fn read_loop<S: FrameSource>(
     let mut last_frame = tokio::time::Instant::now();
     let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
-    // Made once for the whole connection: a wait made afresh for every frame would
-    // join and leave each one's list of waiters (a lock each way) per frame.
-    let closed_locally = shared.close.cancelled();
-    let shutting_down = stop_reading.cancelled();
-    let writer_stopped = shared.writer.closed();
-    tokio::pin!(closed_locally, shutting_down, writer_stopped);
+    // Made once for the whole connection (a wait made afresh for every frame would
+    // join and leave each one's list of waiters, a lock each way), and polled only
+    // when one of them fires (see `Quiet`).
+    let stop = Quiet::new(async {
+        tokio::select! {
+            biased;
+            () = shared.close.cancelled() => Stop::ClosedLocally,
+            () = stop_reading.cancelled() => Stop::ShuttingDown,
+            () = shared.writer.closed() => Stop::WriterStopped,
+        }
+    });
+    tokio::pin!(stop);
     // Whether reading ended because the other end closed its sending side.
     let mut half_closed = false;
     let reason = loop {
         let frame = tokio::select! {
             biased;
-            () = &mut closed_locally => break "the connection was closed locally".to_owned(),
-            () = &mut shutting_down => break "the server is shutting down".to_owned(),
-            () = &mut writer_stopped => {
-                // Nothing more can be answered on this connection.
-                state.stop_calls.cancel();
-                break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()
-            }
+            stop = &mut stop => match stop {
+                Stop::ClosedLocally => break "the connection was closed locally".to_owned(),
+                Stop::ShuttingDown => break "the server is shutting down".to_owned(),
+                Stop::WriterStopped => {
+                    // Nothing more can be answered on this connection.
+                    state.stop_calls.cancel();
+                    break "the connection's writer stopped (the stream failed, or the other end stopped reading)".to_owned()
+                }
+            },
             () = &mut idle, if idle_timeout.is_some() => {
                 let limit = idle_timeout.unwrap_or_default();
                 let now = tokio::time::Instant::now();

@@ -15,6 +15,7 @@ pub mod child;
 mod frames;
 pub mod memory;
 mod outbox;
+mod quiet;
 mod reader;
 pub mod stdio;
 pub mod tcp;
@@ -29,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::framing::FrameCodec;
 
 pub(crate) use frames::{FrameSink, FrameSource};
+pub(crate) use quiet::Quiet;
 pub use reader::FrameReader;
 #[cfg(feature = "http")]
 pub(crate) use writer::Progress;

@@ -17,6 +17,7 @@ use crate::framing::FrameCodec;
 
 use super::frames::FrameSink;
 use super::outbox::{self, TrySendError};
+use super::quiet::Quiet;
 
 /// Bodies up to this size are copied next to their headers; larger ones are written
 /// from where they lie, as their own slice of a vectored write.
@@ -567,6 +568,9 @@ async fn write_loop<S: FrameSink>(
     let mut progress = stall_timeout.map(Progress::new);
     // Whether frames were queued while the last write ran.
     let mut busy = false;
+    // Polled only when it fires: see `Quiet`.
+    let closing = Quiet::new(closing.cancelled());
+    tokio::pin!(closing);
     loop {
         tokio::select! {
             count = rx.recv_many(&mut received, MAX_FRAMES_PER_WRITE) => {
@@ -605,7 +609,7 @@ async fn write_loop<S: FrameSink>(
                     watched(progress.as_ref(), writer.flush()).await?;
                 }
             }
-            () = closing.cancelled() => {
+            () = &mut closing => {
                 rx.close();
                 loop {
                     if rx.recv_many(&mut received, MAX_FRAMES_PER_WRITE).await == 0 {
