@@ -23,6 +23,13 @@ pub struct HttpConfig {
     /// How long an HTTP/1.1 client may take to send a request head (30 s); the
     /// connection is closed after it. This also ends idle keep-alive connections.
     pub header_read_timeout: Option<Duration>,
+    /// How long a client may take to send a request's body, from when its head was
+    /// read (60 s, as a stream connection's `frame_timeout`; HTTP/1.1 and HTTP/2).
+    /// Over it the request is answered 408 with a -32600 error body and, on
+    /// HTTP/1.1, the connection is closed: a client trickling a byte now and then,
+    /// or announcing a chunk it never sends, cannot hold a connection and its
+    /// buffered body for good (`header_read_timeout` covers only the head).
+    pub body_read_timeout: Option<Duration>,
     /// Whether HTTP/1.1 connections are kept alive between requests (`true`).
     pub keep_alive: bool,
     /// How long a connection may stay idle, with no request being served and no
@@ -79,6 +86,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             max_header_bytes: 16 << 10,
             header_read_timeout: Some(Duration::from_secs(30)),
+            body_read_timeout: Some(Duration::from_secs(60)),
             keep_alive: true,
             idle_timeout: Some(Duration::from_secs(120)),
             websocket: true,

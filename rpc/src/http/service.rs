@@ -41,6 +41,7 @@ use crate::transport::{frame_queue, FrameQueue, Queued};
 /// | a content type other than `application/json` | 415 |
 /// | an `Accept` that names neither JSON nor event streams | 406 |
 /// | a body over [`HttpConfig::max_body_bytes`] | 413 with a -32600 error body, refused while it streams in |
+/// | a body slower than [`HttpConfig::body_read_timeout`] | 408 with a -32600 error body |
 /// | a call or notification over an in-flight limit (the connection's or [`crate::ServerConfig::max_in_flight`]), or refused by a pool that rejects when full | 503 with `Retry-After: 1` and the -32000 error |
 /// | a `Host` outside [`HttpConfig::allowed_hosts`] | 421 with a -32600 error body |
 /// | an `Origin` outside [`HttpConfig::allowed_origins`] | 403 with a -32600 error body |
@@ -287,7 +288,19 @@ impl HttpService {
         // Counted as it streams in: a body without a length, or lying about it, stops
         // being read at the limit.
         let (head, body) = request.into_parts();
-        let body = match read_whole(body, max).await {
+        let reading = read_whole(body, max);
+        // Bounded in time too: without it a client sending a byte now and then (or
+        // announcing a chunk it never sends) held its connection, and the body read
+        // so far, for as long as it liked; the request is busy meanwhile, so the
+        // idle timeout does not end it.
+        let read = match config.body_read_timeout {
+            Some(limit) => match tokio::time::timeout(limit, reading).await {
+                Ok(read) => read,
+                Err(_) => return too_slow(limit),
+            },
+            None => reading.await,
+        };
+        let body = match read {
             Ok(body) => body,
             Err(BodyError::TooLarge) => return too_large(max),
             Err(BodyError::Failed) => {
@@ -555,6 +568,20 @@ fn too_large(max: usize) -> Response<HttpBody> {
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::INVALID_REQUEST,
         &format!("the request body is over the limit of {max} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 408 for a body that did not arrive within `limit`, and the connection closed
+/// after it, as after a 413: the rest of the body was not read.
+fn too_slow(limit: std::time::Duration) -> Response<HttpBody> {
+    let mut response = error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::INVALID_REQUEST,
+        &format!("the request body did not arrive within {limit:?}"),
     );
     response
         .headers_mut()
