@@ -1,0 +1,441 @@
+//! Hostile HTTP peers against `Server::serve_http` (and `serve_https`), one attack a
+//! test: each binds 127.0.0.1, is bounded in time and count, checks the server's
+//! answer on the wire, that a well-behaved client is served while it runs, and the
+//! server's heap before, during (its peak) and after it, with a counting allocator
+//! over the whole process (the tests of this binary run one at a time for that).
+//!
+//! `cargo test --test hostile_http -- --nocapture` prints a `MEMORY |` line per
+//! attack. Where a default would make a test slow, it uses a small value and says
+//! which default it stands for.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+#[path = "support/hostile.rs"]
+mod hostile;
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostile::{run, served, Memory, Running, KIB, MIB};
+use rpc::http::HttpConfig;
+use rpc::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// What a client that trickled `bytes` saw: how many it sent before the server
+/// closed, and what the server wrote.
+struct Trickled {
+    sent: usize,
+    answer: raw_http::Answer,
+}
+
+/// Sends `bytes` one at a time, `every` apart, until they are all sent, the server
+/// closes the connection, or 10 s have passed; then reads what the server wrote
+/// until it closes.
+async fn trickle(addr: SocketAddr, bytes: Vec<u8>, every: Duration) -> Trickled {
+    let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+    let reading = tokio::spawn(async move {
+        let mut raw = Vec::new();
+        let _ = read.read_to_end(&mut raw).await;
+        raw
+    });
+    let started = Instant::now();
+    let mut sent = 0;
+    for byte in &bytes {
+        if reading.is_finished() || started.elapsed() > LIMIT {
+            break;
+        }
+        if write.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        sent += 1;
+        sleep(every).await;
+    }
+    let raw = timeout(LIMIT, reading)
+        .await
+        .expect("the server closes the trickling connection")
+        .unwrap();
+    Trickled {
+        sent,
+        answer: raw_http::parse(&raw),
+    }
+}
+
+/// Writes `bytes` on a fresh connection (ignoring a write that fails because the
+/// server closed first) and reads what the server answers until it closes.
+async fn blast(addr: SocketAddr, bytes: Arc<Vec<u8>>) -> raw_http::Answer {
+    let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+    let writing = tokio::spawn(async move {
+        let _ = write.write_all(&bytes).await;
+        // Keep the write side open until the server closes: a close of ours
+        // could race the server's answer.
+        sleep(LIMIT).await;
+    });
+    let mut raw = Vec::new();
+    let _ = timeout(LIMIT, read.read_to_end(&mut raw))
+        .await
+        .expect("the server answers and closes");
+    writing.abort();
+    raw_http::parse(&raw)
+}
+
+/// A JSON-RPC error body's code.
+fn error_code(body: &str) -> i64 {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| {
+        panic!("not a JSON-RPC error body ({e}): {body:?}");
+    });
+    value["error"]["code"].as_i64().unwrap()
+}
+
+fn echo_head(extra: &str) -> String {
+    format!("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}\r\n")
+}
+
+#[test]
+fn slow_headers_are_cut_off_at_the_header_read_timeout() {
+    run(async {
+        // `header_read_timeout` is 30 s by default; 1 s keeps the test short. The
+        // attackers send a byte every 300 ms ("a byte every few seconds", scaled
+        // the same way).
+        let mut http = HttpConfig::default();
+        http.header_read_timeout = Some(Duration::from_secs(1));
+        let running = Running::http(ServerConfig::default(), http).await;
+        let addr = running.addr;
+        served(addr).await;
+        let memory = Memory::before("slow headers: 50 connections, a byte every 300 ms").await;
+        let head = echo_head("Content-Length: 2\r\n").into_bytes();
+        let started = Instant::now();
+        let attackers: Vec<_> = (0..50)
+            .map(|_| tokio::spawn(trickle(addr, head.clone(), Duration::from_millis(300))))
+            .collect();
+        for _ in 0..5 {
+            served(addr).await;
+            sleep(Duration::from_millis(100)).await;
+        }
+        for attacker in attackers {
+            let trickled = attacker.await.unwrap();
+            assert!(trickled.sent < head.len(), "the whole head got in");
+            // hyper closes a connection whose head did not come in time, without a
+            // word (there is no request to answer).
+            assert_eq!(trickled.answer.status, 0, "{:?}", trickled.answer);
+            assert!(trickled.answer.head.is_empty(), "{:?}", trickled.answer);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        running.until_connections(0).await;
+        // Both ends of the 50 connections are in this process: 64 KiB each is the
+        // budget of the pair (the attacker's tokio socket and task included).
+        memory.after(50 * 64 * KIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
+fn slow_bodies_are_cut_off_at_the_body_read_timeout() {
+    run(async {
+        // `body_read_timeout` is 60 s by default; 1 s keeps the test short.
+        let mut http = HttpConfig::default();
+        http.body_read_timeout = Some(Duration::from_secs(1));
+        let running = Running::http(ServerConfig::default(), http).await;
+        let addr = running.addr;
+        served(addr).await;
+        let memory = Memory::before("slow bodies: 50 connections, a byte every 300 ms").await;
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"echo","params":["slow"]}"#;
+        let attackers: Vec<_> = (0..50)
+            .map(|_| {
+                let head = echo_head(&format!("Content-Length: {}\r\n", body.len()));
+                let started = Instant::now();
+                let fast_head = head.clone();
+                tokio::spawn(async move {
+                    // The head at once, then the body a byte at a time.
+                    let (mut read, mut write) =
+                        TcpStream::connect(addr).await.unwrap().into_split();
+                    write.write_all(fast_head.as_bytes()).await.unwrap();
+                    let reading = tokio::spawn(async move {
+                        let mut raw = Vec::new();
+                        let _ = read.read_to_end(&mut raw).await;
+                        raw
+                    });
+                    let mut sent = 0;
+                    for byte in body.as_bytes() {
+                        if reading.is_finished() || started.elapsed() > LIMIT {
+                            break;
+                        }
+                        if write.write_all(&[*byte]).await.is_err() {
+                            break;
+                        }
+                        sent += 1;
+                        sleep(Duration::from_millis(300)).await;
+                    }
+                    let raw = timeout(LIMIT, reading).await.unwrap().unwrap();
+                    (sent, raw_http::parse(&raw), started.elapsed())
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            served(addr).await;
+            sleep(Duration::from_millis(100)).await;
+        }
+        for attacker in attackers {
+            let (sent, answer, took) = attacker.await.unwrap();
+            assert!(sent < body.len(), "the whole body got in");
+            assert_eq!(answer.status, 408, "{answer:?}");
+            assert_eq!(error_code(&answer.body), -32600, "{answer:?}");
+            assert_eq!(answer.header("connection"), Some("close"));
+            assert!(took < Duration::from_secs(5), "cut off after {took:?}");
+        }
+        running.until_connections(0).await;
+        // As above: 64 KiB per connection, both ends.
+        memory.after(50 * 64 * KIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
+fn a_header_block_of_one_mib_is_refused_with_431() {
+    run(async {
+        // The default `max_header_bytes` (16 KiB).
+        let running = Running::http(ServerConfig::default(), HttpConfig::default()).await;
+        let addr = running.addr;
+        served(addr).await;
+        // The attackers' bytes are made first: the heap counts the server's.
+        let mut request = echo_head("").into_bytes();
+        request.truncate(request.len() - 2);
+        request.extend_from_slice(b"X-Big: ");
+        request.extend(std::iter::repeat_n(b'a', MIB as usize));
+        request.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\n{}");
+        let request = Arc::new(request);
+        let memory = Memory::before("a 1 MiB header block, 8 connections").await;
+        let attackers: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(blast(addr, request.clone())))
+            .collect();
+        served(addr).await;
+        for attacker in attackers {
+            let answer = attacker.await.unwrap();
+            assert_eq!(answer.status, 431, "{answer:?}");
+        }
+        served(addr).await;
+        running.until_connections(0).await;
+        // Each attacker's 1 MiB is the client's own; the server holds at most its
+        // read buffer (16 KiB) per connection.
+        memory.after(MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
+fn a_hundred_thousand_headers_are_refused_with_431() {
+    run(async {
+        let running = Running::http(ServerConfig::default(), HttpConfig::default()).await;
+        let addr = running.addr;
+        served(addr).await;
+        let mut request = echo_head("").into_bytes();
+        request.truncate(request.len() - 2);
+        for n in 0..100_000 {
+            request.extend_from_slice(format!("X-{n}: 1\r\n").as_bytes());
+        }
+        request.extend_from_slice(b"Content-Length: 2\r\n\r\n{}");
+        let request = Arc::new(request);
+        let memory = Memory::before("100,000 headers, 8 connections").await;
+        let attackers: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(blast(addr, request.clone())))
+            .collect();
+        served(addr).await;
+        for attacker in attackers {
+            let answer = attacker.await.unwrap();
+            assert_eq!(answer.status, 431, "{answer:?}");
+        }
+        served(addr).await;
+        running.until_connections(0).await;
+        memory.after(MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413_with_and_without_content_length() {
+    run(async {
+        // `max_body_bytes` is 1 MiB by default; 64 KiB keeps the bodies small.
+        let limit = 64 * 1024;
+        let running = Running::http(
+            ServerConfig::default(),
+            HttpConfig::default().max_body_bytes(limit),
+        )
+        .await;
+        let addr = running.addr;
+        served(addr).await;
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"echo","params":["{}"]}}"#,
+            "x".repeat(MIB as usize)
+        );
+        // Announced: refused from the head, before a byte of the body is read.
+        let mut declared = echo_head(&format!("Content-Length: {}\r\n", body.len())).into_bytes();
+        declared.extend_from_slice(body.as_bytes());
+        // Chunked (no length): refused once 64 KiB have streamed in.
+        let mut chunked = echo_head("Transfer-Encoding: chunked\r\n").into_bytes();
+        for piece in body.as_bytes().chunks(16 * 1024) {
+            chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            chunked.extend_from_slice(piece);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let (declared, chunked) = (Arc::new(declared), Arc::new(chunked));
+        drop(body);
+        let memory = Memory::before(
+            "bodies of 1 MiB over a 64 KiB limit, 8 with and 8 without Content-Length",
+        )
+        .await;
+        let attackers: Vec<_> = (0..16)
+            .map(|n| {
+                let bytes = if n % 2 == 0 { &declared } else { &chunked };
+                tokio::spawn(blast(addr, bytes.clone()))
+            })
+            .collect();
+        served(addr).await;
+        for attacker in attackers {
+            let answer = attacker.await.unwrap();
+            assert_eq!(answer.status, 413, "{answer:?}");
+            assert_eq!(error_code(&answer.body), -32600);
+            assert!(answer.body.contains("over the limit of 65536 bytes"));
+            assert_eq!(answer.header("connection"), Some("close"));
+        }
+        served(addr).await;
+        running.until_connections(0).await;
+        // At most the limit per connection is buffered.
+        memory.after(2 * MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
+fn chunked_bodies_with_bad_chunk_sizes_are_refused_with_400() {
+    run(async {
+        // `body_read_timeout` is 60 s by default; 1 s keeps the test short.
+        let mut http = HttpConfig::default();
+        http.body_read_timeout = Some(Duration::from_secs(1));
+        let running = Running::http(ServerConfig::default(), http).await;
+        let addr = running.addr;
+        served(addr).await;
+        let memory = Memory::before("chunked bodies with bad chunk sizes, 6 kinds").await;
+        let bad_sizes = [
+            // Not hexadecimal: 400, the body cannot be read.
+            ("zz\r\n{}\r\n0\r\n\r\n".to_owned(), 400),
+            ("-2\r\n{}\r\n0\r\n\r\n".to_owned(), 400),
+            // Over u64.
+            ("1ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n".to_owned(), 400),
+            // u64::MAX: a chunk that never ends, the rest taken as its data; the
+            // body read timeout ends the wait (before it, the connection was held
+            // for good).
+            ("ffffffffffffffff\r\n{}\r\n0\r\n\r\n".to_owned(), 408),
+            // Longer than its chunk: garbage where the chunk's end goes.
+            ("1\r\n{}\r\n0\r\n\r\n".to_owned(), 400),
+            // A size line that never ends.
+            (format!("1{}", "0".repeat(64 * 1024)), 400),
+        ];
+        for (chunks, status) in bad_sizes {
+            let mut request = echo_head("Transfer-Encoding: chunked\r\n").into_bytes();
+            request.extend_from_slice(chunks.as_bytes());
+            let answer = blast(addr, Arc::new(request)).await;
+            let shown = &chunks[..chunks.len().min(24)];
+            assert_eq!(answer.status, status, "{shown:?}: {answer:?}");
+            served(addr).await;
+        }
+        running.until_connections(0).await;
+        memory.after(MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+/// Sends one call on `socket` (HTTP/1.1, kept alive) and reads its answer whole.
+fn call_kept_alive(socket: &mut std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"echo","params":["hi"]}"#;
+    write!(
+        socket,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let expected = br#"{"jsonrpc":"2.0","id":1,"result":"hi"}"#;
+    let mut raw = [0u8; 512];
+    let mut len = 0;
+    while !raw[..len].ends_with(expected) {
+        let n = socket.read(&mut raw[len..]).unwrap();
+        assert!(n > 0, "the server closed a kept-alive connection");
+        len += n;
+    }
+    assert!(raw.starts_with(b"HTTP/1.1 200"));
+}
+
+/// What an idle HTTP/1.1 keep-alive connection may cost the server.
+const IDLE_HTTP_BUDGET: isize = 40 * KIB;
+
+#[test]
+fn five_thousand_idle_keep_alive_connections_cost_little_and_close_at_the_timeout() {
+    const CONNECTIONS: usize = 5000;
+    run(async {
+        // Each connection is two descriptors of this process (the client's and the
+        // server's): 10,000, under the soft limit of the machines this runs on
+        // (20,000 here; `ulimit -n`). The default `header_read_timeout` (30 s)
+        // would end them after the test; 4 s ends them within it.
+        let mut http = HttpConfig::default();
+        http.header_read_timeout = Some(Duration::from_secs(4));
+        let running = Running::http(ServerConfig::default(), http).await;
+        let addr = running.addr;
+        served(addr).await;
+        let memory = Memory::before("5,000 idle keep-alive connections after one call each").await;
+        // Plain `std` sockets on blocking threads: the clients allocate nothing.
+        let opening: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::task::spawn_blocking(move || {
+                    (0..CONNECTIONS / 4)
+                        .map(|_| {
+                            let mut socket = std::net::TcpStream::connect(addr).unwrap();
+                            socket.set_read_timeout(Some(LIMIT)).unwrap();
+                            call_kept_alive(&mut socket);
+                            socket
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut sockets = Vec::new();
+        for opened in opening {
+            sockets.extend(opened.await.unwrap());
+        }
+        running.until_connections(CONNECTIONS as i64).await;
+        let held = hostile::settled_live_bytes().await - memory.before_bytes();
+        let per_connection = held / CONNECTIONS as isize;
+        println!(
+            "{CONNECTIONS} idle keep-alive HTTP connections: {held} bytes held by the server, {per_connection} per connection"
+        );
+        served(addr).await;
+        // Then the server closes them (header_read_timeout), without a word: an
+        // idle connection has no request to answer.
+        running.until_connections(0).await;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            for mut socket in sockets {
+                let mut rest = Vec::new();
+                assert_eq!(socket.read_to_end(&mut rest).unwrap(), 0);
+            }
+        })
+        .await
+        .unwrap();
+        // 33.4 KiB measured: hyper's read and write buffers (8 KiB each at least),
+        // the connection's task and the session's state.
+        assert!(
+            per_connection <= IDLE_HTTP_BUDGET,
+            "an idle keep-alive connection holds {per_connection} bytes"
+        );
+        memory
+            .after(CONNECTIONS as isize * IDLE_HTTP_BUDGET, 64 * KIB)
+            .await;
+        running.stop().await;
+    });
+}
