@@ -439,3 +439,165 @@ fn five_thousand_idle_keep_alive_connections_cost_little_and_close_at_the_timeou
         running.stop().await;
     });
 }
+
+#[test]
+fn http2_streams_never_given_window_are_closed_at_the_idle_timeout() {
+    // As many streams as the server allows at once: `max_concurrent_streams` is the
+    // connection's `max_in_flight` (1024).
+    const STREAMS: usize = 1024;
+    run(async {
+        // `idle_timeout` is 2 min by default; 1 s keeps the test short.
+        let running = Running::http(
+            ServerConfig::default(),
+            HttpConfig::default().idle_timeout(Some(Duration::from_secs(1))),
+        )
+        .await;
+        let addr = running.addr;
+        served(addr).await;
+        let text = "x".repeat(4096);
+        let body = bytes::Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"echo","params":["{text}"]}}"#
+        ));
+        let memory =
+            Memory::before("HTTP/2: 1,024 streams of 4 KiB answers, no WINDOW_UPDATE ever").await;
+        // A window of 0 for every stream, and never a WINDOW_UPDATE: the server can
+        // send each answer's head, and not a byte of its body.
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (client, connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        let driving = tokio::spawn(connection);
+        let mut client = client;
+        let mut heads = Vec::new();
+        for _ in 0..STREAMS {
+            client = timeout(LIMIT, client.ready()).await.unwrap().unwrap();
+            let request = http::Request::post(format!("http://{addr}/"))
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            let (head, mut send) = client.send_request(request, false).unwrap();
+            send.send_data(body.clone(), true).unwrap();
+            heads.push(head);
+        }
+        for head in heads.drain(..) {
+            let response = timeout(LIMIT, head).await.unwrap().unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        served(addr).await;
+        // The client takes none of the answers: after the idle timeout the server
+        // closes the connection, and the answers it held go with it.
+        let started = Instant::now();
+        let ended = timeout(LIMIT, driving).await;
+        assert!(ended.is_ok(), "the server still holds the connection");
+        println!("closed after {:?}", started.elapsed());
+        drop(client);
+        served(addr).await;
+        running.until_connections(0).await;
+        memory.after(16 * MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+/// A TLS server configuration on a certificate for `localhost` made now, and a
+/// client configuration that trusts it alone (as `tests/https.rs` makes them).
+fn tls_pair() -> (
+    Arc<tokio_rustls::rustls::ServerConfig>,
+    Arc<tokio_rustls::rustls::ClientConfig>,
+) {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig as TlsConfig};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_der: CertificateDer<'static> = cert.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let server = TlsConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key)
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    let mut client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (Arc::new(server), Arc::new(client))
+}
+
+/// A well-behaved HTTPS client's call: 200 with its result.
+async fn served_over_tls(addr: SocketAddr, trust: Arc<tokio_rustls::rustls::ClientConfig>) {
+    use tokio_rustls::rustls::pki_types::ServerName;
+    let connector = tokio_rustls::TlsConnector::from(trust);
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut tls = timeout(
+        LIMIT,
+        connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .expect("the handshake of a well-behaved client finishes during the attack")
+    .unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"echo","params":["over tls"]}"#;
+    let request = raw_http::request("POST", "/", &[], body);
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = timeout(LIMIT, tls.read_to_end(&mut raw)).await.unwrap();
+    let answer = raw_http::parse(&raw);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.body,
+        r#"{"jsonrpc":"2.0","id":7,"result":"over tls"}"#
+    );
+}
+
+#[test]
+fn tls_garbage_before_a_handshake_is_closed_and_a_stalled_handshake_times_out() {
+    run(async {
+        let (tls, trust) = tls_pair();
+        // The handshake has `header_read_timeout` to finish (30 s by default); 1 s
+        // keeps the test short.
+        let mut http = HttpConfig::default();
+        http.header_read_timeout = Some(Duration::from_secs(1));
+        let running = Running::https(http, tls).await;
+        let addr = running.addr;
+        served_over_tls(addr, trust.clone()).await;
+        // Not a TLS record: a plain-text request, then bytes of every value.
+        let mut garbage = raw_http::request("POST", "/", &[], "{}").into_bytes();
+        garbage.extend((0..64 * 1024).map(|n: u32| (n.wrapping_mul(2_654_435_761) >> 24) as u8));
+        let garbage = Arc::new(garbage);
+        let memory =
+            Memory::before("TLS: 20 connections of garbage, 20 that never start a handshake").await;
+        let started = Instant::now();
+        let garbled: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(blast(addr, garbage.clone())))
+            .collect();
+        let silent: Vec<_> = (0..20)
+            .map(|_| tokio::spawn(blast(addr, Arc::new(Vec::new()))))
+            .collect();
+        served_over_tls(addr, trust.clone()).await;
+        for attacker in garbled {
+            // One fatal TLS alert, decode_error (50), then the close: no HTTP.
+            let answer = attacker.await.unwrap();
+            assert_eq!(
+                answer.head.as_bytes(),
+                [21, 3, 3, 0, 2, 2, 50],
+                "{answer:?}"
+            );
+        }
+        for attacker in silent {
+            let answer = attacker.await.unwrap();
+            assert!(answer.head.is_empty(), "{answer:?}");
+        }
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "closed after {took:?}");
+        served_over_tls(addr, trust).await;
+        running.until_connections(0).await;
+        // Both ends of the 40 connections are in this process.
+        memory.after(40 * 64 * KIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
