@@ -42,7 +42,8 @@ pub struct HttpConfig {
     /// `websocket`). Without it such a request answers 405.
     pub websocket: bool,
     /// The largest WebSocket message, and frame (1 MiB). A larger one closes the
-    /// WebSocket with code 1009 (message too big).
+    /// WebSocket with code 1009 (message too big), fragments counted together. (A
+    /// text message that is not UTF-8 closes it with 1007.)
     pub websocket_max_message_bytes: usize,
     /// How much a WebSocket reads at a time, its read buffer's size (4 KiB). Each
     /// open WebSocket holds one, idle or not, and tungstenite zero-fills its free

@@ -130,6 +130,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSource for WsSourc
                     self.closing(CloseCode::Size, "a message over the size limit");
                     Some(Err(FrameError::Malformed(err.to_string())))
                 }
+                // RFC 6455, 7.4.1: 1007 for data inconsistent with the message's
+                // type (a text message that is not UTF-8), not 1002: the framing
+                // itself was fine.
+                Some(Err(err @ WsError::Utf8(_))) => {
+                    self.closing(CloseCode::Invalid, "a text message that is not UTF-8");
+                    Some(Err(FrameError::Malformed(err.to_string())))
+                }
                 Some(Err(err)) => {
                     self.closing(CloseCode::Protocol, "a WebSocket protocol error");
                     Some(Err(FrameError::Malformed(err.to_string())))
