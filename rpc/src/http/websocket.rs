@@ -109,10 +109,13 @@ pub(crate) fn upgrade<B: Send + 'static>(
                 return;
             }
         };
-        let ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
-                .await;
+        // A client that closes its sending side without a close frame still gets
+        // the answers to the calls it sent (`SeesEof`).
+        let eof = Arc::new(tokio::sync::Notify::new());
+        let io = super::websocket_frames::SeesEof::new(TokioIo::new(upgraded), eof.clone());
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
         let (source, sink) = super::websocket_frames::frames(ws, keep_alive, max_message);
+        let source = source.ending_at(eof);
         let peer = Peer::start_framed(
             source,
             sink,

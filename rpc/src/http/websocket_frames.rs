@@ -8,12 +8,15 @@
 //! even a pong, came for the idle timeout, and close frames that say why.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -54,6 +57,7 @@ where
             last_heard: Instant::now(),
             pinger: None,
             why: why.clone(),
+            eof: None,
         },
         WsSink {
             sink,
@@ -73,9 +77,18 @@ pub(crate) struct WsSource<S> {
     /// Where pings are queued (the connection's writer), once it runs.
     pinger: Option<WriterHandle>,
     why: CloseWhy,
+    /// Told by [`SeesEof`] under the WebSocket when the other end closed its
+    /// sending side without a close frame.
+    eof: Option<Arc<Notify>>,
 }
 
 impl<S> WsSource<S> {
+    /// Ends the frames when `eof` is told ([`SeesEof`]), as a close frame would.
+    pub(crate) fn ending_at(mut self, eof: Arc<Notify>) -> Self {
+        self.eof = Some(eof);
+        self
+    }
+
     fn closing(&self, code: CloseCode, why: &'static str) {
         *self.why.lock().unwrap_or_else(|e| e.into_inner()) = Some((code, why));
     }
@@ -85,7 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSource for WsSourc
     async fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
         loop {
             let message = {
-                let (stream, ping) = (&mut self.stream, &mut self.ping);
+                let (stream, ping, eof) = (&mut self.stream, &mut self.ping, &self.eof);
                 let tick = async {
                     match ping {
                         Some(interval) => {
@@ -94,9 +107,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSource for WsSourc
                         None => std::future::pending().await,
                     }
                 };
+                let eof = async {
+                    match eof {
+                        Some(eof) => eof.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     message = stream.next() => Some(message),
                     () = tick => None,
+                    // The other end stops sending without a close frame: as for
+                    // one, the peer answers what it accepted.
+                    () = eof => return None,
                 }
             };
             let Some(message) = message else {
@@ -229,5 +251,82 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S>
 
     fn stats(&self) -> WriterStats {
         self.stats
+    }
+}
+
+/// A server WebSocket's connection, which does not show tungstenite the end of
+/// the client's sending side: it tells `eof` instead (and reads nothing more).
+///
+/// Seeing the end of its input without a close frame, tungstenite fails the
+/// read with "reset without closing handshake" and refuses every write after it,
+/// so the answers of calls the client had sent were lost. A client that closes
+/// its sending side (a TCP half-close) may still read, as over TCP, where those
+/// answers are written; with this, they are here too, then the close frame.
+pub(crate) struct SeesEof<S> {
+    inner: S,
+    eof: Arc<Notify>,
+    seen: bool,
+}
+
+impl<S> SeesEof<S> {
+    pub(crate) fn new(inner: S, eof: Arc<Notify>) -> Self {
+        SeesEof {
+            inner,
+            eof,
+            seen: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SeesEof<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.seen {
+            // Nothing more comes; the frames' reader has been told.
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
+                this.seen = true;
+                this.eof.notify_one();
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SeesEof<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
