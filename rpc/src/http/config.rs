@@ -36,7 +36,10 @@ pub struct HttpConfig {
     /// response being sent, before the server closes it (2 min; HTTP/1.1 and
     /// HTTP/2 alike). An HTTP/1.1 connection waiting for its next request is also
     /// ended by `header_read_timeout`; this is what ends an HTTP/2 connection that
-    /// a client keeps open and unused. A WebSocket has its own idle timeout.
+    /// a client keeps open and unused. An answer ready to send that the client
+    /// takes nothing of (an HTTP/2 client that grants no flow-control window)
+    /// counts as idle too, as over TCP `write_stall_timeout` ends a client that
+    /// does not read. A WebSocket has its own idle timeout.
     pub idle_timeout: Option<Duration>,
     /// Whether a `GET` upgrade on the path becomes a WebSocket (`true`; feature
     /// `websocket`). Without it such a request answers 405.

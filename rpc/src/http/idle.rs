@@ -1,8 +1,11 @@
 //! Ending HTTP connections that stay idle ([`super::HttpConfig::idle_timeout`]).
 //!
-//! A connection is busy while a request on it is being served or its response body
-//! is being sent (an event stream that waits for its answer counts); it is idle
-//! otherwise. hyper ends an HTTP/1.1 connection that takes too long to send its
+//! A connection is busy while a request on it is being served, or a response body
+//! on it waits for what it sends next (an event stream waiting for its answer); it
+//! is idle otherwise. A response body that has its bytes ready and that hyper does
+//! not take (the client is not reading: an HTTP/2 client that grants no
+//! flow-control window) keeps it busy no longer than the idle timeout: each time
+//! hyper takes from a body counts as activity, and nothing else does. hyper ends an HTTP/1.1 connection that takes too long to send its
 //! next request head, but nothing ends an HTTP/2 connection a client keeps open
 //! and unused: each would hold a connection slot and its buffers for good. So the
 //! service of each connection is wrapped to count what is busy on it, and a
@@ -40,6 +43,11 @@ impl Activity {
     fn enter(self: &Arc<Self>) -> Busy {
         self.busy.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
+    }
+
+    /// Something happened on the connection: it is idle from now, at the earliest.
+    fn touch(&self) {
+        self.idle_since.store(self.now_ms(), Ordering::Release);
     }
 
     fn now_ms(&self) -> u64 {
@@ -133,21 +141,32 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = std::task::ready!(this.inner.poll(cx));
+        // The request is served: from now on its body keeps the connection busy
+        // only while it waits for what it sends next (see `TrackedBody`).
+        let busy = this.busy.take();
         Poll::Ready(response.map(|response| {
             response.map(|inner| TrackedBody {
                 inner,
-                _busy: this.busy.take(),
+                activity: busy.as_ref().map(|busy| busy.0.clone()),
+                waiting: None,
             })
         }))
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its connection busy until it is dropped.
+    /// A response body, which keeps its connection busy while it waits for what
+    /// it sends next (its last poll was `Pending`), and counts as activity each
+    /// time hyper takes from it. One whose bytes are ready and never taken (the
+    /// client reads nothing) lets the connection go idle: before, it kept the
+    /// connection busy until dropped, so an HTTP/2 client that never sent
+    /// `WINDOW_UPDATE` held its connection, and up to `max_concurrent_streams`
+    /// answers, for good.
     pub(crate) struct TrackedBody<B> {
         #[pin]
         inner: B,
-        _busy: Option<Busy>,
+        activity: Option<Arc<Activity>>,
+        waiting: Option<Busy>,
     }
 }
 
@@ -159,7 +178,20 @@ impl<B: Body> Body for TrackedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Some(activity) = this.activity.as_ref() {
+            match polled {
+                Poll::Pending if this.waiting.is_none() => {
+                    *this.waiting = Some(activity.enter());
+                }
+                Poll::Pending => {}
+                // Dropping the `Busy` it waited in marks the time too.
+                Poll::Ready(_) if this.waiting.take().is_some() => {}
+                Poll::Ready(_) => activity.touch(),
+            }
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
