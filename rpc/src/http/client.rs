@@ -235,6 +235,10 @@ fn pool(config: &HttpClientConfig) -> Pool {
     let connector = http;
     let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
     builder
+        // Without a timer the pool never reaps a connection for being idle: it
+        // only drops an expired one when a request would pick it, so
+        // `pool_idle_timeout` did not close anything on time.
+        .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_idle_timeout(config.pool_idle_timeout)
         .pool_max_idle_per_host(config.pool_max_idle_per_host)
         .http2_only(config.http2_prior_knowledge);
