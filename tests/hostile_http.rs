@@ -258,6 +258,39 @@ fn a_hundred_thousand_headers_are_refused_with_431() {
 }
 
 #[test]
+fn a_hundred_and_one_small_headers_are_refused_with_431() {
+    run(async {
+        let running = Running::http(ServerConfig::default(), HttpConfig::default()).await;
+        let addr = running.addr;
+        served(addr).await;
+        // hyper's limit on the number of headers (100), well within 16 KiB.
+        let with_headers = |total: usize| {
+            let body = r#"{"jsonrpc":"2.0","id":1,"method":"echo","params":["ok"]}"#;
+            // Host, Content-Type, Content-Length, Connection, and the rest.
+            let mut extra = format!("Content-Length: {}\r\nConnection: close\r\n", body.len());
+            for n in 0..total - 4 {
+                extra.push_str(&format!("X-{n}: 1\r\n"));
+            }
+            Arc::new(format!("{}{body}", echo_head(&extra)).into_bytes())
+        };
+        let answer = blast(addr, with_headers(100)).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let over = with_headers(101);
+        let memory = Memory::before("101 small headers, 8 connections").await;
+        let attackers: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(blast(addr, over.clone())))
+            .collect();
+        for attacker in attackers {
+            assert_eq!(attacker.await.unwrap().status, 431);
+        }
+        served(addr).await;
+        running.until_connections(0).await;
+        memory.after(MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
 fn a_body_over_the_limit_is_refused_with_413_with_and_without_content_length() {
     run(async {
         // `max_body_bytes` is 1 MiB by default; 64 KiB keeps the bodies small.
@@ -440,11 +473,66 @@ fn five_thousand_idle_keep_alive_connections_cost_little_and_close_at_the_timeou
     });
 }
 
+/// As many streams as the server allows at once: `max_concurrent_streams` is the
+/// connection's `max_in_flight` (1024).
+const STREAMS: usize = 1024;
+
+/// Opens one HTTP/2 connection that grants a window of 0 to every stream and never
+/// sends WINDOW_UPDATE, calls `echo` with `body` on [`STREAMS`] streams (and one
+/// more, which the protocol holds back), and waits for the server to close it,
+/// which it must within 10 s. Returns how long that took after the last answer's
+/// head.
+async fn never_granting_window(addr: SocketAddr, body: &bytes::Bytes) -> Duration {
+    // The server can send each answer's head, and not a byte of its body.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut client, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .unwrap();
+    let driving = tokio::spawn(connection);
+    let post = || {
+        http::Request::post(format!("http://{addr}/"))
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+    };
+    let mut heads = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        client = timeout(LIMIT, client.ready()).await.unwrap().unwrap();
+        let (head, mut send) = client.send_request(post(), false).unwrap();
+        send.send_data(body.clone(), true).unwrap();
+        heads.push(head);
+    }
+    // One more is held back by the client's protocol (it waits for a stream to
+    // end), not refused and not answered.
+    client = timeout(LIMIT, client.ready()).await.unwrap().unwrap();
+    let (mut one_more, _send) = client.send_request(post(), true).unwrap();
+    let mut bodies = Vec::with_capacity(STREAMS);
+    for head in heads {
+        let response = timeout(LIMIT, head).await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        bodies.push(response.into_body());
+    }
+    // Not a byte of any answer comes: the window is 0.
+    let first = timeout(Duration::from_millis(300), bodies[0].data()).await;
+    assert!(first.is_err(), "{first:?}");
+    let held = timeout(Duration::from_millis(300), &mut one_more).await;
+    assert!(
+        held.is_err(),
+        "a stream over max_concurrent_streams: {held:?}"
+    );
+    served(addr).await;
+    // The client takes none of the answers: after the idle timeout the server
+    // closes the connection, and the answers it held go with it.
+    let started = Instant::now();
+    let ended = timeout(LIMIT, driving).await;
+    assert!(ended.is_ok(), "the server still holds the connection");
+    started.elapsed()
+}
+
 #[test]
 fn http2_streams_never_given_window_are_closed_at_the_idle_timeout() {
-    // As many streams as the server allows at once: `max_concurrent_streams` is the
-    // connection's `max_in_flight` (1024).
-    const STREAMS: usize = 1024;
     run(async {
         // `idle_timeout` is 2 min by default; 1 s keeps the test short.
         let running = Running::http(
@@ -454,47 +542,20 @@ fn http2_streams_never_given_window_are_closed_at_the_idle_timeout() {
         .await;
         let addr = running.addr;
         served(addr).await;
-        let text = "x".repeat(4096);
         let body = bytes::Bytes::from(format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"echo","params":["{text}"]}}"#
+            r#"{{"jsonrpc":"2.0","id":1,"method":"echo","params":["{}"]}}"#,
+            "x".repeat(4096)
         ));
         let memory =
             Memory::before("HTTP/2: 1,024 streams of 4 KiB answers, no WINDOW_UPDATE ever").await;
-        // A window of 0 for every stream, and never a WINDOW_UPDATE: the server can
-        // send each answer's head, and not a byte of its body.
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let (client, connection) = h2::client::Builder::new()
-            .initial_window_size(0)
-            .handshake::<_, bytes::Bytes>(tcp)
-            .await
-            .unwrap();
-        let driving = tokio::spawn(connection);
-        let mut client = client;
-        let mut heads = Vec::new();
-        for _ in 0..STREAMS {
-            client = timeout(LIMIT, client.ready()).await.unwrap().unwrap();
-            let request = http::Request::post(format!("http://{addr}/"))
-                .header("content-type", "application/json")
-                .body(())
-                .unwrap();
-            let (head, mut send) = client.send_request(request, false).unwrap();
-            send.send_data(body.clone(), true).unwrap();
-            heads.push(head);
-        }
-        for head in heads.drain(..) {
-            let response = timeout(LIMIT, head).await.unwrap().unwrap();
-            assert_eq!(response.status(), 200);
-        }
+        let took = never_granting_window(addr, &body).await;
+        println!("closed {took:?} after the last answer's head");
         served(addr).await;
-        // The client takes none of the answers: after the idle timeout the server
-        // closes the connection, and the answers it held go with it.
-        let started = Instant::now();
-        let ended = timeout(LIMIT, driving).await;
-        assert!(ended.is_ok(), "the server still holds the connection");
-        println!("closed after {:?}", started.elapsed());
-        drop(client);
-        served(addr).await;
+        // Again on a new connection: nothing of the first stayed behind.
+        never_granting_window(addr, &body).await;
         running.until_connections(0).await;
+        // At its peak: 1,024 requests and answers of 4 KiB and their streams, on
+        // both ends (the client's streams are in this process too).
         memory.after(16 * MIB, 64 * KIB).await;
         running.stop().await;
     });

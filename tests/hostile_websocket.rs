@@ -99,12 +99,11 @@ fn a_client_that_never_reads_while_calling_and_subscribing_is_cut_off() {
             // What was in flight to it, then the end of the stream: the close frame
             // could not be written to a client that does not read.
             let heard = until_close(&mut socket, LIMIT).await;
-            assert!(
-                heard.close.is_none() || heard.close.as_ref().unwrap().0 != 1000,
-                "{:?}",
-                heard.close
-            );
+            assert!(!heard.texts.is_empty());
+            assert!(heard.close.is_none(), "{:?}", heard.close);
         }
+        // What it did not read is counted lost.
+        assert!(running.server.metrics().answers_lost > 0);
         served(&good).await;
         drop(good);
         running.until_connections(0).await;
