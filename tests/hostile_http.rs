@@ -136,6 +136,56 @@ fn slow_headers_are_cut_off_at_the_header_read_timeout() {
 }
 
 #[test]
+fn stalled_http2_prefaces_and_heads_are_closed_at_the_idle_timeout() {
+    run(async {
+        // hyper's `header_read_timeout` is HTTP/1.1's: a connection whose first
+        // byte could still begin either protocol, or an HTTP/2 one stalled inside
+        // its preface or its first HEADERS, is ended by `idle_timeout` (2 min by
+        // default; 1 s here, and `header_read_timeout` 300 ms to show it is not
+        // the one at work).
+        let mut http = HttpConfig::default().idle_timeout(Some(Duration::from_secs(1)));
+        http.header_read_timeout = Some(Duration::from_millis(300));
+        let running = Running::http(ServerConfig::default(), http).await;
+        let addr = running.addr;
+        served(addr).await;
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut settings_then_half_a_head = preface.clone();
+        // An empty SETTINGS frame, then a HEADERS frame announcing 16 bytes and
+        // sending one.
+        settings_then_half_a_head.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        settings_then_half_a_head.extend_from_slice(&[0, 0, 16, 1, 4, 0, 0, 0, 1, 0x82]);
+        let stalls = [
+            b"P".to_vec(),
+            preface[..10].to_vec(),
+            settings_then_half_a_head,
+        ];
+        let memory =
+            Memory::before("stalled HTTP/2 prefaces and heads, 3 kinds x 10 connections").await;
+        let started = Instant::now();
+        let attackers: Vec<_> = stalls
+            .iter()
+            .flat_map(|stall| std::iter::repeat_n(stall, 10))
+            .map(|stall| tokio::spawn(blast(addr, Arc::new(stall.clone()))))
+            .collect();
+        served(addr).await;
+        for attacker in attackers {
+            // No HTTP/1.1 answer: at most the server's own SETTINGS and a GOAWAY.
+            let answer = attacker.await.unwrap();
+            assert_eq!(answer.status, 0, "{answer:?}");
+        }
+        let took = started.elapsed();
+        assert!(
+            (Duration::from_secs(1)..Duration::from_secs(5)).contains(&took),
+            "closed after {took:?}"
+        );
+        served(addr).await;
+        running.until_connections(0).await;
+        memory.after(30 * 64 * KIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
+#[test]
 fn slow_bodies_are_cut_off_at_the_body_read_timeout() {
     run(async {
         // `body_read_timeout` is 60 s by default; 1 s keeps the test short.
@@ -354,7 +404,6 @@ fn chunked_bodies_with_bad_chunk_sizes_are_refused_with_400() {
         let running = Running::http(ServerConfig::default(), http).await;
         let addr = running.addr;
         served(addr).await;
-        let memory = Memory::before("chunked bodies with bad chunk sizes, 6 kinds").await;
         let bad_sizes = [
             // Not hexadecimal: 400, the body cannot be read.
             ("zz\r\n{}\r\n0\r\n\r\n".to_owned(), 400),
@@ -370,14 +419,27 @@ fn chunked_bodies_with_bad_chunk_sizes_are_refused_with_400() {
             // A size line that never ends.
             (format!("1{}", "0".repeat(64 * 1024)), 400),
         ];
-        for (chunks, status) in bad_sizes {
-            let mut request = echo_head("Transfer-Encoding: chunked\r\n").into_bytes();
-            request.extend_from_slice(chunks.as_bytes());
-            let answer = blast(addr, Arc::new(request)).await;
-            let shown = &chunks[..chunks.len().min(24)];
+        // (The attackers' bytes are made first: the heap counts the server's.)
+        let memory =
+            Memory::before("chunked bodies with bad chunk sizes, 6 kinds x 4 connections").await;
+        // Each kind on 4 connections at once.
+        let attackers: Vec<_> = bad_sizes
+            .iter()
+            .flat_map(|case| std::iter::repeat_n(case, 4))
+            .map(|(chunks, status)| {
+                let mut request = echo_head("Transfer-Encoding: chunked\r\n").into_bytes();
+                request.extend_from_slice(chunks.as_bytes());
+                let shown = chunks[..chunks.len().min(24)].to_owned();
+                let attack = tokio::spawn(blast(addr, Arc::new(request)));
+                (attack, *status, shown)
+            })
+            .collect();
+        served(addr).await;
+        for (attack, status, shown) in attackers {
+            let answer = attack.await.unwrap();
             assert_eq!(answer.status, status, "{shown:?}: {answer:?}");
-            served(addr).await;
         }
+        served(addr).await;
         running.until_connections(0).await;
         memory.after(MIB, 64 * KIB).await;
         running.stop().await;
