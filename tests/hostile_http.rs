@@ -623,6 +623,66 @@ fn http2_streams_never_given_window_are_closed_at_the_idle_timeout() {
     });
 }
 
+#[test]
+fn http2_streams_reset_as_soon_as_sent_stop_their_calls_then_get_a_goaway() {
+    const STREAMS: usize = 10_000;
+    run(async {
+        let running = Running::http(ServerConfig::default(), HttpConfig::default()).await;
+        let addr = running.addr;
+        served(addr).await;
+        let body = bytes::Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":1,"method":"nap","params":[5000]}"#,
+        );
+        let memory =
+            Memory::before("HTTP/2: 10,000 streams, each reset as soon as sent (a call of 5 s)")
+                .await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        let driving = tokio::spawn(connection);
+        let mut sent = 0;
+        let mut refused = None;
+        for _ in 0..STREAMS {
+            let mut client = match timeout(LIMIT, client.clone().ready()).await.unwrap() {
+                Ok(client) => client,
+                Err(err) => {
+                    refused = Some(err);
+                    break;
+                }
+            };
+            let request = http::Request::post(format!("http://{addr}/"))
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            let Ok((_answer, mut send)) = client.send_request(request, false) else {
+                break;
+            };
+            let _ = send.send_data(body.clone(), true);
+            send.send_reset(h2::Reason::CANCEL);
+            sent += 1;
+        }
+        served(addr).await;
+        println!("{sent} streams sent and reset; the server: {refused:?}");
+        // h2 ends a connection that resets streams faster than it can accept them
+        // (the "rapid reset" attack) with GOAWAY ENHANCE_YOUR_CALM; until then each
+        // reset stream's call is stopped.
+        if let Some(err) = &refused {
+            assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err}");
+        }
+        // Every call a reset stream started is stopped: none runs its 5 s.
+        let deadline = Instant::now() + LIMIT;
+        while running.server.metrics().in_flight != 0 {
+            assert!(Instant::now() < deadline, "{:?}", running.server.metrics());
+            sleep(Duration::from_millis(10)).await;
+        }
+        served(addr).await;
+        drop(client);
+        let _ = timeout(LIMIT, driving).await;
+        running.until_connections(0).await;
+        memory.after(16 * MIB, 64 * KIB).await;
+        running.stop().await;
+    });
+}
+
 /// A TLS server configuration on a certificate for `localhost` made now, and a
 /// client configuration that trusts it alone (as `tests/https.rs` makes them).
 fn tls_pair() -> (
