@@ -683,6 +683,60 @@ fn http2_streams_reset_as_soon_as_sent_stop_their_calls_then_get_a_goaway() {
     });
 }
 
+#[test]
+fn an_event_stream_client_that_never_reads_is_closed_at_the_idle_timeout() {
+    run(async {
+        // `idle_timeout` is 2 min by default; 1 s keeps the test short.
+        let running = Running::http(
+            ServerConfig::default(),
+            HttpConfig::default().idle_timeout(Some(Duration::from_secs(1))),
+        )
+        .await;
+        let addr = running.addr;
+        served(addr).await;
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"subscribe_count","params":[0,0]}"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let memory =
+            Memory::before("HTTP/1.1: 8 endless event streams (a subscription) never read").await;
+        let mut sockets = Vec::new();
+        for _ in 0..8 {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket.write_all(request.as_bytes()).await.unwrap();
+            sockets.push(socket);
+        }
+        running.until_connections(8).await;
+        let started = Instant::now();
+        served(addr).await;
+        // The server fills the socket's buffers, then the stream waits on a client
+        // that takes nothing: idle, so closed; its stream is dropped.
+        running.until_connections(0).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(8), "closed after {took:?}");
+        served(addr).await;
+        // (Read below: what the client reads is its own heap, not the server's.)
+        memory.after(8 * 256 * KIB, 64 * KIB).await;
+        for mut socket in sockets {
+            // What fitted in the buffers, then the end.
+            let mut raw = Vec::new();
+            timeout(LIMIT, socket.read_to_end(&mut raw))
+                .await
+                .expect("the server closed it")
+                .ok();
+            let text = String::from_utf8_lossy(&raw);
+            assert!(
+                text.starts_with("HTTP/1.1 200"),
+                "{}",
+                &text[..text.len().min(200)]
+            );
+            assert!(text.contains("text/event-stream"));
+        }
+        running.stop().await;
+    });
+}
+
 /// A TLS server configuration on a certificate for `localhost` made now, and a
 /// client configuration that trusts it alone (as `tests/https.rs` makes them).
 fn tls_pair() -> (
