@@ -64,15 +64,16 @@ fn a_client_that_never_reads_while_calling_and_subscribing_is_cut_off() {
         for id in 0..4000 {
             calls.extend(call(id, "echo", &params));
         }
-        // The attackers' bytes are made first: the heap counts the server's.
-        let copies: Vec<_> = (0..4).map(|_| calls.clone()).collect();
+        // The attackers' bytes are made first, and shared: the heap counts the
+        // server's.
+        let calls = std::sync::Arc::new(calls);
         let memory = Memory::before(
             "WebSocket: 4,000 calls of 1 KiB and an endless subscription, never read, 4 connections",
         )
         .await;
-        let attackers: Vec<_> = copies
-            .into_iter()
-            .map(|calls| {
+        let attackers: Vec<_> = (0..4)
+            .map(|_| {
+                let calls = calls.clone();
                 tokio::spawn(async move {
                     let mut socket = upgrade(addr).await;
                     socket
@@ -187,14 +188,14 @@ fn a_ping_flood_is_answered_with_bounded_pongs_and_calls_go_on() {
             flood.extend(frame(true, PING, &[b'p'; 125]));
         }
         flood.extend(call(1, "echo", r#"["after the flood"]"#));
-        let copies: Vec<_> = (0..4).map(|_| flood.clone()).collect();
+        let flood = std::sync::Arc::new(flood);
         let memory = Memory::before(
             "WebSocket: 20,000 pings of 125 bytes unread, then a call, 4 connections",
         )
         .await;
-        let attackers: Vec<_> = copies
-            .into_iter()
-            .map(|flood| {
+        let attackers: Vec<_> = (0..4)
+            .map(|_| {
+                let flood = flood.clone();
                 tokio::spawn(async move {
                     let mut socket = upgrade(addr).await;
                     timeout(LIMIT, socket.write_all(&flood))
