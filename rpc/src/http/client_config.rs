@@ -48,6 +48,12 @@ pub struct HttpClientConfig {
     /// client closes the connection (90 s; checked at each ping). Pending calls
     /// then fail with a connection-closed error.
     pub ws_idle_timeout: Option<Duration>,
+    /// A WebSocket's read buffer (4 KiB), as the server's
+    /// [`super::HttpConfig::websocket_read_buffer_bytes`]: tungstenite allocates it
+    /// when the WebSocket opens and zero-fills its free room before every read, so
+    /// its own default of 128 KiB cost every client WebSocket 128 KiB held and a
+    /// 128 KiB `memset` per message read. A larger message is read in several reads.
+    pub ws_read_buffer_bytes: usize,
     /// The TLS configuration for `https://` and `wss://` (feature `tls`). `None`
     /// trusts the web's public certificate authorities (Mozilla's list, from
     /// `webpki-roots`) with rustls's safe defaults; give your own
@@ -69,6 +75,7 @@ impl Default for HttpClientConfig {
             headers: HeaderMap::new(),
             ws_ping_interval: Some(Duration::from_secs(30)),
             ws_idle_timeout: Some(Duration::from_secs(90)),
+            ws_read_buffer_bytes: 4 * 1024,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -132,6 +132,7 @@ async fn open(
         .unwrap_or(if secure { 443 } else { 80 });
     let max = http.max_answer_bytes;
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(http.ws_read_buffer_bytes.max(1))
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
     let keep_alive = KeepAlive {
