@@ -22,7 +22,7 @@ use super::{ItemParams, Overflow, Stream, StreamSpec};
 use crate::engine::session::SessionState;
 use crate::message::{encode_notification, ErrorCode, IntoRpcError, RpcError};
 use crate::service::{IncomingCall, Reply};
-use crate::transport::WriterHandle;
+use crate::transport::{Quiet, WriterHandle};
 
 /// A stream's task, waiting for its call's answer to be queued.
 pub(crate) type StreamTask = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -440,15 +440,19 @@ impl Out<'_> {
         F: Fn(S::Item) -> Result<T, RpcError>,
         T: Serialize,
     {
+        // Made once and polled only when it fires (see `Quiet`): a wait made for
+        // every item joined and left two lists of waiters per item.
+        let halted = Quiet::new(self.halted());
+        tokio::pin!(halted);
         loop {
             let place = tokio::select! {
                 biased;
-                ending = self.halted() => return ending,
+                ending = &mut halted => return ending,
                 place = self.room.clone().acquire_owned() => place.expect("never closed"),
             };
             let next = tokio::select! {
                 biased;
-                ending = self.halted() => return ending,
+                ending = &mut halted => return ending,
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {
@@ -478,13 +482,15 @@ impl Out<'_> {
         let buffer = self.spec.buffer.max(1);
         let mut waiting: VecDeque<Bytes> = VecDeque::new();
         let mut ended = false;
+        let halted = Quiet::new(self.halted());
+        tokio::pin!(halted);
         loop {
             if ended && waiting.is_empty() {
                 return Ending::Ended;
             }
             tokio::select! {
                 biased;
-                ending = self.halted() => return ending,
+                ending = &mut halted => return ending,
                 place = self.room.clone().acquire_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
                     if !self.send(frame, place.expect("never closed")).await {
@@ -531,10 +537,12 @@ impl Out<'_> {
         F: Fn(S::Item) -> Result<T, RpcError>,
         T: Serialize,
     {
+        let halted = Quiet::new(self.halted());
+        tokio::pin!(halted);
         loop {
             let next = tokio::select! {
                 biased;
-                ending = self.halted() => return ending,
+                ending = &mut halted => return ending,
                 next = next(&mut stream) => next,
             };
             let Some(next) = next else {
