@@ -111,7 +111,7 @@ pub(crate) fn upgrade<B: Send + 'static>(
         };
         // A client that closes its sending side without a close frame still gets
         // the answers to the calls it sent (`SeesEof`).
-        let eof = Arc::new(tokio::sync::Notify::new());
+        let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let io = super::websocket_frames::SeesEof::new(TokioIo::new(upgraded), eof.clone());
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
         let (source, sink) = super::websocket_frames::frames(ws, keep_alive, max_message);

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -16,7 +17,6 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Interval};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -77,14 +77,14 @@ pub(crate) struct WsSource<S> {
     /// Where pings are queued (the connection's writer), once it runs.
     pinger: Option<WriterHandle>,
     why: CloseWhy,
-    /// Told by [`SeesEof`] under the WebSocket when the other end closed its
+    /// Set by [`SeesEof`] under the WebSocket when the other end closed its
     /// sending side without a close frame.
-    eof: Option<Arc<Notify>>,
+    eof: Option<Arc<AtomicBool>>,
 }
 
 impl<S> WsSource<S> {
-    /// Ends the frames when `eof` is told ([`SeesEof`]), as a close frame would.
-    pub(crate) fn ending_at(mut self, eof: Arc<Notify>) -> Self {
+    /// Ends the frames when `eof` is set ([`SeesEof`]), as a close frame would.
+    pub(crate) fn ending_at(mut self, eof: Arc<AtomicBool>) -> Self {
         self.eof = Some(eof);
         self
     }
@@ -107,12 +107,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSource for WsSourc
                         None => std::future::pending().await,
                     }
                 };
-                let eof = async {
-                    match eof {
-                        Some(eof) => eof.notified().await,
-                        None => std::future::pending().await,
-                    }
-                };
+                // A flag, not a `Notify`: a wait made per message would join and
+                // leave a waiter list per message. `SeesEof` sets it while this
+                // task polls the stream, and wakes this task to look.
+                let eof = std::future::poll_fn(|_| match eof {
+                    Some(eof) if eof.load(Ordering::Acquire) => std::task::Poll::Ready(()),
+                    _ => std::task::Poll::Pending,
+                });
                 tokio::select! {
                     message = stream.next() => Some(message),
                     () = tick => None,
@@ -255,7 +256,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S>
 }
 
 /// A server WebSocket's connection, which does not show tungstenite the end of
-/// the client's sending side: it tells `eof` instead (and reads nothing more).
+/// the client's sending side: it sets `eof` instead, wakes the reading task to
+/// see it, and reads nothing more.
 ///
 /// Seeing the end of its input without a close frame, tungstenite fails the
 /// read with "reset without closing handshake" and refuses every write after it,
@@ -264,12 +266,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S>
 /// answers are written; with this, they are here too, then the close frame.
 pub(crate) struct SeesEof<S> {
     inner: S,
-    eof: Arc<Notify>,
+    eof: Arc<AtomicBool>,
     seen: bool,
 }
 
 impl<S> SeesEof<S> {
-    pub(crate) fn new(inner: S, eof: Arc<Notify>) -> Self {
+    pub(crate) fn new(inner: S, eof: Arc<AtomicBool>) -> Self {
         SeesEof {
             inner,
             eof,
@@ -293,7 +295,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for SeesEof<S> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
                 this.seen = true;
-                this.eof.notify_one();
+                this.eof.store(true, Ordering::Release);
+                // The frames' reader checks the flag when its task is next polled,
+                // which may have been before this read in the same poll.
+                cx.waker().wake_by_ref();
                 Poll::Pending
             }
             other => other,
