@@ -6,10 +6,11 @@
 //! not take (the client is not reading: an HTTP/2 client that grants no
 //! flow-control window) keeps it busy no longer than the idle timeout: each time
 //! hyper takes from a body counts as activity, and nothing else does. hyper ends an
-//! HTTP/1.1 connection that takes too long to send its next request head, but nothing ends an HTTP/2 connection a client keeps open
-//! and unused: each would hold a connection slot and its buffers for good. So the
-//! service of each connection is wrapped to count what is busy on it, and a
-//! connection idle for the timeout is closed. Nothing accepted is lost: a request
+//! HTTP/1.1 connection that takes too long to send its next request head, but
+//! nothing ends an HTTP/2 connection a client keeps open and unused: each would
+//! hold a connection slot and its buffers for good. So the service of each
+//! connection is wrapped to count what is busy on it, and a connection idle for the
+//! timeout is closed. Nothing accepted is lost: a request
 //! that got in makes the connection busy until its answer is written.
 
 use std::future::Future;
