@@ -198,7 +198,12 @@ impl Peer {
                 async { done.await.ok() },
                 idle_timeout,
             );
-            tokio::spawn(duplex::Duplex::new(reading, writing, written));
+            tokio::spawn(duplex::Duplex::new(
+                reading,
+                writing,
+                shared.writer.clone(),
+                written,
+            ));
         } else {
             let writer_task = tokio::spawn(writing);
             tokio::spawn(connection::read_loop(

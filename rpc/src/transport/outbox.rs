@@ -29,6 +29,7 @@ struct Chan<T> {
     inner: Mutex<Inner<T>>,
     /// Free places; the receiver gives them back as it takes items.
     room: Semaphore,
+    capacity: usize,
     senders: AtomicUsize,
     /// Set once the receiver has closed or gone; `receiver_closed` wakes who waits.
     closed: AtomicBool,
@@ -73,6 +74,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waker: None,
         }),
         room: Semaphore::new(capacity.max(1)),
+        capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
         closed: AtomicBool::new(false),
         receiver_closed: Notify::new(),
@@ -180,6 +182,12 @@ impl<T> Sender<T> {
     /// Whether the receiver has closed or gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.chan.closed.load(Ordering::Acquire)
+    }
+
+    /// How many places are taken: values queued, and places reserved for values on
+    /// their way. One atomic load.
+    pub(crate) fn taken(&self) -> usize {
+        self.chan.capacity - self.chan.room.available_permits()
     }
 }
 

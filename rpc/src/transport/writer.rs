@@ -468,6 +468,11 @@ impl WriterHandle {
             })
     }
 
+    /// How many frames wait for the writer (queued, or with a place reserved).
+    pub(crate) fn waiting(&self) -> usize {
+        self.tx.taken()
+    }
+
     /// Asks the writer task to write what is queued, shut the stream down and stop,
     /// even while other handles exist. Frames queued after this are refused.
     pub(crate) fn close(&self) {
