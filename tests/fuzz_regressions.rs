@@ -1,7 +1,7 @@
 //! Replays fuzz inputs through the checks of the cargo-fuzz targets (`fuzz/`), so that
 //! `cargo test` keeps what the fuzzers found fixed without a nightly toolchain.
 //!
-//! The checks are `fuzz/src/checks.rs` itself, included here, so a stored input runs
+//! The checks are `fuzz/src/checks.rs` and `fuzz/src/web_checks.rs` themselves, included here, so a stored input runs
 //! exactly as it did under libFuzzer. Each target replays every file of
 //! `tests/fuzz_corpus/<target>/`: a few dozen inputs picked from the minimized fuzz
 //! corpus, plus the inputs that once failed (named `crash-*`). The bugs those found also
@@ -15,6 +15,8 @@ use tokio_util::codec::Decoder;
 #[allow(dead_code)]
 #[path = "../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../fuzz/src/web_checks.rs"]
+mod web_checks;
 
 /// Runs every stored input of `target` through `check`, naming the input that fails.
 fn replay(target: &str, check: fn(&[u8])) {
@@ -65,6 +67,21 @@ fn dispatch_corpus() {
 #[test]
 fn client_responses_corpus() {
     replay("client_responses", checks::client_responses);
+}
+
+/// The HTTP server: one well-formed response per well-formed request, in order, with
+/// the status its rules give and a well-formed JSON-RPC answer; only well-formed
+/// responses after malformed bytes; nothing left on the server.
+#[test]
+fn http_request_corpus() {
+    replay("http_request", web_checks::http_request);
+}
+
+/// The server's WebSocket peer: one answer per call, a pong per ping, the close
+/// code the rules give; nothing left on the server.
+#[test]
+fn websocket_messages_corpus() {
+    replay("websocket_messages", web_checks::websocket_messages);
 }
 
 /// What a decoder produced from a stream, errors reduced to "too large".

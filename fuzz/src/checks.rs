@@ -38,19 +38,19 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Decoder;
 
 /// How long one input may take before it counts as a hang.
-const HANG: Duration = Duration::from_secs(10);
+pub(crate) const HANG: Duration = Duration::from_secs(10);
 
 /// Reads structure out of fuzz input; past the end every read gives zeros.
-struct Input<'a> {
+pub(crate) struct Input<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Input<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Input { data }
     }
 
-    fn u8(&mut self) -> u8 {
+    pub(crate) fn u8(&mut self) -> u8 {
         match self.data.split_first() {
             Some((&b, rest)) => {
                 self.data = rest;
@@ -60,7 +60,7 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn u64(&mut self) -> u64 {
+    pub(crate) fn u64(&mut self) -> u64 {
         let mut le = [0u8; 8];
         for b in &mut le {
             *b = self.u8();
@@ -68,23 +68,29 @@ impl<'a> Input<'a> {
         u64::from_le_bytes(le)
     }
 
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
+    pub(crate) fn bytes(&mut self, n: usize) -> &'a [u8] {
         let (head, rest) = self.data.split_at(n.min(self.data.len()));
         self.data = rest;
         head
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    /// Up to `max - 1` bytes, the count read first.
+    pub(crate) fn bytes_upto(&mut self, max: u8) -> &'a [u8] {
+        let n = usize::from(self.u8() % max);
+        self.bytes(n)
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         self.bytes(self.data.len())
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 }
 
 /// The runtime every input runs on: one thread, built once.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
@@ -697,7 +703,7 @@ fn json_key(inp: &mut Input<'_>, out: &mut String) {
 }
 
 /// Raw bytes from the input as one line (newlines become spaces).
-fn raw_line(inp: &mut Input<'_>, max: u8) -> Vec<u8> {
+pub(crate) fn raw_line(inp: &mut Input<'_>, max: u8) -> Vec<u8> {
     let len = usize::from(inp.u8() % max);
     inp.bytes(len)
         .iter()
@@ -706,7 +712,7 @@ fn raw_line(inp: &mut Input<'_>, max: u8) -> Vec<u8> {
 }
 
 /// Appends one JSON-RPC call (request or notification) read from the input.
-fn call_text(inp: &mut Input<'_>, index: usize, out: &mut Vec<u8>) {
+pub(crate) fn call_text(inp: &mut Input<'_>, index: usize, out: &mut Vec<u8>) {
     let mut text = String::from(r#"{"jsonrpc":"2.0""#);
     match inp.u8() % 8 {
         0 => {}
@@ -810,8 +816,8 @@ fn dispatch_stream(inp: &mut Input<'_>) -> Vec<u8> {
 
 /// What the other end must send back for one frame: a single response with this id,
 /// or a batch response with these ids in this order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Reply {
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Reply {
     Single(String),
     Batch(Vec<String>),
 }
@@ -835,7 +841,7 @@ fn frames_of(mut codec: NdjsonCodec, stream: &[u8]) -> Vec<Bytes> {
 
 /// The reply a peer owes for one frame (`answer_calls`: whether it serves methods, so
 /// that a notification in a batch is run rather than refused).
-fn expected_reply(frame: &[u8], limits: ParseLimits) -> Option<Reply> {
+pub(crate) fn expected_reply(frame: &[u8], limits: ParseLimits) -> Option<Reply> {
     let owed = |m: &Result<Message<'_>, Invalid<'_>>| match m {
         Err(invalid) if !invalid.is_response => Some(invalid.id.as_json().to_owned()),
         Ok(Message::Request(r)) => Some(r.id.as_json().to_owned()),
@@ -852,7 +858,7 @@ fn expected_reply(frame: &[u8], limits: ParseLimits) -> Option<Reply> {
 }
 
 /// Reads a reply frame; panics unless it is a well-formed response or batch of them.
-fn reply_of(frame: &[u8]) -> Reply {
+pub(crate) fn reply_of(frame: &[u8]) -> Reply {
     let id_of = |m: &Message<'_>| match m {
         Message::Response(r) => r.id.as_json().to_owned(),
         other => panic!("a reply that is not a response: {other:?}"),
@@ -872,13 +878,13 @@ fn reply_of(frame: &[u8]) -> Reply {
     }
 }
 
-fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+pub(crate) fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
 }
 
 /// Replies with each batch's ids sorted: a batch's answers may come in any order.
-fn normalized(replies: Vec<Reply>) -> Vec<Reply> {
+pub(crate) fn normalized(replies: Vec<Reply>) -> Vec<Reply> {
     let replies = replies.into_iter().map(|reply| match reply {
         Reply::Batch(ids) => Reply::Batch(sorted(ids)),
         single => single,

@@ -1,0 +1,4 @@
+//! cargo-fuzz target `websocket_messages`; the checks are in `rpc_fuzz::web_checks`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rpc_fuzz::web_checks::websocket_messages(data));
