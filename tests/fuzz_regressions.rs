@@ -169,3 +169,19 @@ fn content_length_blank_line_at_the_header_limit() {
     input.extend_from_slice(b"\r\n\n\n\n");
     checks::content_length_decoder(&input);
 }
+
+/// Found by `websocket_messages` (crash-778b654a, crash-a91ddd23): a client's close
+/// that came in while answers were on their way (here a call and then, in the same
+/// write, a close with 1001) left the connection dropped with no close frame: the
+/// answer failed to send after the close, the writer stopped at that error, and
+/// tungstenite's reply to the close was never flushed. The server must echo the
+/// close (1001) before closing the connection.
+#[test]
+fn websocket_close_while_answers_are_on_their_way() {
+    web_checks::websocket_messages(&[
+        0, 0, 3, 0, 0, 0, 2, 0, 1, 1, 13, 10, 13, 13, 10, 13, 10, 1, 202, 154, 59, 0,
+    ]);
+    web_checks::websocket_messages(&[
+        0, 0, 0, 2, 0, 0, 0, 0, 0, 10, 0, 1, 0, 0, 0, 2, 0, 1, 5, 0, 5, 0,
+    ]);
+}

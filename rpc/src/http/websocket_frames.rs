@@ -18,6 +18,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Interval};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -186,6 +187,28 @@ pub(crate) struct WsSink<S> {
     why: CloseWhy,
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsSink<S> {
+    /// The client's close came in while answers were on their way: tungstenite
+    /// sends no message after it, and holds its reply to that close until the next
+    /// flush. The writer stops at the error this returns, so it flushes that reply
+    /// first: without it the connection was dropped with no close frame at all
+    /// (found by the `websocket_messages` fuzz target). The answers are lost to a
+    /// client that closed first, as RFC 6455 allows.
+    async fn closed_first(&mut self) -> io::Error {
+        // The first flush may still meet a message the split sink held back (it is
+        // dropped then); the second writes the reply.
+        for _ in 0..2 {
+            if self.sink.flush().await.is_ok() {
+                break;
+            }
+        }
+        io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the client closed the WebSocket before these answers",
+        )
+    }
+}
+
 fn io_error(err: WsError) -> io::Error {
     match err {
         WsError::Io(err) => err,
@@ -215,7 +238,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S>
             };
             // `feed` buffers the message and writes only when the WebSocket's
             // buffer is full, so frames queued together leave in one write.
-            let feed = async { self.sink.feed(message).await.map_err(io_error) };
+            let feed = async {
+                match self.sink.feed(message).await {
+                    Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {
+                        Err(self.closed_first().await)
+                    }
+                    fed => fed.map_err(io_error),
+                }
+            };
             match progress.as_deref_mut() {
                 Some(progress) => {
                     progress.within(feed).await?;
@@ -231,7 +261,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSink for WsSink<S>
 
     async fn flush(&mut self) -> io::Result<()> {
         self.stats.writes += 1;
-        self.sink.flush().await.map_err(io_error)
+        match self.sink.flush().await {
+            // A message the split sink held back meets the client's close.
+            Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {
+                Err(self.closed_first().await)
+            }
+            flushed => flushed.map_err(io_error),
+        }
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
