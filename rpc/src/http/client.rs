@@ -7,7 +7,8 @@
 //! cancellation on drop, typed clients, typed batches) works unchanged over HTTP;
 //! only calls from the server to the client do not exist over plain HTTP.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -17,6 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::AbortHandle;
 
 use super::HttpClientConfig;
 use crate::error::Error;
@@ -104,6 +106,7 @@ impl Client {
             pool,
             target: Arc::new(target),
             slots: Arc::new(Semaphore::new(in_flight)),
+            out: Arc::default(),
             answers: Some(answers),
             stats: WriterStats::default(),
         };
@@ -126,6 +129,9 @@ struct Posts {
     pool: Pool,
     target: Arc<Target>,
     slots: Arc<Semaphore>,
+    /// The POSTs of single calls still out, by id: a `$/cancelRequest` for one of
+    /// them aborts its POST instead of being POSTed itself (see `cancelled`).
+    out: Arc<Mutex<HashMap<u64, AbortHandle>>>,
     /// Where answers go; dropped at shutdown, so the source ends once the POSTs
     /// still out have answered.
     answers: Option<mpsc::UnboundedSender<Bytes>>,
@@ -140,6 +146,17 @@ impl FrameSink for Posts {
     ) -> std::io::Result<()> {
         let closed = || std::io::Error::other("the HTTP client has shut down");
         for frame in frames.drain(..).filter(|frame| !frame.is_empty()) {
+            let call = match Sent::of(&frame) {
+                Sent::Cancel(id) => {
+                    if let Some(post) = lock(&self.out).remove(&id) {
+                        post.abort();
+                        continue;
+                    }
+                    None
+                }
+                Sent::Call(id) => Some(id),
+                Sent::Other => None,
+            };
             let answers = self.answers.clone().ok_or_else(closed)?;
             let acquire = async {
                 self.slots
@@ -158,8 +175,11 @@ impl FrameSink for Posts {
             self.stats.frames += 1;
             self.stats.writes += 1;
             self.stats.bytes += frame.len() as u64;
-            let (pool, target) = (self.pool.clone(), self.target.clone());
-            tokio::spawn(async move {
+            let (pool, target, out) = (self.pool.clone(), self.target.clone(), self.out.clone());
+            // Held while the task is spawned, so that it cannot take its entry out
+            // before it is in.
+            let mut posts = lock(&self.out);
+            let post = tokio::spawn(async move {
                 let answer = match target.request_timeout {
                     Some(limit) => tokio::time::timeout(limit, post(&pool, &target, &frame))
                         .await
@@ -175,11 +195,17 @@ impl FrameSink for Posts {
                         }),
                     None => post(&pool, &target, &frame).await,
                 };
+                if let Some(id) = call {
+                    lock(&out).remove(&id);
+                }
                 if let Some(answer) = answer {
                     let _ = answers.send(answer);
                 }
                 drop(slot);
             });
+            if let Some(id) = call {
+                posts.insert(id, post.abort_handle());
+            }
         }
         Ok(())
     }
@@ -196,6 +222,50 @@ impl FrameSink for Posts {
     fn stats(&self) -> WriterStats {
         self.stats
     }
+}
+
+/// What a frame the peer writes is, for cancelling: over HTTP a call's POST is
+/// its own exchange, which a `$/cancelRequest` POSTed beside it cannot reach (the
+/// server serves each connection, or request, in a session of its own). So the
+/// client cancels a call by dropping its POST, which the server sees as the client
+/// gone and stops the call. Before, a dropped call's POST ran on to its answer or
+/// the request timeout, holding one of the client's in-flight slots all along:
+/// calls dropped or timed out in numbers stalled every other call (found by
+/// `tests/soak_web.rs`).
+enum Sent {
+    /// `$/cancelRequest` for this id.
+    Cancel(u64),
+    /// A single call with this id.
+    Call(u64),
+    /// A notification, a batch, anything else.
+    Other,
+}
+
+impl Sent {
+    fn of(frame: &[u8]) -> Sent {
+        use crate::message::{parse, Incoming, Message};
+        #[derive(serde::Deserialize)]
+        struct CancelParams {
+            id: u64,
+        }
+        match parse(frame) {
+            Ok(Incoming::Single(Message::Request(r))) => {
+                r.id.as_u64().map_or(Sent::Other, Sent::Call)
+            }
+            Ok(Incoming::Single(Message::Notification(n)))
+                if n.method == crate::engine::CANCEL_METHOD =>
+            {
+                n.params
+                    .and_then(|p| serde_json::from_str::<CancelParams>(p.get()).ok())
+                    .map_or(Sent::Other, |p| Sent::Cancel(p.id))
+            }
+            _ => Sent::Other,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The answers to a client's POSTs, as the frames its peer reads.
