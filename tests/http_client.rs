@@ -119,6 +119,43 @@ async fn http2_prior_knowledge_headers_and_one_reused_connection() {
     serving.await.unwrap().unwrap();
 }
 
+/// A call dropped by its caller (or timed out by the client's own deadline) drops
+/// its POST, which stops the server's call and frees the client's in-flight slot.
+/// Before (found by `tests/soak_web.rs`), the client POSTed a `$/cancelRequest` that
+/// could not reach the call's own exchange: the POST ran on, and a client with
+/// `max_in_flight` such calls out could make no other call.
+#[tokio::test]
+async fn a_dropped_call_drops_its_post_and_stops_the_server_s_call() {
+    let (server, state, url, serving) = start().await;
+    let config = ConnectionConfig {
+        max_in_flight: 4,
+        ..ConnectionConfig::default()
+    };
+    let client = Client::connect_http(&url, config).unwrap();
+    let probe = ProbeClient::new(client.clone());
+    for _ in 0..8 {
+        let dropped = timeout(Duration::from_millis(100), probe.forever()).await;
+        assert!(dropped.is_err(), "the call ran until dropped");
+        timeout(LIMIT, state.stopped.notified())
+            .await
+            .expect("the server's call is stopped");
+    }
+    let timed_out = client
+        .call_raw("forever", None::<&()>, Some(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+    assert!(timed_out.is_timeout(), "{timed_out}");
+    timeout(LIMIT, state.stopped.notified())
+        .await
+        .expect("the server's call is stopped");
+    assert_eq!(state.cancelled.load(Ordering::SeqCst), 9);
+    // Every slot is free again.
+    timeout(LIMIT, probe.seen()).await.unwrap().unwrap();
+    assert_eq!(client.pending_calls(), 0);
+    server.shutdown(Duration::from_secs(5)).await;
+    serving.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn the_request_timeout_fails_the_call_and_stops_the_server_s_call() {
     let (server, state, url, serving) = start().await;
