@@ -185,3 +185,14 @@ fn websocket_close_while_answers_are_on_their_way() {
         0, 0, 0, 2, 0, 0, 0, 0, 0, 10, 0, 1, 0, 0, 0, 2, 0, 1, 5, 0, 5, 0,
     ]);
 }
+
+/// A text message that is not UTF-8, and a close whose reason is not, close the
+/// WebSocket with 1007 (RFC 6455 section 7.4.1: data inconsistent with the
+/// message's type), where they had the 1002 of any protocol error.
+#[test]
+fn websocket_text_that_is_not_utf8_closes_with_1007() {
+    // A call's text with two bytes that are not UTF-8 after it.
+    web_checks::websocket_messages(&[0, 1, 2, 3, 4, 11, 2, 0, 1, 0, 0, 7]);
+    // A close, 1000, with the reason [0xff].
+    web_checks::websocket_messages(&[0, 1, 2, 3, 4, 10, 2, 1, 255]);
+}

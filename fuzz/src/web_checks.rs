@@ -21,7 +21,8 @@
 //!   or its frames break a rule (the answers come before the close), at most one
 //!   when it closed first; a pong for a ping; a close frame with the code the
 //!   WebSocket's rules give (the client's own echoed, 1002 for a protocol error or
-//!   a bad close frame, 1009 for a message over the limit); then the connection
+//!   a bad close frame, 1007 for text or a close reason that is not UTF-8, 1009 for
+//!   a message over the limit); then the connection
 //!   closes and the server holds nothing.
 
 use std::collections::HashMap;
@@ -789,20 +790,25 @@ fn allowed_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
 }
 
-/// The close code a server answers a client's close payload with (`None`: no code).
-fn close_reply(payload: &[u8]) -> Result<Option<u16>, ()> {
+/// The close code a server answers a client's close payload with (`None`: no code):
+/// its own, or the code of its fault (1007 for a reason that is not UTF-8, 1002 for
+/// the others).
+fn close_reply(payload: &[u8]) -> Option<u16> {
     match payload {
-        [] => Ok(None),
-        [_] => Err(()),
+        [] => None,
+        [_] => Some(1002),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            if payload.len() > 125
-                || std::str::from_utf8(reason).is_err()
-                || !allowed_close_code(code)
-            {
-                Err(())
+            // In the order tungstenite checks them: the frame's length, the reason's
+            // text, the code.
+            if payload.len() > 125 {
+                Some(1002)
+            } else if std::str::from_utf8(reason).is_err() {
+                Some(1007)
+            } else if !allowed_close_code(code) {
+                Some(1002)
             } else {
-                Ok(Some(code))
+                Some(code)
             }
         }
     }
@@ -933,7 +939,7 @@ pub fn websocket_messages(data: &[u8]) {
                         let mut bad = frame.clone();
                         bad.extend_from_slice(&[0xc3, 0x28]);
                         ws_frame(&mut wire, true, 0, OP_TEXT, &bad, Some(mask_key));
-                        end = WsEnd::Violation(&[1002, 1007]);
+                        end = WsEnd::Violation(&[1007]);
                         break;
                     }
                 }
@@ -1193,10 +1199,7 @@ async fn exchange_ws(
                 "close code {code}, expected one of {codes:?}"
             );
         }
-        WsEnd::Close(payload) => match close_reply(payload) {
-            Ok(want) => assert_eq!(code, want, "the client's close echoed"),
-            Err(()) => assert_eq!(code, Some(1002), "a bad close frame"),
-        },
+        WsEnd::Close(payload) => assert_eq!(code, close_reply(payload), "the close answered"),
         WsEnd::Garbage => unreachable!(),
     }
 }
