@@ -321,13 +321,13 @@ async fn one_call(web: Web, client: Client, n: u64, roll: u64, r: u64) -> Result
             let mut sub = client
                 .subscribe::<_, u64>("subscribe_count", &(0, 0), "count", "unsubscribe_count")
                 .await?;
-            // It stalls for 40 ms before every 8 items (its buffer), up to 50 times:
+            // It stalls for 25 ms (over `subscription_wait`) before every 8 items (its buffer), up to 50 times:
             // one stall with a full buffer is enough.
             let mut next = 0u64;
             loop {
                 if next.is_multiple_of(8) {
                     assert!(next < 8 * 50, "a stalled reader did not lag");
-                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
                 }
                 match sub.next().await {
                     Some(Ok(item)) => {
@@ -450,10 +450,12 @@ fn soak(calls: u64, drivers: u64) -> Tally {
     let (tally, metrics) = runtime.block_on({
         let live = live.clone();
         async move {
-            let server = Arc::new(Server::with_config(
-                service(live.clone()),
-                ServerConfig::default(),
-            ));
+            // Calls still running when a client stops sending (a cut, a close with
+            // cancels still queued) get half a second to answer, not 5 s: the run
+            // waits for them at its end.
+            let mut config = ServerConfig::default();
+            config.connection.half_close_grace = Some(Duration::from_millis(500));
+            let server = Arc::new(Server::with_config(service(live.clone()), config));
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let serving = {
