@@ -664,9 +664,15 @@ fn http2_streams_reset_as_soon_as_sent_stop_their_calls_then_get_a_goaway() {
         println!("{sent} streams sent and reset; the server: {refused:?}");
         // h2 ends a connection that resets streams faster than it can accept them
         // (the "rapid reset" attack) with GOAWAY ENHANCE_YOUR_CALM; until then each
-        // reset stream's call is stopped.
+        // reset stream's call is stopped. The server closes the connection after
+        // its GOAWAY, so a client still writing may meet the closed socket (a
+        // broken pipe, a reset) before it reads the GOAWAY: either way the server
+        // ended it.
         if let Some(err) = &refused {
-            assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err}");
+            assert!(
+                err.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || err.is_io(),
+                "expected GOAWAY ENHANCE_YOUR_CALM or the connection closed, got {err}"
+            );
         }
         // Every call a reset stream started is stopped: none runs its 5 s.
         let deadline = Instant::now() + LIMIT;
