@@ -170,7 +170,8 @@ fn open_websocket(addr: std::net::SocketAddr) -> std::net::TcpStream {
     socket
 }
 
-async fn idle_websocket() {
+/// An echo server serving HTTP (and its WebSocket upgrade) on a loopback port.
+async fn serve_http_on_loopback() -> (Arc<Server>, std::net::SocketAddr) {
     let server = Arc::new(Server::new(echo()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -180,6 +181,11 @@ async fn idle_websocket() {
             .serve_http(listener, rpc::http::HttpConfig::default())
             .await
     });
+    (server, addr)
+}
+
+async fn idle_websocket() {
+    let (server, addr) = serve_http_on_loopback().await;
     // Warm the runtime, hyper and the server once, and let that connection go.
     drop(
         tokio::task::spawn_blocking(move || open_websocket(addr))
@@ -196,15 +202,7 @@ async fn idle_websocket() {
 /// Opens `CLIENT_CONNECTIONS` WebSockets with our own client and leaves them idle;
 /// the heap counted is both ends'.
 async fn idle_client_websockets() {
-    let server = Arc::new(Server::new(echo()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = server.clone();
-    tokio::spawn(async move {
-        serving
-            .serve_http(listener, rpc::http::HttpConfig::default())
-            .await
-    });
+    let (server, addr) = serve_http_on_loopback().await;
     let url = format!("ws://{addr}/");
     // Warm the runtime, both ends and tungstenite once, and let that connection go.
     {

@@ -122,12 +122,12 @@ async fn a_call_that_waits_moves_to_its_own_task_and_is_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_that_waits_keeps_its_deadline_and_can_be_cancelled() {
+async fn a_call_that_waits_keeps_its_deadline() {
     let config = ServerConfig {
         handler_timeout: Some(Duration::from_millis(50)),
         ..ServerConfig::default()
     };
-    let (client, server) = client_of(config, Impl::default()).await;
+    let (client, _server) = client_of(config, Impl::default()).await;
     let err = timeout(LIMIT, client.sleep(5_000))
         .await
         .unwrap()
@@ -136,15 +136,28 @@ async fn a_call_that_waits_keeps_its_deadline_and_can_be_cancelled() {
         Error::Rpc(err) => assert_eq!(err.code, ErrorCode::TIMEOUT, "{err:?}"),
         other => panic!("expected a -32001 timeout, got {other:?}"),
     }
-    // A call the client gives up on is cancelled on the server ($/cancelRequest).
-    let gave_up = timeout(Duration::from_millis(20), client.sleep(40)).await;
-    assert!(gave_up.is_err());
-    let settled = async {
+    // Calls after it are served as before.
+    assert_eq!(timeout(LIMIT, client.at_once()).await.unwrap().unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_waits_is_stopped_by_its_clients_cancel() {
+    // No server deadline: only the client's cancel ($/cancelRequest, sent when the
+    // call's future is dropped) can stop a call that sleeps 60 s.
+    let config = ServerConfig {
+        handler_timeout: None,
+        ..ServerConfig::default()
+    };
+    let (client, server) = client_of(config, Impl::default()).await;
+    let gave_up = timeout(Duration::from_millis(50), client.sleep(60_000)).await;
+    assert!(gave_up.is_err(), "a 60 s call answered in 50 ms");
+    let stopped = async {
         while server.metrics().in_flight != 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
-    timeout(LIMIT, settled).await.unwrap();
-    // Calls after them are served as before.
+    timeout(LIMIT, stopped)
+        .await
+        .expect("the cancelled call still runs: it moved to its own task without its abort handle");
     assert_eq!(timeout(LIMIT, client.at_once()).await.unwrap().unwrap(), 1);
 }
