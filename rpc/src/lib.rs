@@ -179,6 +179,7 @@ pub mod openrpc;
 pub mod peer;
 pub mod server;
 pub mod service;
+mod slots;
 pub mod stream;
 pub mod trace_context;
 pub mod transport;

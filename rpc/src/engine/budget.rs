@@ -15,15 +15,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
+use crate::slots::Slots;
 
 /// One connection's budget, shared by its reader, its call tasks and its writer.
 pub(crate) struct Ledger {
-    slots: Semaphore,
+    slots: Slots,
     /// The server's slots, which every session's calls share.
-    server: Arc<Semaphore>,
+    server: Arc<Slots>,
     bytes: AtomicUsize,
     max_bytes: usize,
     /// Woken when the charge falls back to the limit.
@@ -34,12 +35,12 @@ pub(crate) struct Ledger {
 impl Ledger {
     pub(crate) fn new(
         max_in_flight: usize,
-        server: Arc<Semaphore>,
+        server: Arc<Slots>,
         max_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Ledger {
-            slots: Semaphore::new(max_in_flight.max(1)),
+            slots: Slots::new(max_in_flight.max(1)),
             server,
             bytes: AtomicUsize::new(0),
             max_bytes: max_bytes.max(1),
@@ -51,11 +52,11 @@ impl Ledger {
     /// Waits for a place in the connection's in-flight limit, then in the server's,
     /// and returns them as a hold of one slot. `None` once the ledger is closed.
     pub(crate) async fn take_slot(self: &Arc<Self>) -> Option<Hold> {
-        let permit = self.slots.acquire().await.ok()?;
-        // Dropped while waiting here, the connection's permit goes back with it.
-        let server = self.server.acquire().await.ok()?;
-        permit.forget();
-        server.forget();
+        // Neither is ever closed; `None` only in case one were.
+        let connection = self.slots.take_place().await?;
+        // Dropped while waiting for the server's place, the connection's goes back.
+        let server = self.server.take_place().await?;
+        std::mem::forget((connection, server));
         Some(Hold {
             ledger: self.clone(),
             slots: 1,
@@ -66,14 +67,13 @@ impl Ledger {
 
     /// A place in both limits now, or which of them is full.
     pub(crate) fn try_take_slot(self: &Arc<Self>) -> Result<Hold, Busy> {
-        let Ok(permit) = self.slots.try_acquire() else {
+        if !self.slots.try_take() {
             return Err(Busy::Connection);
-        };
-        let Ok(server) = self.server.try_acquire() else {
+        }
+        if !self.server.try_take() {
+            self.slots.give(1);
             return Err(Busy::Server);
-        };
-        permit.forget();
-        server.forget();
+        }
         Ok(Hold {
             ledger: self.clone(),
             slots: 1,
@@ -117,8 +117,8 @@ impl Ledger {
 
     fn release(&self, slots: u32, bytes: usize) {
         if slots > 0 {
-            self.slots.add_permits(slots as usize);
-            self.server.add_permits(slots as usize);
+            self.slots.give(slots as usize);
+            self.server.give(slots as usize);
         }
         if bytes > 0 {
             let before = self.bytes.fetch_sub(bytes, Ordering::SeqCst);

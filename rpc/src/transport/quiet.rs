@@ -43,6 +43,10 @@ pin_project_lite::pin_project! {
         signal: Arc<Signal>,
         // The waker the future is polled with, made once.
         waker: Waker,
+        // The task's waker last registered: registering costs two atomic operations,
+        // and the task's waker almost never changes, so it is registered again only
+        // when it changed or a wake-up took it.
+        registered: Waker,
         polled: bool,
     }
 }
@@ -54,6 +58,7 @@ impl<F: Future> Quiet<F> {
             future,
             waker: Waker::from(signal.clone()),
             signal,
+            registered: Waker::noop().clone(),
             polled: false,
         }
     }
@@ -65,9 +70,19 @@ impl<F: Future> Future for Quiet<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         // Before the check: a wake-up after it reaches this task.
-        this.signal.task.register(cx.waker());
-        if *this.polled && !this.signal.woken.swap(false, Ordering::AcqRel) {
-            return Poll::Pending;
+        if !this.registered.will_wake(cx.waker()) {
+            this.signal.task.register(cx.waker());
+            this.registered.clone_from(cx.waker());
+        }
+        if *this.polled {
+            if !this.signal.woken.load(Ordering::Acquire)
+                || !this.signal.woken.swap(false, Ordering::AcqRel)
+            {
+                return Poll::Pending;
+            }
+            // The wake-up took the registered waker: register it again before the
+            // future can wake once more.
+            this.signal.task.register(cx.waker());
         }
         *this.polled = true;
         this.future.poll(&mut Context::from_waker(this.waker))

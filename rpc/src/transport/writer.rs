@@ -31,10 +31,15 @@ pub const MIN_WRITE_PROGRESS: usize = 64 * 1024;
 
 /// The stall rule of a writer task: in every period of `limit` while frames wait, at
 /// least [`MIN_WRITE_PROGRESS`] bytes are written, or everything waiting.
+///
+/// A period starts at the first write that has to wait for the other end: almost
+/// every write on a connection whose peer reads completes at once, and reading the
+/// clock and arming a timer for each was a tenth of a writer's own work.
 #[derive(Debug)]
 pub(crate) struct Progress {
     limit: Duration,
-    deadline: Instant,
+    /// When the current period ends; `None` until a write of the period waits.
+    deadline: Option<Instant>,
     since: usize,
 }
 
@@ -42,14 +47,14 @@ impl Progress {
     fn new(limit: Duration) -> Self {
         Progress {
             limit,
-            deadline: Instant::now() + limit,
+            deadline: None,
             since: 0,
         }
     }
 
     /// A new period starts: the writer had nothing left to write.
     fn restart(&mut self) {
-        self.deadline = Instant::now() + self.limit;
+        self.deadline = None;
         self.since = 0;
     }
 
@@ -72,10 +77,18 @@ impl Progress {
     }
 
     pub(crate) async fn within<T>(
-        &self,
+        &mut self,
         io: impl std::future::Future<Output = io::Result<T>>,
     ) -> io::Result<T> {
-        tokio::time::timeout_at(self.deadline, io)
+        let mut io = std::pin::pin!(io);
+        // Polled once before any timer is made: most writes are done by then.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(io.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(done) = first {
+            return done;
+        }
+        let limit = self.limit;
+        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + limit);
+        tokio::time::timeout_at(deadline, io)
             .await
             .unwrap_or_else(|_| Err(self.stalled()))
     }
@@ -611,7 +624,7 @@ async fn write_loop<S: FrameSink>(
                 out.delivered();
                 busy = !rx.is_empty();
                 if !busy {
-                    watched(progress.as_ref(), writer.flush()).await?;
+                    watched(progress.as_mut(), writer.flush()).await?;
                 }
             }
             () = &mut closing => {
@@ -631,15 +644,15 @@ async fn write_loop<S: FrameSink>(
     if let Some(progress) = &mut progress {
         progress.restart();
     }
-    watched(progress.as_ref(), writer.flush()).await?;
+    watched(progress.as_mut(), writer.flush()).await?;
     // The peer may already be gone; what was queued has been written.
-    let _ = watched(progress.as_ref(), writer.shutdown()).await;
+    let _ = watched(progress.as_mut(), writer.shutdown()).await;
     Ok(writer.stats())
 }
 
 /// Runs `io` under the stall rule's deadline, when there is one.
 async fn watched<T>(
-    progress: Option<&Progress>,
+    progress: Option<&mut Progress>,
     io: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
     match progress {
