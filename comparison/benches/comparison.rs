@@ -254,12 +254,13 @@ fn run_connections(
         let mut sorted = r.latencies.clone();
         sorted.sort_unstable();
         eprintln!(
-            "  round {round} {:<13} opened in {:>5.0} ms  {:>9.0} calls/s  p50 {:>7.1} µs  p99 {:>7.1} µs  server connections {:?}",
+            "  round {round} {:<13} opened in {:>5.0} ms  {:>9.0} calls/s  p50 {:>7.1} µs  p99 {:>7.1} µs  CPU {:>5.1} µs/call  server connections {:?}",
             contender.name(),
             r.open.as_secs_f64() * 1e3,
             r.calls_per_sec,
             rpc_comparison::stats::percentile(&sorted, 50.0) as f64 / 1e3,
             rpc_comparison::stats::percentile(&sorted, 99.0) as f64 / 1e3,
+            r.cpu_us_per_call.unwrap_or(f64::NAN),
             r.connections,
         );
     })

@@ -92,6 +92,9 @@ pub struct ConnRound {
     pub latencies: Vec<u32>,
     /// The server's connections at the end of the timed window.
     pub connections: Option<Connections>,
+    /// The process's CPU time (every thread, user and system) in the timed window
+    /// per call made in it, microseconds; `None` where it cannot be read.
+    pub cpu_us_per_call: Option<f64>,
 }
 
 /// One contender's figures over all rounds.
@@ -109,6 +112,10 @@ pub struct ConnFigures {
     pub p50_us: f64,
     /// 99th percentile latency over all rounds, microseconds.
     pub p99_us: f64,
+    /// Median over rounds of the CPU time per call, client and server together,
+    /// microseconds. Calls per second move with whatever else the machine runs;
+    /// this moves much less.
+    pub cpu_us_per_call: Option<f64>,
 }
 
 /// Opens `config.connections` clients with `connect`, `config.open_at_once` at a
@@ -139,7 +146,7 @@ async fn measure<C: Caller>(
     clients: Vec<C>,
     config: &ConnectionsConfig,
     port: u16,
-) -> (f64, Vec<u32>, Option<Connections>) {
+) -> (f64, Vec<u32>, Option<Connections>, Option<f64>) {
     let phase = Arc::new(AtomicU8::new(WARMUP));
     let tasks: Vec<_> = clients
         .into_iter()
@@ -166,7 +173,11 @@ async fn measure<C: Caller>(
     tokio::time::sleep(config.warmup).await;
     phase.store(TIMED, Ordering::SeqCst);
     let start = Instant::now();
+    let cpu_start = crate::sockets::process_cpu();
     tokio::time::sleep(config.timed).await;
+    let cpu = crate::sockets::process_cpu()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     // While the calls go on: a task that stops drops its client, which closes its
     // connection. The window grows by the read, which its calls count in.
     let connections = sockets::connections(port);
@@ -179,7 +190,13 @@ async fn measure<C: Caller>(
         calls += c;
         latencies.extend(l);
     }
-    (calls as f64 / elapsed.as_secs_f64(), latencies, connections)
+    let cpu_us_per_call = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / calls.max(1) as f64);
+    (
+        calls as f64 / elapsed.as_secs_f64(),
+        latencies,
+        connections,
+        cpu_us_per_call,
+    )
 }
 
 async fn round_ours(config: ConnectionsConfig, ws: bool) -> ConnRound {
@@ -220,7 +237,8 @@ async fn round_ours(config: ConnectionsConfig, ws: bool) -> ConnRound {
     })
     .await;
     let open = started.elapsed();
-    let (calls_per_sec, latencies, connections) = measure(clients, &config, addr.port()).await;
+    let (calls_per_sec, latencies, connections, cpu_us_per_call) =
+        measure(clients, &config, addr.port()).await;
     server.shutdown(Duration::from_secs(1)).await;
     serving.abort();
     ConnRound {
@@ -228,6 +246,7 @@ async fn round_ours(config: ConnectionsConfig, ws: bool) -> ConnRound {
         calls_per_sec,
         latencies,
         connections,
+        cpu_us_per_call,
     }
 }
 
@@ -257,7 +276,8 @@ async fn round_jsonrpsee(config: ConnectionsConfig) -> ConnRound {
     })
     .await;
     let open = started.elapsed();
-    let (calls_per_sec, latencies, connections) = measure(clients, &config, addr.port()).await;
+    let (calls_per_sec, latencies, connections, cpu_us_per_call) =
+        measure(clients, &config, addr.port()).await;
     handle.stop().unwrap();
     handle.stopped().await;
     ConnRound {
@@ -265,6 +285,7 @@ async fn round_jsonrpsee(config: ConnectionsConfig) -> ConnRound {
         calls_per_sec,
         latencies,
         connections,
+        cpu_us_per_call,
     }
 }
 
@@ -328,6 +349,11 @@ pub fn run(
                 rounds_calls_per_sec,
                 p50_us: percentile(&latencies, 50.0) as f64 / 1e3,
                 p99_us: percentile(&latencies, 99.0) as f64 / 1e3,
+                cpu_us_per_call: {
+                    let mut cpu: Vec<f64> =
+                        rounds.iter().filter_map(|r| r.cpu_us_per_call).collect();
+                    (!cpu.is_empty()).then(|| median(&mut cpu))
+                },
             };
             (contender, figures)
         })
@@ -358,7 +384,7 @@ pub const TARGET_RATIO: f64 = 2.0;
 /// DESIGN.md's target.
 pub fn table(figures: &[(ConnContender, ConnFigures)], config: ConnectionsConfig) -> String {
     let mut out = format!(
-        "| {} connections, 1 call in flight each | opened in | established | calls/s | p50 µs | p99 µs | calls/s ÷ jsonrpsee-ws | target (DESIGN.md) | met |\n|---|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| {} connections, 1 call in flight each | opened in | established | calls/s | p50 µs | p99 µs | CPU µs/call | calls/s ÷ jsonrpsee-ws | target (DESIGN.md) | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
         crate::report::per_sec(config.connections as f64)
     );
     for (contender, f) in figures {
@@ -374,13 +400,14 @@ pub fn table(figures: &[(ConnContender, ConnFigures)], config: ConnectionsConfig
             }
         };
         out.push_str(&format!(
-            "| {} | {:.0} ms | {} | {} | {:.1} | {:.1} | {ratio} | {target} | {met} |\n",
+            "| {} | {:.0} ms | {} | {} | {:.1} | {:.1} | {} | {ratio} | {target} | {met} |\n",
             contender.name(),
             f.open_ms,
             f.established.map_or("—".into(), |n| n.to_string()),
             crate::report::per_sec(f.calls_per_sec),
             f.p50_us,
             f.p99_us,
+            f.cpu_us_per_call.map_or("—".into(), |c| format!("{c:.1}")),
         ));
     }
     out

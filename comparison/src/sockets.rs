@@ -1,6 +1,6 @@
 //! What the kernel says about a server's TCP connections (`/proc/net/tcp`), and the
 //! file-descriptor limit (`/proc/self/limits`): the checks that a workload runs with
-//! the connections it claims.
+//! the connections it claims; and the process's CPU time (`/proc/self/stat`).
 //!
 //! A client that says it keeps 64 connections alive may instead close and reopen
 //! them (a pool that keeps fewer idle connections than it has in flight does that);
@@ -79,4 +79,16 @@ pub fn require_open_files(needed: u64) {
              `ulimit -n {needed}` (or higher) in the shell that runs the bench"
         );
     }
+}
+
+/// The CPU time this process has used so far, every thread, user and system
+/// (`/proc/self/stat`, in clock ticks of 10 ms), or `None` where it cannot be read.
+pub fn process_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: the fields counted from after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(std::time::Duration::from_millis(ticks * 10))
 }
