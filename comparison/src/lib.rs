@@ -21,6 +21,7 @@ pub mod charts;
 pub mod codec;
 pub mod connections;
 pub mod counting;
+pub mod floor_tasks;
 pub mod loopback;
 pub mod report;
 pub mod runtime;

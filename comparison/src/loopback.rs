@@ -33,7 +33,10 @@
 //!   all the lines it completed, and with 64 in flight one client task keeps a window
 //!   of 64 lines and answers every read with one write: no per-message work at all,
 //!   what the loopback and two cores allow. Reported beside the table, not as the
-//!   floor: it measures syscall batching, not a message-at-a-time program.
+//!   floor: it measures syscall batching, not a message-at-a-time program;
+//! - **floor-tasks**: the floor's lines through the same six task hops as a call of
+//!   ours ([`crate::floor_tasks`]). Reported beside the table: its p50 over the
+//!   floor's is what the hops cost, ours over it what ours does per call besides.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,6 +79,9 @@ pub enum Contender {
     /// The bare tokio line echo answering every read with one write, and with 64 in
     /// flight a client that does the same: what the loopback itself allows.
     FloorBatched,
+    /// The floor's lines moved through the same six task hops as a call of ours
+    /// ([`crate::floor_tasks`]): what ours' task structure costs alone.
+    FloorTasks,
     /// Ours over WebSocket (`Server::serve_http`, `Client::connect_ws`), against
     /// jsonrpsee's WebSocket (the `jsonrpsee` row).
     OursWs,
@@ -90,13 +96,14 @@ pub enum Contender {
 
 impl Contender {
     /// All contenders, in the order they run in a round.
-    pub const ALL: [Contender; 10] = [
+    pub const ALL: [Contender; 11] = [
         Contender::Ours,
         Contender::Jsonrpsee,
         Contender::TarpcJson,
         Contender::TarpcBincode,
         Contender::Floor,
         Contender::FloorBatched,
+        Contender::FloorTasks,
         Contender::OursWs,
         Contender::OursHttp,
         Contender::JsonrpseeHttp,
@@ -112,6 +119,7 @@ impl Contender {
             Contender::TarpcBincode => "tarpc-bincode",
             Contender::Floor => "floor",
             Contender::FloorBatched => "floor-batched",
+            Contender::FloorTasks => "floor-tasks",
             Contender::OursWs => "ours-ws",
             Contender::OursHttp => "ours-http",
             Contender::JsonrpseeHttp => "jsonrpsee-http",
@@ -279,7 +287,11 @@ async fn drive_phases(
 /// phases through the first of `clients`, and with `in_flight` calls task `i` calls
 /// through `clients[i % clients.len()]` (one client shared by all, or one client
 /// per task).
-async fn measure<C: Caller>(clients: Vec<C>, config: LoopbackConfig, port: u16) -> Round {
+pub(crate) async fn measure<C: Caller>(
+    clients: Vec<C>,
+    config: LoopbackConfig,
+    port: u16,
+) -> Round {
     let client = clients[0].clone();
     for i in 0..config.warmup_calls as i64 {
         assert_eq!(client.add(i, 1).await, i + 1);
@@ -503,7 +515,7 @@ async fn round_tarpc_bincode(config: LoopbackConfig) -> Round {
 
 /// The floor's lines: our request and response frames (with a five-digit id, as in
 /// the steady state of a run) with their newlines.
-fn floor_lines() -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn floor_lines() -> (Vec<u8>, Vec<u8>) {
     let request = br#"{"jsonrpc":"2.0","id":12345,"method":"add","params":{"a":1,"b":2}}"#;
     let response = br#"{"jsonrpc":"2.0","id":12345,"result":3}"#;
     (
@@ -699,6 +711,7 @@ fn round(contender: Contender, config: LoopbackConfig) -> Round {
             Contender::TarpcBincode => round_tarpc_bincode(config).await,
             Contender::Floor => round_floor(config, false).await,
             Contender::FloorBatched => round_floor(config, true).await,
+            Contender::FloorTasks => crate::floor_tasks::round(config).await,
             Contender::OursWs | Contender::OursHttp | Contender::OursServerHttp => {
                 round_ours_http(config, contender).await
             }

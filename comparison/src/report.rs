@@ -272,6 +272,22 @@ pub fn table(codec: Option<&CodecResults>, loopback: &[(Contender, LoopbackFigur
             lb(Contender::FloorBatched, |f| f.in_flight_allocs).map_or("—".into(), count),
         );
     }
+    if let Some(tasks_p50) = lb(Contender::FloorTasks, |f| f.p50_us) {
+        let floor_p50 = lb(Contender::Floor, |f| f.p50_us);
+        let ours_p50 = lb(Contender::Ours, |f| f.p50_us);
+        let ratio = |a: Option<f64>, b: f64| a.map_or("—".into(), |a| format!("{:.2}x", a / b));
+        let _ = writeln!(
+            out,
+            "\nfloor-tasks (the echo through ours' six task hops per call, no JSON): \
+             p50 {} µs ({} the floor's; ours {} of it), {} calls/s with 64 in flight \
+             (ours/floor-tasks {}).",
+            us(tasks_p50),
+            floor_p50.map_or("—".into(), |f| format!("{:.2}x", tasks_p50 / f)),
+            ratio(ours_p50, tasks_p50),
+            lb(Contender::FloorTasks, |f| f.calls_per_sec).map_or("—".into(), per_sec),
+            paired_rate(Contender::FloorTasks).map_or("—".into(), |r| format!("{r:.2}x")),
+        );
+    }
     out
 }
 
