@@ -1,15 +1,23 @@
-//! A count of free places, taken and given back without a lock: the in-flight
-//! limits, the worker pools' places and the room in a connection's write queue.
+//! A count of free places, taken and given back without a lock: a connection's
+//! in-flight limit, and a stream's buffer.
 //!
-//! Every call takes a place in its connection's limit, one in the server's and one
-//! in its worker pool, and gives them back once it is answered or written. `tokio::sync::Semaphore` gives a permit
+//! Every call takes a place in its connection's limit and gives it back once its
+//! answer is written; every stream item takes one in its stream's buffer until it is
+//! written. `tokio::sync::Semaphore` gives a permit
 //! back under its waiters' lock even when nobody waits, and with the server's limit
 //! shared by every connection that lock was taken twice per call by both workers
 //! (`add_permits_locked` alone was 2% of a TCP round trip's profile). Here taking is
 //! one compare-and-swap and giving back is one add, plus a wake-up only when a taker
 //! waits.
+//!
+//! **Not fair.** A place given back goes to whoever takes first: a taker that did not
+//! wait can take it before the waiter woken for it runs, so a busy taker can starve
+//! a waiting one. Use it only where every taker belongs to one owner (a connection's
+//! reader and its batches, a stream's one producer); where waiters of different
+//! owners must be served in turn (the server's limit, worker pools, a write queue's
+//! senders), tokio's semaphore does that.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -21,8 +29,6 @@ pub(crate) struct Slots {
     /// place it gives back only when this is not zero.
     waiting: AtomicUsize,
     freed: Notify,
-    /// Set by [`Slots::close`]: waiting takers give up and new ones get nothing.
-    closed: AtomicBool,
 }
 
 impl Slots {
@@ -31,7 +37,6 @@ impl Slots {
             free: AtomicUsize::new(places),
             waiting: AtomicUsize::new(0),
             freed: Notify::new(),
-            closed: AtomicBool::new(false),
         }
     }
 
@@ -54,36 +59,30 @@ impl Slots {
         }
     }
 
-    /// Takes a place, waiting for one to be given back when none is free: `false`
-    /// (and no place) once the slots are closed. Dropped while waiting, it takes
-    /// nothing, and a wake-up it was sent goes to another taker.
-    pub(crate) async fn take(&self) -> bool {
-        if self.closed.load(Ordering::Relaxed) {
-            return false;
-        }
+    /// Takes a place, waiting for one to be given back when none is free. Dropped
+    /// while waiting, it takes nothing, and a wake-up it was sent goes to another
+    /// taker.
+    pub(crate) async fn take(&self) {
         if self.try_take() {
-            return true;
+            return;
         }
         let _waiting = Waiting::announce(&self.waiting);
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
-            // Registered before the checks: a place given back, or a close, after
-            // them wakes us.
+            // Registered before the check: a place given back after it wakes us.
             freed.as_mut().enable();
-            if self.closed.load(Ordering::SeqCst) {
-                return false;
-            }
             if self.try_take() {
-                return true;
+                return;
             }
             freed.await;
         }
     }
 
     /// [`Slots::take`], holding the place until the guard is dropped.
-    pub(crate) async fn take_owned(self: Arc<Self>) -> Option<OwnedPlace> {
-        self.take().await.then(|| OwnedPlace(self))
+    pub(crate) async fn take_owned(self: Arc<Self>) -> OwnedPlace {
+        self.take().await;
+        OwnedPlace(self)
     }
 
     /// [`Slots::try_take`], holding the place until the guard is dropped.
@@ -92,15 +91,9 @@ impl Slots {
     }
 
     /// [`Slots::take`], holding the place until the guard is dropped.
-    pub(crate) async fn take_place(&self) -> Option<Place<'_>> {
-        self.take().await.then(|| Place(self))
-    }
-
-    /// Wakes every waiting taker with nothing; takers that come later wait no more.
-    /// Places given back are still counted.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.freed.notify_waiters();
+    pub(crate) async fn take_place(&self) -> Place<'_> {
+        self.take().await;
+        Place(self)
     }
 
     /// Gives `places` back, waking as many waiting takers.
@@ -119,7 +112,8 @@ impl Slots {
     }
 
     /// Places free now.
-    pub(crate) fn free(&self) -> usize {
+    #[cfg(test)]
+    fn free(&self) -> usize {
         self.free.load(Ordering::SeqCst)
     }
 }
@@ -178,7 +172,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_waiting_taker_gets_the_place_given_back() {
         let slots = Arc::new(Slots::new(1));
-        assert!(slots.take().await);
+        slots.take().await;
         let waiter = tokio::spawn({
             let slots = slots.clone();
             async move { slots.take().await }
@@ -196,7 +190,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_taker_dropped_while_waiting_passes_its_wake_up_on() {
         let slots = Arc::new(Slots::new(1));
-        assert!(slots.take().await);
+        slots.take().await;
         let first = tokio::spawn({
             let slots = slots.clone();
             async move { slots.take().await }
@@ -216,25 +210,6 @@ mod tests {
         assert_eq!(slots.free(), 0);
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn closing_wakes_waiting_takers_with_nothing() {
-        let slots = Arc::new(Slots::new(1));
-        assert!(slots.take().await);
-        let waiter = tokio::spawn({
-            let slots = slots.clone();
-            async move { slots.take().await }
-        });
-        tokio::task::yield_now().await;
-        slots.close();
-        let took = tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .expect("the waiting taker was not woken by the close")
-            .unwrap();
-        assert!(!took);
-        slots.give(1);
-        assert!(!slots.take().await, "a closed slots' place was taken");
-    }
-
     /// Many takers on two threads: every place taken is given back, none is lost or
     /// made, and nobody waits forever.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +222,7 @@ mod tests {
                 let (slots, held) = (slots.clone(), held.clone());
                 tokio::spawn(async move {
                     for _ in 0..2_000 {
-                        assert!(slots.take().await);
+                        slots.take().await;
                         assert!(held.fetch_add(1, Ordering::SeqCst) < PLACES);
                         tokio::task::yield_now().await;
                         held.fetch_sub(1, Ordering::SeqCst);

@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{ItemParams, Overflow, Stream, StreamSpec};
 use crate::engine::session::SessionState;
 use crate::message::{encode_notification, ErrorCode, IntoRpcError, RpcError};
 use crate::service::{IncomingCall, Reply};
+use crate::slots::{OwnedPlace, Slots};
 use crate::transport::{Quiet, WriterHandle};
 
 /// A stream's task, waiting for its call's answer to be queued.
@@ -334,7 +334,7 @@ async fn pump<S, T, F>(
         id: &registration.id,
         metrics,
         pool: engine.buffer_pool(),
-        room: Arc::new(Semaphore::new(spec.buffer.max(1))),
+        room: Arc::new(Slots::new(spec.buffer.max(1))),
     };
     let stream = std::pin::pin!(stream);
     let sending = async {
@@ -376,7 +376,7 @@ struct Out<'a> {
     pool: &'a crate::buffer::BufferPool,
     /// The places in the buffer: one is held by each item queued for the writer
     /// until it has been written.
-    room: Arc<Semaphore>,
+    room: Arc<Slots>,
 }
 
 /// The next item of `stream`, or `None` once it ends.
@@ -406,7 +406,7 @@ impl Out<'_> {
     /// Queues `frame` holding `place` until it is written, unless the stream has
     /// been stopped meanwhile; `false` when it was not queued (stopped, or the
     /// connection's writer has stopped).
-    async fn send(&self, frame: Bytes, place: tokio::sync::OwnedSemaphorePermit) -> bool {
+    async fn send(&self, frame: Bytes, place: OwnedPlace) -> bool {
         let Some(slot) = self.writer.reserve().await else {
             return false;
         };
@@ -448,7 +448,7 @@ impl Out<'_> {
             let place = tokio::select! {
                 biased;
                 ending = &mut halted => return ending,
-                place = self.room.clone().acquire_owned() => place.expect("never closed"),
+                place = self.room.clone().take_owned() => place,
             };
             let next = tokio::select! {
                 biased;
@@ -491,9 +491,9 @@ impl Out<'_> {
             tokio::select! {
                 biased;
                 ending = &mut halted => return ending,
-                place = self.room.clone().acquire_owned(), if !waiting.is_empty() => {
+                place = self.room.clone().take_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
-                    if !self.send(frame, place.expect("never closed")).await {
+                    if !self.send(frame, place).await {
                         return Ending::Stopped(self.stopper.why());
                     }
                 }
@@ -510,7 +510,7 @@ impl Out<'_> {
                         Err(err) => return Ending::Failed(err),
                     };
                     if waiting.is_empty() {
-                        if let Ok(place) = self.room.clone().try_acquire_owned() {
+                        if let Some(place) = self.room.try_take_owned() {
                             if !self.send(frame, place).await {
                                 return Ending::Stopped(self.stopper.why());
                             }
@@ -553,7 +553,7 @@ impl Out<'_> {
                 Ok(frame) => frame,
                 Err(err) => return Ending::Failed(err),
             };
-            let Ok(place) = self.room.clone().try_acquire_owned() else {
+            let Some(place) = self.room.try_take_owned() else {
                 return Ending::Lagged;
             };
             if !self.send(frame, place).await {

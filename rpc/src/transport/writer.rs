@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::buffer::BufferPool;
 use crate::engine::budget::Hold;
 use crate::framing::FrameCodec;
+use crate::slots::OwnedPlace;
 
 use super::frames::FrameSink;
 use super::outbox::{self, TrySendError};
@@ -319,7 +320,7 @@ pub(crate) struct Outgoing {
     frame: Bytes,
     hold: Option<Hold>,
     /// A stream item's place in its stream's buffer, given back once it is written.
-    place: Option<tokio::sync::OwnedSemaphorePermit>,
+    place: Option<OwnedPlace>,
     /// A notification a handler sent its caller before answering
     /// ([`crate::CallContext::notify`]): an event stream carries it ahead of the
     /// answer, where a stream's items follow the answer.
@@ -395,7 +396,7 @@ pub(crate) struct WriterSlot<'a>(outbox::Permit<'a, Outgoing>);
 impl WriterSlot<'_> {
     /// Queues a stream's item holding its place in the stream's buffer; the place
     /// is given back once the frame has been written.
-    pub(crate) fn send_with_place(self, frame: Bytes, place: tokio::sync::OwnedSemaphorePermit) {
+    pub(crate) fn send_with_place(self, frame: Bytes, place: OwnedPlace) {
         self.0.send(Outgoing {
             frame,
             hold: None,
@@ -548,7 +549,7 @@ pub(crate) fn writer_loop<S: FrameSink>(
 struct Gathered {
     frames: Vec<Bytes>,
     holds: Vec<Hold>,
-    places: Vec<tokio::sync::OwnedSemaphorePermit>,
+    places: Vec<OwnedPlace>,
 }
 
 impl Gathered {
