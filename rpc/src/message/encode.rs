@@ -239,6 +239,11 @@ pub fn write_json<T: Serialize + ?Sized>(buf: &mut BytesMut, value: &T) -> Resul
 /// `BufMut::put_slice`, and `extend_from_slice` checks the room twice. Here the room
 /// is checked once and the bytes copied, as `Vec`'s writer does: the copy loop was a
 /// tenth of encoding 64 KiB of small structs.
+///
+/// Tokens of up to 16 bytes whose length is known only at run time (an integer's
+/// digits, a float's, a short string's text) are copied inline ([`copy_short`])
+/// rather than through a call to `memcpy`: that call was a fifth of encoding 64 KiB
+/// of small structs, for serde_json writing into a `Vec` as much as for us.
 struct Appender<'a>(&'a mut BytesMut);
 
 impl Appender<'_> {
@@ -253,8 +258,49 @@ impl Appender<'_> {
         // cannot overlap the buffer's spare room (the caller holds it borrowed), and
         // the new length covers only initialised bytes.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(len), bytes.len());
+            let dst = buf.as_mut_ptr().add(len);
+            if bytes.len() <= 16 {
+                copy_short(bytes, dst);
+            } else {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+            }
             buf.set_len(len + bytes.len());
+        }
+    }
+}
+
+/// Copies `src` (at most 16 bytes) to `dst` with at most two loads and two stores of
+/// the width that fits, which may overlap each other; no call, no loop.
+///
+/// # Safety
+///
+/// `dst` must be valid for writing `src.len()` bytes that do not overlap `src`.
+#[inline(always)]
+unsafe fn copy_short(src: &[u8], dst: *mut u8) {
+    use std::ptr::{read_unaligned, write_unaligned};
+    let n = src.len();
+    debug_assert!(n <= 16);
+    let s = src.as_ptr();
+    // SAFETY (all branches): each load reads `width` bytes at 0 or `n - width` within
+    // `src`, and each store writes as many at the same offsets within `dst`'s `n`
+    // bytes, since `width <= n`.
+    unsafe {
+        if n >= 8 {
+            let head = read_unaligned(s.cast::<u64>());
+            let tail = read_unaligned(s.add(n - 8).cast::<u64>());
+            write_unaligned(dst.cast::<u64>(), head);
+            write_unaligned(dst.add(n - 8).cast::<u64>(), tail);
+        } else if n >= 4 {
+            let head = read_unaligned(s.cast::<u32>());
+            let tail = read_unaligned(s.add(n - 4).cast::<u32>());
+            write_unaligned(dst.cast::<u32>(), head);
+            write_unaligned(dst.add(n - 4).cast::<u32>(), tail);
+        } else if n > 0 {
+            // 1 to 3 bytes: the first, the middle and the last (some the same).
+            let (a, b, c) = (*s, *s.add(n / 2), *s.add(n - 1));
+            *dst = a;
+            *dst.add(n / 2) = b;
+            *dst.add(n - 1) = c;
         }
     }
 }
@@ -294,4 +340,27 @@ fn guarded(
         buf.truncate(start);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_what_serde_json_writes_for_tokens_of_every_short_length() {
+        // Every length around the inline copy's widths (1-3, 4-7, 8-16, longer), in
+        // strings, numbers, and a buffer that has to grow.
+        for n in 0..40 {
+            let text: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let value = (
+                text.as_str(),
+                n as u64 * 1_234_567_891,
+                n as f64 / 7.0,
+                [n; 3],
+            );
+            let mut buf = BytesMut::new();
+            write_json(&mut buf, &value).unwrap();
+            assert_eq!(&buf[..], &serde_json::to_vec(&value).unwrap()[..], "{n}");
+        }
+    }
 }
