@@ -59,6 +59,6 @@ pub use core::future::{Future, IntoFuture};
 // Params decoding and the bounded helpers through which handlers meet user types
 // (`service/params.rs`).
 pub use crate::service::params::{
-    decode_params, duplicate_param, into_rpc_error, missing_param, respond, too_many_params,
-    CowStrSeed, OptionSeed, ParamKey, ParamSeed, StrSeed,
+    decode_generated_params, decode_params, duplicate_param, into_rpc_error, missing_param,
+    respond, too_many_params, CowStrSeed, OptionSeed, ParamKey, ParamSeed, StrSeed,
 };

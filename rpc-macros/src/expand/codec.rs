@@ -3,7 +3,7 @@
 //!
 //! What all methods share (the -32602 conversion, the seeds that name a parameter in
 //! its error, the key matcher) is runtime code in `rpc/src/service/params.rs`, reached
-//! as `::rpc::__private::{decode_params, ParamSeed, CowStrSeed, ParamKey, ..}`.
+//! as `::rpc::__private::{decode_generated_params, ParamSeed, CowStrSeed, ParamKey, ..}`.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::format_ident;
@@ -197,7 +197,7 @@ impl Generator<'_> {
             fn #decode<'de, #(#bounds),*>(
                 __params: #option<&'de str>,
             ) -> #result<#params<#(#a),*>, #rt::RpcError> {
-                #rt::decode_params(__params)
+                #rt::decode_generated_params(__params)
             }
         }
     }

@@ -14,7 +14,9 @@ mod id;
 pub(crate) mod into_rpc_error;
 mod json_text;
 mod parse;
-mod scan;
+// Reached by the generated params decoders' walk too (`service/params_walk.rs`).
+pub(crate) mod scan;
+pub(crate) mod unescape;
 
 pub use encode::{
     encode_error, encode_error_object, encode_notification, encode_raw_result, encode_request,

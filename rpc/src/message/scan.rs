@@ -1,4 +1,5 @@
-//! A validating skip over one JSON value, for the params of a large frame.
+//! A validating skip over one JSON value, for the params of a large frame (and the
+//! members of long params, for the generated decoders' walk of them).
 //!
 //! The envelope's parse only needs to know where the params end and that they are
 //! valid JSON; the method's own decoder reads them afterwards. serde_json's skip (the
@@ -29,6 +30,11 @@ impl Default for Scan {
 }
 
 impl Scan {
+    /// For text known to be UTF-8 (a `str`): no byte is checked as UTF-8 again.
+    pub(crate) fn utf8() -> Self {
+        Scan { ascii_only: false }
+    }
+
     /// Checks `rest` (from the first byte of 0x80 or more to the end of the text) as
     /// UTF-8, once; what came before it was ASCII.
     #[cold]

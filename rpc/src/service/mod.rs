@@ -10,6 +10,7 @@ mod call;
 mod compose;
 mod context;
 pub(crate) mod params;
+mod params_walk;
 mod router;
 
 use std::borrow::Cow;
