@@ -489,7 +489,7 @@ mod tests {
         assert!(!out.contains("unreachable"), "{out}");
         assert!(out.contains("\"calc.add\""), "{out}");
         assert!(
-            out.contains(":: rpc :: __private :: decode_params"),
+            out.contains(":: rpc :: __private :: decode_generated_params"),
             "{out}"
         );
         assert!(!out.contains("fn __rpc_decode <"), "{out}");
