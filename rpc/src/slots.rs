@@ -3,19 +3,19 @@
 //!
 //! Every call takes a place in its connection's limit and gives it back once its
 //! answer is written; every stream item takes one in its stream's buffer until it is
-//! written. `tokio::sync::Semaphore` gives a permit
-//! back under its waiters' lock even when nobody waits, and with the server's limit
-//! shared by every connection that lock was taken twice per call by both workers
-//! (`add_permits_locked` alone was 2% of a TCP round trip's profile). Here taking is
-//! one compare-and-swap and giving back is one add, plus a wake-up only when a taker
-//! waits.
+//! written. `tokio::sync::Semaphore` gives a permit back under its waiters' lock
+//! even when nobody waits (`add_permits_locked` was 2% of a TCP round trip's profile
+//! and of a stream's). Here taking is one compare-and-swap and giving back is one
+//! add, plus a wake-up only when a taker waits.
 //!
 //! **Not fair.** A place given back goes to whoever takes first: a taker that did not
 //! wait can take it before the waiter woken for it runs, so a busy taker can starve
 //! a waiting one. Use it only where every taker belongs to one owner (a connection's
-//! reader and its batches, a stream's one producer); where waiters of different
-//! owners must be served in turn (the server's limit, worker pools, a write queue's
-//! senders), tokio's semaphore does that.
+//! reader and its batches' elements, which a flood of that client's own calls may
+//! hold back; a stream's one producer); where waiters of different owners must be
+//! served in turn (the server's limit, worker pools, a write queue's senders: put
+//! there, a stream's producer took every place its writer gave back before the
+//! unsubscribe answer woken for one could run), tokio's semaphore does that.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
