@@ -15,21 +15,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::slots::Slots;
 
 /// One connection's budget, shared by its reader, its call tasks and its writer.
 pub(crate) struct Ledger {
-    /// The connection's places: waited for only by its own reader and its batches'
-    /// elements, so taking them needs no fairness and no lock.
     slots: Slots,
-    /// The server's slots, which every session's calls share. A semaphore: its
-    /// waiters, readers of different connections, are served in turn, where a
-    /// place free for whoever comes first would let a busy connection starve the
-    /// others when the server is full.
-    server: Arc<Semaphore>,
+    /// The server's slots, which every session's calls share.
+    server: Arc<Slots>,
     bytes: AtomicUsize,
     max_bytes: usize,
     /// Woken when the charge falls back to the limit.
@@ -40,7 +35,7 @@ pub(crate) struct Ledger {
 impl Ledger {
     pub(crate) fn new(
         max_in_flight: usize,
-        server: Arc<Semaphore>,
+        server: Arc<Slots>,
         max_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
@@ -57,11 +52,11 @@ impl Ledger {
     /// Waits for a place in the connection's in-flight limit, then in the server's,
     /// and returns them as a hold of one slot. `None` once the ledger is closed.
     pub(crate) async fn take_slot(self: &Arc<Self>) -> Option<Hold> {
-        let connection = self.slots.take_place().await;
+        // Neither is ever closed; `None` only in case one were.
+        let connection = self.slots.take_place().await?;
         // Dropped while waiting for the server's place, the connection's goes back.
-        let server = self.server.acquire().await.ok()?;
-        std::mem::forget(connection);
-        server.forget();
+        let server = self.server.take_place().await?;
+        std::mem::forget((connection, server));
         Some(Hold {
             ledger: self.clone(),
             slots: 1,
@@ -75,11 +70,10 @@ impl Ledger {
         if !self.slots.try_take() {
             return Err(Busy::Connection);
         }
-        let Ok(server) = self.server.try_acquire() else {
+        if !self.server.try_take() {
             self.slots.give(1);
             return Err(Busy::Server);
-        };
-        server.forget();
+        }
         Ok(Hold {
             ledger: self.clone(),
             slots: 1,
@@ -124,7 +118,7 @@ impl Ledger {
     fn release(&self, slots: u32, bytes: usize) {
         if slots > 0 {
             self.slots.give(slots as usize);
-            self.server.add_permits(slots as usize);
+            self.server.give(slots as usize);
         }
         if bytes > 0 {
             let before = self.bytes.fetch_sub(bytes, Ordering::SeqCst);

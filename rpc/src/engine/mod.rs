@@ -78,7 +78,7 @@ pub(crate) struct Engine {
     /// runs its handler directly (one allocation less).
     pub(crate) layers: Option<CallStack>,
     /// Calls in flight across every session: [`ServerConfig::max_in_flight`].
-    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
+    pub(crate) in_flight: Arc<crate::slots::Slots>,
     /// The service's OpenRPC document as `rpc.discover` answers it, made at the first
     /// request for it; `None` inside when the service describes no method.
     #[cfg(feature = "openrpc")]
@@ -97,11 +97,7 @@ impl Engine {
                 Cow::Owned(name) => Box::leak(name.clone().into_boxed_str()),
             })
             .collect();
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(
-            config
-                .max_in_flight
-                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-        ));
+        let in_flight = Arc::new(crate::slots::Slots::new(config.max_in_flight.max(1)));
         Engine {
             pipeline: pipeline::Pipeline::new(service.methods(), &config),
             metrics: Arc::new(Metrics::exported(&names)),

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
 
 use super::trace::Outcome;
@@ -36,11 +35,12 @@ use crate::message::{ErrorCode, RpcError};
 use crate::metrics::Metrics;
 use crate::server::{OverloadPolicy, ServerConfig, WorkerPoolConfig};
 use crate::service::{Execution, MethodInfo, Reply};
+use crate::slots::{OwnedPlace, Slots};
 
 struct WorkerPool {
     name: Cow<'static, str>,
-    admission: Arc<Semaphore>,
-    running: Arc<Semaphore>,
+    admission: Arc<Slots>,
+    running: Slots,
     overload: OverloadPolicy,
     workers: usize,
     queue: usize,
@@ -51,8 +51,8 @@ impl WorkerPool {
         let workers = config.workers.max(1);
         WorkerPool {
             name,
-            admission: Arc::new(Semaphore::new(workers + config.queue)),
-            running: Arc::new(Semaphore::new(workers)),
+            admission: Arc::new(Slots::new(workers + config.queue)),
+            running: Slots::new(workers),
             overload: config.overload,
             workers,
             queue: config.queue,
@@ -62,7 +62,7 @@ impl WorkerPool {
 
 struct MethodPlan {
     pool: usize,
-    limit: Option<Arc<Semaphore>>,
+    limit: Option<Slots>,
     timeout: Option<Duration>,
     blocking: bool,
 }
@@ -70,8 +70,8 @@ struct MethodPlan {
 /// A call's place in its pool, held from admission until it is answered; or, when the
 /// pool was full under the `Wait` policy, the pool to wait for.
 pub(crate) enum Admission {
-    Admitted(OwnedSemaphorePermit),
-    Waiting(Arc<Semaphore>),
+    Admitted(OwnedPlace),
+    Waiting(Arc<Slots>),
 }
 
 /// The pools and the plan of every method of one service.
@@ -107,7 +107,7 @@ impl Pipeline {
             };
             plans.push(MethodPlan {
                 pool,
-                limit: info.concurrency.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+                limit: info.concurrency.map(|n| Slots::new(n.max(1))),
                 timeout: info.timeout.or(config.handler_timeout),
                 blocking: info.execution == Execution::Blocking,
             });
@@ -126,12 +126,12 @@ impl Engine {
     /// call (`Reject`) or lets it wait for a place in its own task (`Wait`).
     pub(crate) fn admit(&self, method: usize) -> Result<Admission, RpcError> {
         let pool = &self.pipeline.pools[self.pipeline.plans[method].pool];
-        match pool.admission.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Admission::Admitted(permit)),
-            Err(_) if pool.overload == OverloadPolicy::Wait => {
+        match pool.admission.try_take_owned() {
+            Some(place) => Ok(Admission::Admitted(place)),
+            None if pool.overload == OverloadPolicy::Wait => {
                 Ok(Admission::Waiting(pool.admission.clone()))
             }
-            Err(_) => {
+            None => {
                 self.metrics.record_rejection();
                 tracing::debug!(
                     method = %self.service.methods()[method].name,
@@ -166,15 +166,15 @@ impl Engine {
         let plan = &self.pipeline.plans[method];
         let work = async {
             let queued = Gauge::new(&self.metrics, Metrics::add_queued);
-            // Pool semaphores are never closed, so waiting always ends with a permit.
+            // Pool slots are never closed, so waiting always ends with a place.
             let _admitted = match admission {
-                Admission::Admitted(permit) => Some(permit),
-                Admission::Waiting(pool) => pool.acquire_owned().await.ok(),
+                Admission::Admitted(place) => Some(place),
+                Admission::Waiting(pool) => pool.take_owned().await,
             };
             let pool = &self.pipeline.pools[plan.pool];
-            let _worker = pool.running.acquire().await;
+            let _worker = pool.running.take_place().await;
             let _limit = match &plan.limit {
-                Some(limit) => Some(limit.acquire().await),
+                Some(limit) => limit.take_place().await,
                 None => None,
             };
             drop(queued);

@@ -448,7 +448,7 @@ impl Out<'_> {
             let place = tokio::select! {
                 biased;
                 ending = &mut halted => return ending,
-                place = self.room.clone().take_owned() => place,
+                place = self.room.clone().take_owned() => place.expect("never closed"),
             };
             let next = tokio::select! {
                 biased;
@@ -493,7 +493,7 @@ impl Out<'_> {
                 ending = &mut halted => return ending,
                 place = self.room.clone().take_owned(), if !waiting.is_empty() => {
                     let frame = waiting.pop_front().expect("not empty");
-                    if !self.send(frame, place).await {
+                    if !self.send(frame, place.expect("never closed")).await {
                         return Ending::Stopped(self.stopper.why());
                     }
                 }

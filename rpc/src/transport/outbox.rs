@@ -2,7 +2,7 @@
 //! writer: bounded, many senders, one receiver, and allocation-free while empty.
 //!
 //! ```text
-//!  Sender ─┐   room: a semaphore of free places (senders wait on it when full)
+//!  Sender ─┐   room: free places (senders wait on them when full)
 //!  Sender ─┼──▶ Mutex<VecDeque<T>> + the receiver's waker ──▶ Receiver (the writer)
 //!  Sender ─┘
 //! ```
@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{Notify, Semaphore, TryAcquireError};
+use tokio::sync::Notify;
+
+use crate::slots::Slots;
 
 /// A queue holding more items than this when it empties gives its memory back, so a
 /// burst does not stay allocated for the rest of the connection.
@@ -27,8 +29,9 @@ const KEEP_CAPACITY: usize = 64;
 
 struct Chan<T> {
     inner: Mutex<Inner<T>>,
-    /// Free places; the receiver gives them back as it takes items.
-    room: Semaphore,
+    /// Free places; the receiver gives them back as it takes items (with no lock
+    /// when no sender waits, where a semaphore locks its waiters every time).
+    room: Slots,
     capacity: usize,
     senders: AtomicUsize,
     /// Set once the receiver has closed or gone; `receiver_closed` wakes who waits.
@@ -73,7 +76,7 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             items: VecDeque::new(),
             waker: None,
         }),
-        room: Semaphore::new(capacity.max(1)),
+        room: Slots::new(capacity.max(1)),
         capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
         closed: AtomicBool::new(false),
@@ -133,9 +136,8 @@ impl<T> Sender<T> {
     ///
     /// When the receiver has closed or gone; the value is handed back.
     pub(crate) async fn send(&self, value: T) -> Result<(), T> {
-        match self.chan.room.acquire().await {
-            Ok(place) => place.forget(),
-            Err(_) => return Err(value),
+        if !self.chan.room.take().await {
+            return Err(value);
         }
         self.chan.push(value)
     }
@@ -146,10 +148,11 @@ impl<T> Sender<T> {
     ///
     /// When the queue is full or the receiver has closed or gone.
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        match self.chan.room.try_acquire() {
-            Ok(place) => place.forget(),
-            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(value)),
-            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(value)),
+        if self.is_closed() {
+            return Err(TrySendError::Closed(value));
+        }
+        if !self.chan.room.try_take() {
+            return Err(TrySendError::Full(value));
         }
         self.chan.push(value).map_err(TrySendError::Closed)
     }
@@ -157,8 +160,9 @@ impl<T> Sender<T> {
     /// Waits for a place and keeps it for one value; `None` when the receiver has
     /// closed or gone.
     pub(crate) async fn reserve(&self) -> Option<Permit<'_, T>> {
-        let place = self.chan.room.acquire().await.ok()?;
-        place.forget();
+        if !self.chan.room.take().await {
+            return None;
+        }
         Some(Permit {
             chan: &self.chan,
             used: false,
@@ -187,7 +191,7 @@ impl<T> Sender<T> {
     /// How many places are taken: values queued, and places reserved for values on
     /// their way. One atomic load.
     pub(crate) fn taken(&self) -> usize {
-        self.chan.capacity - self.chan.room.available_permits()
+        self.chan.capacity - self.chan.room.free()
     }
 }
 
@@ -209,7 +213,7 @@ impl<T> Permit<'_, T> {
 impl<T> Drop for Permit<'_, T> {
     fn drop(&mut self) {
         if !self.used {
-            self.chan.room.add_permits(1);
+            self.chan.room.give(1);
         }
     }
 }
@@ -279,15 +283,13 @@ impl<T> Receiver<T> {
             inner.items = VecDeque::new();
         }
         drop(inner);
-        if taken > 0 {
-            self.chan.room.add_permits(taken);
-        }
+        self.chan.room.give(taken);
     }
 
     /// A waiting value, if any.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let value = self.chan.lock().items.pop_front()?;
-        self.chan.room.add_permits(1);
+        self.chan.room.give(1);
         Some(value)
     }
 
