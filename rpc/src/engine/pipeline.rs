@@ -7,7 +7,8 @@
 //!          deadline and panic catching wrap everything after admission
 //! ```
 //!
-//! A pool is two semaphores: `admission` (workers + queue) bounds what has been
+//! A pool is two counts of places (`crate::slots::Slots`, which serves its waiters
+//! in turn as a semaphore does): `admission` (workers + queue) bounds what has been
 //! accepted, `running` (workers) bounds what runs. Under the `Wait` policy a call
 //! that finds its pool full waits for admission in its own task, not in the
 //! connection's reader: the reader must stay free to read `$/cancelRequest`, or calls
