@@ -596,10 +596,12 @@ async fn never_granting_window(addr: SocketAddr, body: &bytes::Bytes) -> Duratio
 #[test]
 fn http2_streams_never_given_window_are_closed_at_the_idle_timeout() {
     run(async {
-        // `idle_timeout` is 2 min by default; 1 s keeps the test short.
+        // `idle_timeout` is 2 min by default; 3 s keeps the test short. With 1 s, a
+        // loaded CI run spent it on reading the 1,024 heads and the two 300 ms waits
+        // below: the server closed first, and the held-back stream met its GOAWAY.
         let running = Running::http(
             ServerConfig::default(),
-            HttpConfig::default().idle_timeout(Some(Duration::from_secs(1))),
+            HttpConfig::default().idle_timeout(Some(Duration::from_secs(3))),
         )
         .await;
         let addr = running.addr;
@@ -692,10 +694,12 @@ fn http2_streams_reset_as_soon_as_sent_stop_their_calls_then_get_a_goaway() {
 #[test]
 fn an_event_stream_client_that_never_reads_is_closed_at_the_idle_timeout() {
     run(async {
-        // `idle_timeout` is 2 min by default; 1 s keeps the test short.
+        // `idle_timeout` is 2 min by default; 3 s keeps the test short. With 1 s, a
+        // loaded CI run spent it on reading the 1,024 heads and the two 300 ms waits
+        // below: the server closed first, and the held-back stream met its GOAWAY.
         let running = Running::http(
             ServerConfig::default(),
-            HttpConfig::default().idle_timeout(Some(Duration::from_secs(1))),
+            HttpConfig::default().idle_timeout(Some(Duration::from_secs(3))),
         )
         .await;
         let addr = running.addr;
