@@ -147,27 +147,35 @@ impl Slots {
 
     /// Gives `places` back: each to the oldest waiting taker, or free.
     pub(crate) fn give(&self, places: usize) {
-        for _ in 0..places {
-            if self.state.fetch_add(1, Ordering::SeqCst) < 0 {
-                self.hand_over();
-            }
+        if places == 0 {
+            return;
+        }
+        // One add for all of them (a writer gives back a whole gathered write's);
+        // as many as were owed then go to waiters.
+        let before = self.state.fetch_add(places as isize, Ordering::SeqCst);
+        if before < 0 {
+            self.hand_over(places.min(before.unsigned_abs()));
         }
     }
 
-    /// A place given back was owed: it goes to the oldest taker still waiting. One
-    /// that stopped waiting meanwhile gave its debt back itself, so when none is
-    /// left the place stays free.
-    fn hand_over(&self) {
+    /// `places` given back were owed: each goes to the oldest taker still waiting.
+    /// One that stopped waiting meanwhile gave its debt back itself, so when none is
+    /// left the rest stay free.
+    fn hand_over(&self, mut places: usize) {
         let mut waiters = self.waiters();
-        while let Some(waiter) = waiters.pop_front() {
+        while places > 0 {
+            let Some(waiter) = waiters.pop_front() else {
+                return;
+            };
             if waiter
                 .outcome
                 .compare_exchange(WAITING, GIVEN, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                drop(waiters);
+                // Woken under the lock, which its task never needs once given a
+                // place: no list of wakers to allocate.
                 waiter.task.wake();
-                return;
+                places -= 1;
             }
         }
     }
@@ -346,6 +354,22 @@ mod tests {
             finished(task).await;
         }
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+        assert_eq!(slots.free(), 1);
+    }
+
+    /// Places given back together (a writer's whole gathered write) reach as many
+    /// waiters, oldest first, and the rest stay free.
+    #[tokio::test(flavor = "current_thread")]
+    async fn places_given_back_together_go_to_as_many_waiters() {
+        let slots = Arc::new(Slots::new(3));
+        for _ in 0..3 {
+            assert!(slots.take().await);
+        }
+        let first = queued(&slots).await;
+        let second = queued(&slots).await;
+        slots.give(3);
+        assert!(finished(first).await);
+        assert!(finished(second).await);
         assert_eq!(slots.free(), 1);
     }
 
