@@ -70,6 +70,13 @@ fn router(spec: StreamSpec, dropped: Arc<Dropped>) -> Router {
                 call.try_stream(items)
             },
         )
+        .method(
+            MethodInfo::new("subscribe_maybe")
+                .streaming(StreamSpec::new("maybe", "unsubscribe_maybe")),
+            |call| async move {
+                call.stream(futures_util::stream::iter([Some(1u8), None, Some(3)]))
+            },
+        )
 }
 
 fn default_spec() -> StreamSpec {
@@ -192,6 +199,24 @@ async fn unsubscribe_answers_true_once_and_drop_stops_the_server_s_stream() {
     })
     .await;
     until("the streams to close", || streams_open(&run.server) == 0).await;
+}
+
+#[tokio::test]
+async fn a_null_item_is_an_item() {
+    let run = start(
+        default_spec(),
+        ServerConfig::default(),
+        ConnectionConfig::default(),
+    );
+    let sub: Subscription<Option<u8>> = run
+        .client
+        .subscribe("subscribe_maybe", &(), "maybe", "unsubscribe_maybe")
+        .await
+        .unwrap();
+    let items: Vec<Option<u8>> = timeout(LIMIT, sub.map(Result::unwrap).collect())
+        .await
+        .unwrap();
+    assert_eq!(items, [Some(1), None, Some(3)]);
 }
 
 #[tokio::test]

@@ -450,12 +450,12 @@ fn parse_params_last(
                 {
                     return None;
                 }
-                env.params = Some(raw(value));
+                env.params = Some(scan::raw(value));
                 break;
             }
             b"jsonrpc" => once(&mut env.jsonrpc, str_member(value)?)?,
             b"method" => once(&mut env.method, str_member(value)?)?,
-            b"id" => once(&mut env.id, raw(value))?,
+            b"id" => once(&mut env.id, scan::raw(value))?,
             b"result" | b"error" => return None,
             _ => {}
         }
@@ -492,14 +492,6 @@ fn str_member(value: &str) -> Option<StrMember<'_>> {
         Some(_) => None,
         None => Some(StrMember::NotAString),
     }
-}
-
-/// A validated JSON value as a raw value.
-fn raw(value: &str) -> &RawValue {
-    // SAFETY: `RawValue` is `#[repr(transparent)]` over `str` (serde_json makes its
-    // own borrowed raw values with this cast), and `value` is one JSON value, which
-    // the scan validated.
-    unsafe { &*(value as *const str as *const RawValue) }
 }
 
 /// Parses a frame that starts with `{` into one message.

@@ -125,6 +125,57 @@ fn skip_key(text: &[u8], at: usize, scan: &mut Scan) -> Option<usize> {
     Some(skip_whitespace(text, at + 1))
 }
 
+/// A validated JSON value as a raw value.
+pub(crate) fn raw(value: &str) -> &serde_json::value::RawValue {
+    // SAFETY: `RawValue` is `#[repr(transparent)]` over `str` (serde_json makes its
+    // own borrowed raw values with this cast), and `value` is one JSON value, which
+    // the scan validated.
+    unsafe { &*(value as *const str as *const serde_json::value::RawValue) }
+}
+
+/// The members of `text`, a JSON object already known to be valid, each as its key
+/// (unescaped only when it has no escapes: `None` then, for the caller to take
+/// serde_json's path) and its value's text, in order; `f` is called for each and
+/// stops the walk with `false`. `None` when `text` is not an object.
+pub(crate) fn for_each_member<'a>(
+    text: &'a str,
+    mut f: impl FnMut(Option<&'a str>, &'a str) -> bool,
+) -> Option<()> {
+    let bytes = text.as_bytes();
+    let mut scan = Scan::utf8();
+    let mut at = skip_whitespace(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_whitespace(bytes, at + 1);
+    if bytes.get(at) == Some(&b'}') {
+        return Some(());
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(bytes, at + 1, &mut scan)?;
+        let key = &text[at + 1..key_end - 1];
+        let key = (!key.contains('\\')).then_some(key);
+        at = skip_whitespace(bytes, key_end);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        let (value_end, _) = skip_value(bytes, at, &mut scan)?;
+        if !f(key, &text[at..value_end]) {
+            return Some(());
+        }
+        at = skip_whitespace(bytes, value_end);
+        match bytes.get(at) {
+            Some(b',') => at = skip_whitespace(bytes, at + 1),
+            Some(b'}') => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
 /// The index of the first byte at or after `at` that is not JSON whitespace.
 #[inline]
 pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {

@@ -33,6 +33,7 @@ use crate::buffer::BufferPool;
 use crate::engine::{Engine, Session};
 use crate::metrics::MetricsSnapshot;
 use crate::server::ServerConfig;
+use crate::stream::queue::{Deferred, WakeBeforeWaiting};
 use crate::transport::{self, Connection, ExpectedFrames, FrameSink, FrameSource, WriterHandle};
 
 pub use config::ConnectionConfig;
@@ -50,6 +51,13 @@ pub(crate) struct Shared {
     pub(crate) subscriptions: crate::stream::client::Subscriptions,
     close: CancellationToken,
     done: CancellationToken,
+}
+
+/// The reader's held-back wake-ups of subscriptions (see [`WakeBeforeWaiting`]).
+impl AsRef<Deferred> for Shared {
+    fn as_ref(&self) -> &Deferred {
+        self.subscriptions.as_ref()
+    }
 }
 
 impl Shared {
@@ -192,11 +200,14 @@ impl Peer {
             // One task reads and writes: the two halves' lock is then never waited
             // for across tasks (and threads).
             let (written, done) = tokio::sync::oneshot::channel();
-            let reading = connection::read_loop(
+            let reading = WakeBeforeWaiting::new(
+                connection::read_loop(
+                    shared.clone(),
+                    source,
+                    async { done.await.ok() },
+                    idle_timeout,
+                ),
                 shared.clone(),
-                source,
-                async { done.await.ok() },
-                idle_timeout,
             );
             tokio::spawn(duplex::Duplex::new(
                 reading,
@@ -206,11 +217,14 @@ impl Peer {
             ));
         } else {
             let writer_task = tokio::spawn(writing);
-            tokio::spawn(connection::read_loop(
+            tokio::spawn(WakeBeforeWaiting::new(
+                connection::read_loop(
+                    shared.clone(),
+                    source,
+                    async { writer_task.await.ok() },
+                    idle_timeout,
+                ),
                 shared.clone(),
-                source,
-                async { writer_task.await.ok() },
-                idle_timeout,
             ));
         }
         Peer { shared }

@@ -12,7 +12,7 @@
 //! answer comes, before the frames after it are read, so that no item that follows
 //! the answer can find nobody to take it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,11 +23,11 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
+use super::queue::{Deferred, ItemQueue, Offer};
 use super::Stream;
 use crate::error::Error;
-use crate::message::{JsonText, RpcError};
+use crate::message::{scan, JsonText, RpcError};
 use crate::peer::Peer;
 
 /// Why a subscription ended.
@@ -53,11 +53,6 @@ pub enum CloseReason {
 /// What became of a notification the reader offered.
 pub(crate) type Outcome<'a> = crate::engine::session::Notified<'a>;
 
-/// What the reader hands a subscription.
-enum Delivery {
-    Item(JsonText),
-}
-
 /// The part of a subscription the reader and its [`Subscription`] share.
 struct Shared {
     close: Mutex<Option<CloseReason>>,
@@ -76,11 +71,18 @@ impl Shared {
     }
 }
 
-/// A subscription as the reader holds it: the only sender of its items.
+/// A subscription as the reader holds it: the only giver of its items, which end
+/// when it is dropped.
 struct Entry {
-    items: mpsc::Sender<Delivery>,
+    items: Arc<ItemQueue>,
     item_method: Box<str>,
     shared: Arc<Shared>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.items.end();
+    }
 }
 
 /// The subscriptions of one connection: those whose call awaits its answer, by
@@ -91,6 +93,14 @@ pub(crate) struct Subscriptions {
     count: AtomicUsize,
     awaiting: Mutex<HashMap<u64, Entry>>,
     open: Mutex<HashMap<Box<str>, Entry>>,
+    /// Wake-ups of subscriptions the reader holds back until it waits.
+    deferred: Deferred,
+}
+
+impl AsRef<Deferred> for Subscriptions {
+    fn as_ref(&self) -> &Deferred {
+        &self.deferred
+    }
 }
 
 /// The params of a subscription's notification.
@@ -98,7 +108,8 @@ pub(crate) struct Subscriptions {
 struct Notified<'a> {
     #[serde(borrow)]
     subscription: &'a RawValue,
-    #[serde(borrow, default)]
+    // `null` is an item too (a stream of `Option`s), not an absent result.
+    #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     closed: Option<std::borrow::Cow<'a, str>>,
@@ -106,11 +117,59 @@ struct Notified<'a> {
     error: Option<RpcError>,
 }
 
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl<'a> Notified<'a> {
+    /// An item's params, `{"subscription": id, "result": value}` (other members
+    /// ignored), read with the envelope's scan, which already validated them: half
+    /// the reader's cost of an item went to serde_json's read of them. `None` for
+    /// anything else (a close, an escaped key, a member twice), which serde_json then
+    /// reads as before.
+    fn item(params: &'a str) -> Option<Self> {
+        let (mut subscription, mut result) = (None, None);
+        let mut plain = true;
+        scan::for_each_member(params, |key, value| {
+            let slot = match key {
+                Some("subscription") => &mut subscription,
+                Some("result") => &mut result,
+                Some("closed" | "error") | None => {
+                    plain = false;
+                    return false;
+                }
+                Some(_) => return true,
+            };
+            plain = slot.replace(scan::raw(value)).is_none();
+            plain
+        })?;
+        if !plain {
+            return None;
+        }
+        Some(Notified {
+            subscription: subscription?,
+            result: Some(result?),
+            closed: None,
+            error: None,
+        })
+    }
+}
+
 /// A subscription id as a map key: a string's text, or a number's digits.
 fn key(id: &RawValue) -> Option<Box<str>> {
+    key_text(id).map(Into::into)
+}
+
+/// [`key`], borrowed from the id's text when it needs no unescaping (it always
+/// does for the ids this crate's servers give): looked up once per item, it then
+/// costs no allocation.
+fn key_text(id: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
     let text = id.get();
-    if text.starts_with('"') {
-        serde_json::from_str::<String>(text).ok().map(Into::into)
+    if let Some(quoted) = text.strip_prefix('"') {
+        match quoted.strip_suffix('"') {
+            Some(plain) if !plain.contains('\\') => Some(plain.into()),
+            _ => serde_json::from_str::<String>(text).ok().map(Into::into),
+        }
     } else if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
         Some(text.into())
     } else {
@@ -186,10 +245,14 @@ impl Subscriptions {
         let Some(params) = params else {
             return Outcome::NotOurs;
         };
-        let Ok(notified) = serde_json::from_str::<Notified<'_>>(params.get()) else {
-            return Outcome::NotOurs;
+        let notified = match Notified::item(params.get()) {
+            Some(notified) => notified,
+            None => match serde_json::from_str::<Notified<'_>>(params.get()) {
+                Ok(notified) => notified,
+                Err(_) => return Outcome::NotOurs,
+            },
         };
-        let Some(id) = key(notified.subscription) else {
+        let Some(id) = key_text(notified.subscription) else {
             return Outcome::NotOurs;
         };
         let mut open = self.lock_open();
@@ -215,17 +278,17 @@ impl Subscriptions {
         let Some(result) = notified.result else {
             return Outcome::Taken;
         };
-        let item = Delivery::Item(JsonText::within(frame, result.get()));
-        match entry.items.try_send(item) {
-            Ok(()) => Outcome::Taken,
-            // Its reader has gone (the subscription is being dropped).
-            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Taken,
-            Err(mpsc::error::TrySendError::Full(item)) => {
+        let item = JsonText::within(frame, result.get());
+        match entry.items.offer(item, &self.deferred) {
+            // `Gone`: its reader has gone (the subscription is being dropped).
+            Offer::Taken | Offer::Gone => Outcome::Taken,
+            Offer::Full(item) => {
                 let items = entry.items.clone();
                 drop(open);
+                let id: Box<str> = id.into();
                 Outcome::Wait(Box::pin(async move {
-                    let sent = tokio::time::timeout(wait, items.send(item)).await;
-                    if !matches!(sent, Ok(Ok(()))) {
+                    let given = tokio::time::timeout(wait, items.give(item)).await;
+                    if given.is_err() {
                         // Still behind: it ends here; its reader's side unsubscribes.
                         if let Some(entry) = self.remove(&id) {
                             entry.shared.close(CloseReason::Lagged);
@@ -256,7 +319,9 @@ impl Subscriptions {
 /// Made by [`Peer::subscribe`] (and by the generated client's streaming methods).
 pub struct Subscription<T> {
     id: Box<str>,
-    items: mpsc::Receiver<Delivery>,
+    items: Arc<ItemQueue>,
+    /// The items taken from `items` and not yet yielded.
+    batch: VecDeque<JsonText>,
     shared: Arc<Shared>,
     peer: Peer,
     item_method: Box<str>,
@@ -304,39 +369,47 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
         if this.done {
             return Poll::Ready(None);
         }
-        match this.items.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Delivery::Item(text))) => Poll::Ready(Some(
-                serde_json::from_str(text.as_str()).map_err(|source| Error::Decode {
-                    method: this.item_method.to_string(),
-                    source,
-                }),
-            )),
-            Poll::Ready(None) => {
-                this.done = true;
-                let reason = this.shared.reason().unwrap_or(CloseReason::Ended);
-                let error = match reason {
-                    CloseReason::Ended | CloseReason::Unsubscribed => return Poll::Ready(None),
-                    CloseReason::Failed(err) => Error::Rpc(err),
-                    CloseReason::Lagged => {
-                        // The server may still be sending: stop it.
-                        this.spawn_unsubscribe();
-                        Error::Lagged {
-                            subscription: this.id.to_string(),
-                        }
-                    }
-                    CloseReason::ShuttingDown => {
-                        Error::closed("the server is shutting down and ended the stream")
-                    }
-                    CloseReason::ConnectionLost(reason) => Error::closed(reason),
-                };
-                Poll::Ready(Some(Err(error)))
+        if this.batch.is_empty() {
+            match this.items.poll_take(&mut this.batch, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => return this.ended(),
             }
         }
+        let text = this.batch.pop_front().expect("a batch just taken");
+        Poll::Ready(Some(serde_json::from_str(text.as_str()).map_err(
+            |source| Error::Decode {
+                method: this.item_method.to_string(),
+                source,
+            },
+        )))
     }
 }
 
 impl<T> Subscription<T> {
+    /// The items have ended: the stream ends, after an error that says why unless it
+    /// ended of itself.
+    fn ended(&mut self) -> Poll<Option<Result<T, Error>>> {
+        self.done = true;
+        let reason = self.shared.reason().unwrap_or(CloseReason::Ended);
+        let error = match reason {
+            CloseReason::Ended | CloseReason::Unsubscribed => return Poll::Ready(None),
+            CloseReason::Failed(err) => Error::Rpc(err),
+            CloseReason::Lagged => {
+                // The server may still be sending: stop it.
+                self.spawn_unsubscribe();
+                Error::Lagged {
+                    subscription: self.id.to_string(),
+                }
+            }
+            CloseReason::ShuttingDown => {
+                Error::closed("the server is shutting down and ended the stream")
+            }
+            CloseReason::ConnectionLost(reason) => Error::closed(reason),
+        };
+        Poll::Ready(Some(Err(error)))
+    }
+
     fn spawn_unsubscribe(&self) {
         let (peer, method, id) = (
             self.peer.clone(),
@@ -353,6 +426,8 @@ impl<T> Subscription<T> {
 
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
+        // What is queued, or still comes, has nobody to read it.
+        self.items.drop_taker();
         if self.done {
             return;
         }
@@ -394,13 +469,12 @@ impl Peer {
         T: DeserializeOwned,
     {
         let shared = &self.shared;
-        let capacity = shared.config().subscription_buffer.max(1);
-        let (tx, rx) = mpsc::channel(capacity);
+        let items = Arc::new(ItemQueue::new(shared.config().subscription_buffer));
         let state = Arc::new(Shared {
             close: Mutex::new(None),
         });
         let mut entry = Some(Entry {
-            items: tx,
+            items: items.clone(),
             item_method: item_method.into(),
             shared: state.clone(),
         });
@@ -434,7 +508,8 @@ impl Peer {
         };
         Ok(Subscription {
             id,
-            items: rx,
+            items,
+            batch: VecDeque::new(),
             shared: state,
             peer: self.clone(),
             item_method: item_method.into(),
@@ -442,5 +517,71 @@ impl Peer {
             done: false,
             _item: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde_json reads of `params`, as (subscription, result) texts.
+    fn by_serde(params: &str) -> Option<(String, Option<String>)> {
+        let n = serde_json::from_str::<Notified<'_>>(params).ok()?;
+        Some((
+            n.subscription.get().into(),
+            n.result.map(|r| r.get().into()),
+        ))
+    }
+
+    #[test]
+    fn the_scan_reads_an_item_s_params_as_serde_json_does_or_leaves_them_to_it() {
+        let items = [
+            r#"{"subscription":"a1","result":7}"#,
+            r#"{ "result" : {"x":[1,"}"]} , "subscription" : 12 }"#,
+            r#"{"subscription":"a1","result":null}"#,
+            r#"{"subscription":"a\"1","other":[{}],"result":"\u00e9"}"#,
+        ];
+        for params in items {
+            let n = Notified::item(params).unwrap_or_else(|| panic!("{params}"));
+            let walked = (
+                n.subscription.get().to_owned(),
+                n.result.map(|r| r.get().to_owned()),
+            );
+            assert_eq!(Some(walked), by_serde(params), "{params}");
+        }
+        // Left to serde_json: a close, an escaped key, a member twice, no result.
+        let others = [
+            r#"{"subscription":"a1","closed":"ended"}"#,
+            r#"{"subscription":"a1","error":{"code":1,"message":"m"}}"#,
+            r#"{"subscr\u0069ption":"a1","result":1}"#,
+            r#"{"subscription":"a1","result":1,"result":2}"#,
+            r#"{"subscription":"a1"}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+        ];
+        for params in others {
+            assert!(Notified::item(params).is_none(), "{params}");
+        }
+        assert_eq!(
+            by_serde(r#"{"subscr\u0069ption":"a1","result":1}"#),
+            Some(("\"a1\"".into(), Some("1".into())))
+        );
+        assert_eq!(
+            by_serde(r#"{"subscription":"a1","result":1,"result":2}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn an_id_is_borrowed_unless_it_needs_unescaping() {
+        let plain = scan::raw(r#""abc""#);
+        assert!(matches!(
+            key_text(plain),
+            Some(std::borrow::Cow::Borrowed("abc"))
+        ));
+        let escaped = scan::raw(r#""a\"c""#);
+        assert_eq!(key_text(escaped).as_deref(), Some("a\"c"));
+        assert_eq!(key_text(scan::raw("42")).as_deref(), Some("42"));
+        assert_eq!(key_text(scan::raw("-1")), None);
     }
 }

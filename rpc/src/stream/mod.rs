@@ -33,6 +33,7 @@
 //! connection holds at most [`crate::ConnectionConfig::max_streams`] streams.
 
 pub(crate) mod client;
+pub(crate) mod queue;
 pub(crate) mod server;
 
 use std::borrow::Cow;
