@@ -224,11 +224,16 @@ pub fn parse(frame: &[u8]) -> Result<Incoming<'_>, Invalid<'_>> {
 
 /// Parses one frame with the given limits; see [`parse`].
 pub fn parse_with(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
-    if frame.len() >= PARAMS_LAST_MIN && frame.first() == Some(&b'{') {
-        if let Some(parsed) = parse_params_last(frame, limits) {
+    if frame.first() == Some(&b'{') {
+        if let Some(parsed) = parse_plain(frame, limits) {
             return parsed.map(Incoming::Single);
         }
     }
+    parse_general(frame, limits)
+}
+
+/// [`parse_with`] for any frame, with serde_json reading the envelope.
+fn parse_general(frame: &[u8], limits: ParseLimits) -> Result<Incoming<'_>, Invalid<'_>> {
     if let Some(limit) = limits.max_depth {
         if nests_deeper_than(frame, limit) {
             return Err(Invalid::too_deep(limit));
@@ -386,29 +391,23 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
-/// Frames at least this long try [`parse_params_last`] first; in shorter ones the
-/// params cost little to skip twice.
-const PARAMS_LAST_MIN: usize = 1024;
-
-/// Parses a single message whose params are its last member, skipping every member
-/// value with [`scan::skip_value`] instead of serde_json: on 64 KiB of params the
-/// envelope's pass (with the UTF-8 check and the nesting scan it replaces) takes a
-/// quarter less time, and still validates the whole frame.
+/// Parses a single message, skipping every member value with [`scan::skip_value`]
+/// instead of serde_json: on 64 KiB of params the envelope's pass (with the UTF-8
+/// check and the nesting scan it replaces) takes a quarter less time, on a small
+/// request or notification 0.6x the time (77 against 125 ns, most of which was
+/// serde_json's own), and it still validates the whole frame.
 ///
 /// It reads the members the way the derived [`Envelope`] does, for the plain case
 /// only: member names without escapes or non-ASCII bytes, `jsonrpc` and `method`
-/// without escapes, no duplicates, no `result` or `error`, and the params last (only
-/// `}` and whitespace after them). The nesting is the deepest member plus the message
-/// object's level, as [`nests_deeper_than`] would find it in the whole frame.
+/// without escapes, no duplicates, and nothing but whitespace after the message's
+/// `}`. The nesting is the deepest member plus the message object's level, as
+/// [`nests_deeper_than`] would find it in the whole frame.
 ///
 /// `None` for any frame outside that case, and for every frame that is not valid JSON
 /// or UTF-8: the caller then takes the general path, whose answer (with its error
 /// messages) is the one every frame gets. When this returns, it returns what the
 /// general path would.
-fn parse_params_last(
-    frame: &[u8],
-    limits: ParseLimits,
-) -> Option<Result<Message<'_>, Invalid<'_>>> {
+fn parse_plain(frame: &[u8], limits: ParseLimits) -> Option<Result<Message<'_>, Invalid<'_>>> {
     let scan = &mut scan::Scan::default();
     let mut env = Envelope::default();
     // The message object is level 1.
@@ -443,27 +442,20 @@ fn parse_params_last(
         // ASCII, so it is a character boundary.
         let value = unsafe { std::str::from_utf8_unchecked(&frame[start..end]) };
         match &frame[name_start..name_end] {
-            b"params" => {
-                let close = scan::skip_whitespace(frame, end);
-                if frame.get(close) != Some(&b'}')
-                    || scan::skip_whitespace(frame, close + 1) != frame.len()
-                {
-                    return None;
-                }
-                env.params = Some(scan::raw(value));
-                break;
-            }
+            b"params" => once(&mut env.params, scan::raw(value))?,
             b"jsonrpc" => once(&mut env.jsonrpc, str_member(value)?)?,
             b"method" => once(&mut env.method, str_member(value)?)?,
             b"id" => once(&mut env.id, scan::raw(value))?,
-            b"result" | b"error" => return None,
+            b"result" => once(&mut env.result, scan::raw(value))?,
+            b"error" => once(&mut env.error, scan::raw(value))?,
             _ => {}
         }
         at = scan::skip_whitespace(frame, end);
-        if frame.get(at) != Some(&b',') {
-            return None;
+        match frame.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') if scan::skip_whitespace(frame, at + 1) == frame.len() => break,
+            _ => return None,
         }
-        at += 1;
     }
     if let Some(limit) = limits.max_depth {
         if deepest > limit {
@@ -602,5 +594,71 @@ fn message_of(env: Envelope<'_>) -> Result<Message<'_>, Invalid<'_>> {
     match id {
         Some(id) => Ok(Message::Response(Response { id, outcome })),
         None => Err(invalid_response("a response must carry an id")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every frame the plain parse takes gets what the general path gives it.
+    #[test]
+    fn the_plain_parse_answers_as_the_general_path_does() {
+        let frames = [
+            r#"{"jsonrpc":"2.0","method":"count","params":{"subscription":"0x1","result":5}}"#,
+            r#"{"jsonrpc":"2.0","id":17,"method":"add","params":[1,2]}"#,
+            r#"{ "params" : [1] , "method" : "m" , "id" : "x" , "jsonrpc" : "2.0" }  "#,
+            r#"{"jsonrpc":"2.0","id":17,"result":3}"#,
+            r#"{"jsonrpc":"2.0","id":null,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"no"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"},"result":2}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","result":2}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":3}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"m"}"#,
+            r#"{"jsonrpc":2,"id":1,"method":"m"}"#,
+            r#"{"id":1,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":[1],"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","other":{"a":[[[]]]},"id":1,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[[[[1]]]]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"é"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"é","params":{"é":"ü"}}"#,
+            // Outside the plain case (the general path alone answers these).
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m"} x"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m",}"#,
+            r#"{"jsonrpc":"2.0","id":1 "method":"m"}"#,
+            r#"{"jsonrp\u0063":"2.0","id":1,"method":"m"}"#,
+            r#"{}"#,
+        ];
+        let limits = [
+            ParseLimits::default(),
+            ParseLimits {
+                max_depth: Some(3),
+                ..ParseLimits::default()
+            },
+        ];
+        let mut plain = 0;
+        for frame in frames {
+            for limits in limits {
+                let general = format!("{:?}", parse_general(frame.as_bytes(), limits));
+                if let Some(parsed) = parse_plain(frame.as_bytes(), limits) {
+                    plain += 1;
+                    assert_eq!(
+                        format!("{:?}", parsed.map(Incoming::Single)),
+                        general,
+                        "{frame}"
+                    );
+                }
+                assert_eq!(
+                    format!("{:?}", parse_with(frame.as_bytes(), limits)),
+                    general,
+                    "{frame}"
+                );
+            }
+        }
+        assert!(plain >= 36, "the plain parse took {plain}");
     }
 }
