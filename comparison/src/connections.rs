@@ -376,15 +376,15 @@ pub fn ratio_to_jsonrpsee(
     (!ratios.is_empty()).then(|| median(&mut ratios))
 }
 
-/// DESIGN.md's figure for many connections: ours at least this many times
+/// The target for many connections: ours at least this many times
 /// jsonrpsee's calls per second.
 pub const TARGET_RATIO: f64 = 2.0;
 
 /// The markdown table: a row per contender, with ours over jsonrpsee-ws and
-/// DESIGN.md's target.
+/// the target.
 pub fn table(figures: &[(ConnContender, ConnFigures)], config: ConnectionsConfig) -> String {
     let mut out = format!(
-        "| {} connections, 1 call in flight each | opened in | established | calls/s | p50 µs | p99 µs | CPU µs/call | calls/s ÷ jsonrpsee-ws | target (DESIGN.md) | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| {} connections, 1 call in flight each | opened in | established | calls/s | p50 µs | p99 µs | CPU µs/call | calls/s ÷ jsonrpsee-ws | target | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
         crate::report::per_sec(config.connections as f64)
     );
     for (contender, f) in figures {

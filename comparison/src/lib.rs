@@ -11,7 +11,7 @@
 //!   jsonrpsee's (WebSocket);
 //! - [`connections`]: 1,000 connections to one server, one call in flight on each.
 //!
-//! [`report`] turns the figures into markdown tables with ratios and DESIGN.md's
+//! [`report`] turns the figures into markdown tables with ratios and the performance
 //! targets, [`charts`] into SVG charts; [`sockets`] checks with the kernel that the
 //! connections are the ones claimed; [`runtime`] is the fresh two-worker runtime
 //! every round runs on. `README.md` beside this crate says what each

@@ -1,5 +1,5 @@
 //! The markdown table of all figures, with ratios of ours to each peer and the
-//! targets of `DESIGN.md` ("Figures we hold ourselves to").
+//! project's performance targets.
 
 use std::fmt::Write;
 
@@ -21,7 +21,7 @@ struct Row {
     /// Ours divided by each other column, where measured pairwise rather than
     /// computed from the figures.
     ratios: Option<[Option<f64>; 4]>,
-    /// What DESIGN.md asks of ours, and whether this run met it (`None`: this run
+    /// What the targets ask of ours, and whether this run met it (`None`: this run
     /// lacks a figure the target needs).
     target: Option<(&'static str, Option<bool>)>,
 }
@@ -213,7 +213,7 @@ pub fn table(codec: Option<&CodecResults>, loopback: &[(Contender, LoopbackFigur
     for c in &COLUMNS[1..] {
         let _ = write!(out, " ours/{c} |");
     }
-    out.push_str(" target (DESIGN.md) | met |\n|---|---|");
+    out.push_str(" target | met |\n|---|---|");
     out.push_str(&"---:|".repeat(COLUMNS.len() * 2 - 1));
     out.push_str("---|---|\n");
     for row in rows {
@@ -309,16 +309,16 @@ pub fn paired_rate(
     (!ratios.is_empty()).then(|| median(&mut ratios))
 }
 
-/// DESIGN.md's HTTP figures: with 64 keep-alive connections, ours at least this
+/// The HTTP targets: with 64 keep-alive connections, ours at least this
 /// many times jsonrpsee's calls per second...
 pub const HTTP_RATE_RATIO: f64 = 2.0;
 /// ...with a p50 at most this fraction of its.
 pub const HTTP_P50_RATIO: f64 = 0.6;
-/// DESIGN.md's WebSocket figure: with 64 in flight, ours at least this many times
+/// The WebSocket target: with 64 in flight, ours at least this many times
 /// jsonrpsee's calls per second.
 pub const WS_RATE_RATIO: f64 = 3.0;
 
-/// What the HTTP and WebSocket rows measured against DESIGN.md's figures: the
+/// What the HTTP and WebSocket rows measured against the targets: the
 /// ratios (ours over jsonrpsee) and whether they are met, `None` when the run lacks
 /// a contender.
 pub struct HttpTargets {
@@ -429,7 +429,7 @@ fn http_table(loopback: &[(Contender, LoopbackFigures)]) -> String {
         };
         if out.is_empty() {
             out.push_str(
-                "\n| over (ours / jsonrpsee in each cell) | server connections at the end | p50 µs, 1 at a time | calls/s, 64 in flight | ours/jsonrpsee | p50 µs, 64 in flight | ours/jsonrpsee | p99 µs, 64 in flight | allocs/call, 64 in flight | target (DESIGN.md) | met |\n|---|---|---|---|---:|---|---:|---|---|---|---|\n",
+                "\n| over (ours / jsonrpsee in each cell) | server connections at the end | p50 µs, 1 at a time | calls/s, 64 in flight | ours/jsonrpsee | p50 µs, 64 in flight | ours/jsonrpsee | p99 µs, 64 in flight | allocs/call, 64 in flight | target | met |\n|---|---|---|---|---:|---|---:|---|---|---|---|\n",
             );
         }
         let _ = writeln!(
@@ -455,7 +455,7 @@ fn http_table(loopback: &[(Contender, LoopbackFigures)]) -> String {
     out
 }
 
-/// DESIGN.md's figures against the peers that this comparison can check, one row
+/// The targets against the peers that this comparison can check, one row
 /// each, computed from this run: HTTP, WebSocket, streams and many connections.
 pub fn targets(
     loopback: &[(Contender, LoopbackFigures)],
@@ -519,7 +519,7 @@ pub fn targets(
             met(ratio.map(|r| r >= crate::connections::TARGET_RATIO)),
         ));
     }
-    let mut out = String::from("| target (DESIGN.md) | this run | met |\n|---|---:|---|\n");
+    let mut out = String::from("| target | this run | met |\n|---|---:|---|\n");
     for (target, measured, met) in rows {
         let _ = writeln!(out, "| {target} | {measured} | {met} |");
     }

@@ -273,7 +273,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// DESIGN.md's figure for streams: ours at least this many times jsonrpsee's
+/// The target for streams: ours at least this many times jsonrpsee's
 /// subscriptions in items per second.
 pub const TARGET_RATIO: f64 = 3.0;
 
@@ -295,7 +295,7 @@ pub fn ratio(results: &[(StreamContender, Vec<StreamRound>)], many: bool) -> Opt
 }
 
 /// The markdown table: items/s per contender (medians over rounds), ours over
-/// jsonrpsee and DESIGN.md's target.
+/// jsonrpsee and the target.
 pub fn table(results: &[(StreamContender, Vec<StreamRound>)], config: StreamsConfig) -> String {
     let figure = |c: StreamContender, many: bool| {
         let rounds = &results.iter().find(|(k, _)| *k == c).unwrap().1;
@@ -307,7 +307,7 @@ pub fn table(results: &[(StreamContender, Vec<StreamRound>)], config: StreamsCon
         )
     };
     let mut out = String::from(
-        "| streams | ours TCP | ours WebSocket | jsonrpsee WebSocket | ours WS / jsonrpsee | target (DESIGN.md) | met |\n|---|---:|---:|---:|---:|---|---|\n",
+        "| streams | ours TCP | ours WebSocket | jsonrpsee WebSocket | ours WS / jsonrpsee | target | met |\n|---|---:|---:|---:|---:|---|---|\n",
     );
     for (label, many) in [
         (format!("one stream, {} items", config.one), false),
