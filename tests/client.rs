@@ -14,7 +14,7 @@ use rpc::message::{encode_result, parse, Incoming, Message};
 use rpc::service::{MethodInfo, Router};
 use rpc::transport::{memory, tcp, Connection};
 use rpc::{
-    Client, ClientPool, ConnectionConfig, ErrorCode, Server, ServerConfig, WorkerPoolConfig,
+    Client, ClientPool, ConnectionConfig, Error, ErrorCode, Server, ServerConfig, WorkerPoolConfig,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
@@ -150,6 +150,125 @@ async fn call_timeout_removes_the_pending_entry() {
     assert!(err.is_timeout(), "{err}");
     assert!(err.to_string().contains("`silent`"));
     assert_eq!(client.pending_calls(), 0);
+}
+
+/// Every frame a silent end reads, as text, in order.
+fn recording(conn: rpc::transport::memory::MemoryConnection) -> Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let Connection { mut reader, writer } = conn;
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let _writer = writer;
+        while let Some(Ok(frame)) = reader.next_frame().await {
+            let text = String::from_utf8_lossy(&frame).into_owned();
+            record.lock().unwrap().push(text);
+        }
+    });
+    seen
+}
+
+#[tokio::test]
+async fn a_short_timeout_after_long_ones_times_out_on_time_and_the_long_ones_wait_on() {
+    // The connection's one timer is set for the first call's deadline, 60 s away; a
+    // call with 50 ms must bring it forward.
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    let _seen = recording(theirs);
+    let client = Client::new(ours, ConnectionConfig::default());
+    let peer = client.peer().expect("one connection");
+    let long = tokio::spawn({
+        let peer = peer.clone();
+        async move {
+            peer.call_within::<_, u64>("long", &[1], Duration::from_secs(60))
+                .await
+        }
+    });
+    while client.pending_calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let started = tokio::time::Instant::now();
+    let short: Result<u64, _> = timeout(
+        LIMIT,
+        peer.call_within("short", &[2], Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    match short.unwrap_err() {
+        Error::Timeout { method, after } => {
+            assert_eq!(method, "short");
+            assert_eq!(after, Duration::from_millis(50));
+        }
+        other => panic!("expected a local timeout, got {other}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(50),
+        "timed out early: {waited:?}"
+    );
+    assert_eq!(client.pending_calls(), 1, "the long call waits on");
+    assert!(!long.is_finished());
+    long.abort();
+}
+
+#[tokio::test]
+async fn calls_with_many_deadlines_each_time_out_at_their_own() {
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    let _seen = recording(theirs);
+    let client = Client::new(ours, ConnectionConfig::default());
+    let peer = client.peer().expect("one connection");
+    let started = tokio::time::Instant::now();
+    let calls = (0..20u64).rev().map(|n| {
+        let peer = peer.clone();
+        async move {
+            let after = Duration::from_millis(20 + 10 * n);
+            let err = peer
+                .call_within::<_, u64>("silent", &[n], after)
+                .await
+                .unwrap_err();
+            assert!(err.is_timeout(), "{err}");
+            assert!(started.elapsed() >= after, "call {n} timed out early");
+            started.elapsed()
+        }
+    });
+    let waited = timeout(LIMIT, futures_util::future::join_all(calls))
+        .await
+        .unwrap();
+    assert_eq!(waited.len(), 20);
+    assert_eq!(client.pending_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_timed_out_call_tells_the_other_end_to_cancel_it() {
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    let seen = recording(theirs);
+    let config = ConnectionConfig {
+        request_timeout: Some(Duration::from_millis(30)),
+        ..ConnectionConfig::default()
+    };
+    let client = Client::new(ours, config);
+    let err = client.call::<_, u64>("silent", &[1]).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let cancelled = async {
+        loop {
+            let frames = seen.lock().unwrap().clone();
+            if let Some(cancel) = frames.iter().find(|f| f.contains("$/cancelRequest")) {
+                let request = &frames[0];
+                let id = request
+                    .split("\"id\":")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap();
+                assert!(
+                    cancel.contains(&format!("\"id\":{id}")),
+                    "{cancel} for {request}"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    timeout(LIMIT, cancelled).await.expect("no $/cancelRequest");
 }
 
 #[tokio::test]

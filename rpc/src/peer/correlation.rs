@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::deadlines::Deadlines;
 use crate::error::Error;
 use crate::message::JsonText;
 use crate::message::RpcError;
@@ -83,7 +84,14 @@ impl Hasher for IdHasher {
     }
 }
 
-type Shard = Mutex<HashMap<u64, oneshot::Sender<Completion>, BuildHasherDefault<IdHasher>>>;
+/// A call waiting for its response.
+struct Waiter {
+    completion: oneshot::Sender<Completion>,
+    /// When it times out, in [`Deadlines`] ticks; `u64::MAX` for never.
+    deadline: u64,
+}
+
+type Shard = Mutex<HashMap<u64, Waiter, BuildHasherDefault<IdHasher>>>;
 
 /// The calls waiting for responses on one connection.
 pub(crate) struct Pending {
@@ -91,6 +99,17 @@ pub(crate) struct Pending {
     len: AtomicUsize,
     closed: AtomicBool,
     close_reason: Mutex<String>,
+    /// The timer of the calls' deadlines.
+    pub(super) deadlines: Deadlines,
+}
+
+/// What a call whose deadline passed receives: the caller makes its own
+/// [`Error::Timeout`] of it, with its method and timeout.
+pub(crate) fn timed_out() -> Error {
+    Error::Timeout {
+        method: String::new(),
+        after: std::time::Duration::ZERO,
+    }
 }
 
 impl Pending {
@@ -101,32 +120,42 @@ impl Pending {
             len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(String::new()),
+            deadlines: Deadlines::new(),
         }
     }
 
     fn shard(
         &self,
         id: u64,
-    ) -> std::sync::MutexGuard<
-        '_,
-        HashMap<u64, oneshot::Sender<Completion>, BuildHasherDefault<IdHasher>>,
-    > {
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter, BuildHasherDefault<IdHasher>>> {
         self.shards[id as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a waiter for `id`.
+    /// Registers a waiter for `id`, timed out at `deadline` (in [`Deadlines`] ticks,
+    /// `u64::MAX` for never) once the timer is asked for it ([`super::deadlines::ask`]).
     ///
     /// # Errors
     ///
     /// [`Error::NotSent`] when the connection has already closed; the waiter is not
     /// kept.
-    pub(crate) fn insert(&self, id: u64, waiter: oneshot::Sender<Completion>) -> Result<(), Error> {
+    pub(crate) fn insert(
+        &self,
+        id: u64,
+        completion: oneshot::Sender<Completion>,
+        deadline: u64,
+    ) -> Result<(), Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        self.shard(id).insert(id, waiter);
+        self.shard(id).insert(
+            id,
+            Waiter {
+                completion,
+                deadline,
+            },
+        );
         self.len.fetch_add(1, Ordering::Relaxed);
         // `fail_all` may have swept the shards between the check and the insert.
         if self.closed.load(Ordering::Acquire) && self.remove(id) {
@@ -142,7 +171,7 @@ impl Pending {
             Some(waiter) => {
                 self.len.fetch_sub(1, Ordering::Relaxed);
                 // The caller may have gone in the meantime; then nobody wants it.
-                let _ = waiter.send(completion);
+                let _ = waiter.completion.send(completion);
                 true
             }
             None => false,
@@ -156,6 +185,34 @@ impl Pending {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
         removed
+    }
+
+    /// Times out every call whose deadline is `now` or earlier ([`timed_out`]); the
+    /// earliest deadline of those that wait on, if any.
+    pub(crate) fn time_out(&self, now: u64) -> Option<u64> {
+        let mut next = u64::MAX;
+        for shard in self.shards.iter() {
+            let expired: Vec<Waiter> = {
+                let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+                let ids: Vec<u64> = shard
+                    .iter()
+                    .filter(|(_, waiter)| {
+                        if waiter.deadline > now {
+                            next = next.min(waiter.deadline);
+                            return false;
+                        }
+                        true
+                    })
+                    .map(|(&id, _)| id)
+                    .collect();
+                ids.iter().filter_map(|id| shard.remove(id)).collect()
+            };
+            for waiter in expired {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                let _ = waiter.completion.send(Err(timed_out()));
+            }
+        }
+        (next != u64::MAX).then_some(next)
     }
 
     /// Fails every waiting call with [`Error::ConnectionClosed`] and refuses new ones.
@@ -175,9 +232,11 @@ impl Pending {
                 .collect();
             for (_, waiter) in drained {
                 self.len.fetch_sub(1, Ordering::Relaxed);
-                let _ = waiter.send(Err(Error::closed(reason)));
+                let _ = waiter.completion.send(Err(Error::closed(reason)));
             }
         }
+        // Its timer task ends.
+        self.deadlines.wake();
     }
 
     /// How many calls are waiting.

@@ -19,6 +19,7 @@
 mod config;
 mod connection;
 mod correlation;
+mod deadlines;
 mod duplex;
 mod outgoing;
 mod typed_batch;
@@ -63,6 +64,13 @@ impl AsRef<Deferred> for Shared {
 impl Shared {
     pub(crate) fn config(&self) -> &ConnectionConfig {
         &self.session.state.engine.config.connection
+    }
+
+    /// The deadline of a call made now that waits at most `timeout`, in the ticks of
+    /// the connection's timer (`u64::MAX` for none).
+    fn deadline(&self, timeout: Option<std::time::Duration>) -> u64 {
+        let at = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+        at.map_or(u64::MAX, |at| self.pending.deadlines.ticks(at))
     }
 }
 

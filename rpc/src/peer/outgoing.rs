@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::correlation::{Completion, RawResponse};
-use super::{Peer, Shared};
+use super::{deadlines, Peer, Shared};
 use crate::engine::CANCEL_METHOD;
 use crate::error::Error;
 use crate::message::{encode_notification, encode_request, Id, JsonText, Response};
@@ -89,12 +89,15 @@ impl Peer {
         let mut digits = itoa::Buffer::new();
         encode_request(&mut buf, Id::from_u64(id, &mut digits), method, params)?;
         let (tx, rx) = oneshot::channel();
-        shared.pending.insert(id, tx)?;
+        let deadline = shared.deadline(timeout);
+        shared.pending.insert(id, tx, deadline)?;
         let mut guard = PendingGuard {
             shared,
             id,
             armed: true,
+            timed_out: false,
         };
+        deadlines::ask(shared, deadline);
         if shared
             .writer
             .send(shared.config().buffer_pool.freeze(buf))
@@ -105,20 +108,20 @@ impl Peer {
             shared.pending.remove(id);
             return Err(Error::not_sent("the connection's writer has stopped"));
         }
-        let completion = match timeout {
-            Some(after) => match tokio::time::timeout(after, rx).await {
-                Ok(completion) => completion,
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        method: method.to_owned(),
-                        after,
-                    })
-                }
-            },
-            None => rx.await,
-        };
-        guard.disarm();
-        completion.unwrap_or_else(|_| Err(Error::closed("the connection closed")))
+        let completion = rx.await;
+        match completion {
+            Ok(Err(Error::Timeout { .. })) => {
+                guard.timed_out = true;
+                Err(Error::Timeout {
+                    method: method.to_owned(),
+                    after: timeout.unwrap_or_default(),
+                })
+            }
+            completion => {
+                guard.disarm();
+                completion.unwrap_or_else(|_| Err(Error::closed("the connection closed")))
+            }
+        }
     }
 
     /// Sends a notification (no response comes back).
@@ -159,6 +162,8 @@ struct PendingGuard<'a> {
     shared: &'a Shared,
     id: u64,
     armed: bool,
+    /// The deadline passed: the timer took the entry out already.
+    timed_out: bool,
 }
 
 impl PendingGuard<'_> {
@@ -170,7 +175,9 @@ impl PendingGuard<'_> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        if self.armed && self.shared.pending.remove(self.id) && self.shared.config().cancel_on_drop
+        if self.armed
+            && (self.timed_out || self.shared.pending.remove(self.id))
+            && self.shared.config().cancel_on_drop
         {
             #[derive(Serialize)]
             struct CancelParams {
@@ -260,43 +267,42 @@ impl BatchBuilder<'_> {
         let shared = &self.peer.shared;
         let mut receivers = Vec::with_capacity(self.ids.len());
         let mut guards = Vec::with_capacity(self.ids.len());
+        let timeout = shared.config().request_timeout;
+        let deadline = shared.deadline(timeout);
         for &id in &self.ids {
             let (tx, rx) = oneshot::channel();
-            shared.pending.insert(id, tx)?;
+            shared.pending.insert(id, tx, deadline)?;
             receivers.push(rx);
             guards.push(PendingGuard {
                 shared,
                 id,
                 armed: true,
+                timed_out: false,
             });
         }
+        deadlines::ask(&self.peer.shared, deadline);
         shared
             .writer
             .send(self.buf.freeze())
             .await
             .map_err(|_| Error::not_sent("the connection's writer has stopped"))?;
-        let deadline = shared
-            .config()
-            .request_timeout
-            .map(|t| (tokio::time::Instant::now() + t, t));
         let mut results = Vec::with_capacity(receivers.len());
         for (rx, mut guard) in receivers.into_iter().zip(guards) {
-            let completion = match deadline {
-                Some((at, after)) => match tokio::time::timeout_at(at, rx).await {
-                    Ok(c) => c,
-                    Err(_) => {
-                        results.push(Err(Error::Timeout {
-                            method: "batch".into(),
-                            after,
-                        }));
-                        continue;
-                    }
-                },
-                None => rx.await,
-            };
-            guard.disarm();
-            results
-                .push(completion.unwrap_or_else(|_| Err(Error::closed("the connection closed"))));
+            match rx.await {
+                Ok(Err(Error::Timeout { .. })) => {
+                    guard.timed_out = true;
+                    results.push(Err(Error::Timeout {
+                        method: "batch".into(),
+                        after: timeout.unwrap_or_default(),
+                    }));
+                }
+                completion => {
+                    guard.disarm();
+                    results.push(
+                        completion.unwrap_or_else(|_| Err(Error::closed("the connection closed"))),
+                    );
+                }
+            }
         }
         Ok(results)
     }
