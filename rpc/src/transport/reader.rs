@@ -137,6 +137,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 self.allocation = self.allocation.max(self.buf.capacity());
             }
+            // A frame begun: its time runs from the read that brought its first
+            // bytes (this one, or one before). Noted here, not after every read: a
+            // read that brings whole frames then costs no look at the clock.
+            if self.frame_timeout.is_some()
+                && self.frame_started.is_none()
+                && (!self.buf.is_empty() || self.codec.in_frame())
+            {
+                self.frame_started = Some(Instant::now());
+            }
             let read = self.io.read_buf(&mut self.buf);
             let read = match (self.frame_timeout, self.frame_started) {
                 (Some(limit), Some(started)) => {
@@ -170,9 +179,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                         self.allocation = sized.capacity();
                         self.buf = sized;
                         self.sized = true;
-                    }
-                    if self.frame_timeout.is_some() && self.frame_started.is_none() {
-                        self.frame_started = Some(Instant::now());
                     }
                 }
                 Err(err) => {
