@@ -293,12 +293,18 @@ impl HttpService {
         // announcing a chunk it never sends) held its connection, and the body read
         // so far, for as long as it liked; the request is busy meanwhile, so the
         // idle timeout does not end it.
-        let read = match config.body_read_timeout {
-            Some(limit) => match tokio::time::timeout(limit, reading).await {
+        // A body that is all there already (a small request's, with its head) is
+        // read without the timer: arming it and taking it out again cost two trips
+        // through the runtime's timer wheel per request.
+        let mut reading = std::pin::pin!(reading);
+        let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await;
+        let read = match (first, config.body_read_timeout) {
+            (Poll::Ready(read), _) => read,
+            (Poll::Pending, Some(limit)) => match tokio::time::timeout(limit, reading).await {
                 Ok(read) => read,
                 Err(_) => return too_slow(limit),
             },
-            None => reading.await,
+            (Poll::Pending, None) => reading.await,
         };
         let body = match read {
             Ok(body) => body,
