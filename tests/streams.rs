@@ -39,7 +39,17 @@ fn numbers(from: u64, count: u64, dropped: Arc<Dropped>) -> impl futures_util::S
     })
 }
 
+/// A stream that sends nothing until it is stopped: open, and never behind.
+fn idle(dropped: Arc<Dropped>) -> impl futures_util::Stream<Item = u64> {
+    let guard = Guard(dropped);
+    futures_util::stream::pending().map(move |n: u64| {
+        let _ = &guard;
+        n
+    })
+}
+
 fn router(spec: StreamSpec, dropped: Arc<Dropped>) -> Router {
+    let idle_dropped = dropped.clone();
     Router::new()
         .method(
             MethodInfo::new("subscribe_count").streaming(spec),
@@ -51,6 +61,17 @@ fn router(spec: StreamSpec, dropped: Arc<Dropped>) -> Router {
                 }
             },
         )
+        .method(
+            MethodInfo::new("subscribe_idle")
+                .streaming(StreamSpec::new("idle", "unsubscribe_idle")),
+            move |call| {
+                let dropped = idle_dropped.clone();
+                async move { call.stream(idle(dropped)) }
+            },
+        )
+        .method(MethodInfo::new("unsubscribe_idle"), |call| async move {
+            call.unsubscribe()
+        })
         .method(MethodInfo::new("unsubscribe_count"), |call| async move {
             call.unsubscribe()
         })
@@ -125,11 +146,11 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn streams_open(server: &Server) -> i64 {
-    server
-        .metrics()
-        .method("subscribe_count")
-        .unwrap()
-        .streams_open
+    streams_open_of(server, "subscribe_count")
+}
+
+fn streams_open_of(server: &Server, method: &str) -> i64 {
+    server.metrics().method(method).unwrap().streams_open
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,6 +298,49 @@ async fn a_client_that_does_not_read_its_subscription_lags_and_other_calls_go_on
         dropped.0.load(Ordering::SeqCst) == 1
     })
     .await;
+}
+
+/// A subscription the client's reader closed as lagged is unsubscribed by the
+/// reader itself: dropped unread, it must not leave the server's stream running (no
+/// `poll_next` ever sees its lag to tell the server). Here the lag is certain: a
+/// buffer of 4 and no wait for room.
+#[tokio::test]
+async fn a_subscription_lagged_out_and_dropped_unread_stops_the_server_s_stream() {
+    const BOUND: Duration = Duration::from_secs(5);
+    let client_config = ConnectionConfig {
+        subscription_buffer: 4,
+        subscription_wait: Duration::ZERO,
+        ..ConnectionConfig::default()
+    };
+    let run = start(default_spec(), ServerConfig::default(), client_config);
+    let sub = subscribe(&run.client, 0, 0).await;
+    let peer = run.client.peer().unwrap().clone();
+    let dropped = run.dropped.clone();
+    // Lagged out: its items no longer match a subscription and reach the client's
+    // engine as notifications of an unknown method (or, once the reader has
+    // unsubscribed for it, the stream is gone already).
+    timeout(BOUND, async {
+        while peer.metrics().unknown_methods == 0 && dropped.0.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the subscription did not lag");
+    drop(sub);
+    timeout(BOUND, async {
+        while dropped.0.load(Ordering::SeqCst) != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the lagged subscription's stream still runs on the server");
+    timeout(BOUND, async {
+        while streams_open(&run.server) != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the stream is still counted open");
 }
 
 /// A raw connection to a server on a small pipe, with a reader that reads only when
@@ -439,13 +503,20 @@ async fn the_limit_on_open_streams_refuses_one_more() {
         ..ServerConfig::default()
     };
     let run = start(default_spec(), config, ConnectionConfig::default());
-    let _a = subscribe(&run.client, 0, 0).await;
-    let b = subscribe(&run.client, 0, 0).await;
-    let err = run
-        .client
-        .subscribe::<_, u64>("subscribe_count", &(0, 0), "count", "unsubscribe_count")
+    // Idle streams: endless ones that nobody reads would lag, and the client would
+    // unsubscribe them, making room on its own.
+    let subscribe_idle = || async {
+        timeout(
+            LIMIT,
+            run.client
+                .subscribe::<_, u64>("subscribe_idle", &(), "idle", "unsubscribe_idle"),
+        )
         .await
-        .unwrap_err();
+        .unwrap()
+    };
+    let _a = subscribe_idle().await.unwrap();
+    let b = subscribe_idle().await.unwrap();
+    let err = subscribe_idle().await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::SERVER_OVERLOADED), "{err}");
     assert!(err.to_string().contains("too many streams"), "{err}");
     // Room again once one closes.
@@ -456,8 +527,11 @@ async fn the_limit_on_open_streams_refuses_one_more() {
         dropped.0.load(Ordering::SeqCst) == 2
     })
     .await;
-    until("its place to free", || streams_open(&run.server) == 1).await;
-    let _c = subscribe(&run.client, 0, 0).await;
+    until("its place to free", || {
+        streams_open_of(&run.server, "subscribe_idle") == 1
+    })
+    .await;
+    let _c = subscribe_idle().await.unwrap();
 }
 
 #[tokio::test]

@@ -89,10 +89,13 @@ impl Slots {
     /// `false` (and no place) once the slots are closed. Dropped while waiting, it
     /// takes nothing, and a place handed to it meanwhile goes to the next taker.
     pub(crate) async fn take(&self) -> bool {
-        // A share of the task's budget, as tokio's own resources take: a loop that
-        // takes places and gives them back (a stream's producer and its writer)
-        // must still let other tasks run. Without it, `tests/streams.rs` saw an
-        // unsubscribe answer wait 20 s behind a stream's items.
+        // A share of the task's budget, as tokio's semaphore and channels take, so
+        // that a loop taking places (a sender on a connection's write queue) yields
+        // like one on tokio's own. No loop here depends on it: the stream producers
+        // spend budget per item themselves. (It was once thought to keep a stream
+        // from starving an unsubscribe in `tests/streams.rs`; what it did was slow
+        // the stream enough that the test's unread subscription never lagged, which
+        // hid that a lagged subscription dropped unread was never unsubscribed.)
         tokio::task::coop::consume_budget().await;
         if self.try_take() {
             return true;

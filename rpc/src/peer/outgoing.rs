@@ -316,7 +316,9 @@ impl crate::engine::Responses for Shared {
         params: Option<&serde_json::value::RawValue>,
     ) -> crate::engine::session::Notified<'a> {
         let wait = self.config().subscription_wait;
-        self.subscriptions.notified(frame, method, params, wait)
+        let peer = &self.session.state.peer;
+        self.subscriptions
+            .notified(frame, method, params, wait, peer, &self.close)
     }
 
     /// Completes the waiting call the response is for; one that matches no call is

@@ -6,7 +6,10 @@
 //! bounded buffer ([`crate::ConnectionConfig::subscription_buffer`]); when it is full
 //! the reader waits up to [`crate::ConnectionConfig::subscription_wait`] for room,
 //! which slows the server's stream to the subscriber's pace, and a subscription
-//! still full after that is closed as lagged and unsubscribed.
+//! still full after that is closed as lagged and unsubscribed: by the reader
+//! itself, since nothing says its [`Subscription`] will ever be read again (one
+//! dropped unread would otherwise leave the server's stream running, its items
+//! read and thrown away, for as long as the connection lives).
 //!
 //! A subscription is entered in the table by the reader itself when the call's
 //! answer comes, before the frames after it are read, so that no item that follows
@@ -15,8 +18,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -56,9 +59,18 @@ pub(crate) type Outcome<'a> = crate::engine::session::Notified<'a>;
 /// The part of a subscription the reader and its [`Subscription`] share.
 struct Shared {
     close: Mutex<Option<CloseReason>>,
+    /// Set by the first to tell the server to stop the stream: the reader when it
+    /// lags the subscription out, or the [`Subscription`] (unsubscribed, dropped,
+    /// or reading a lag the server reported).
+    unsubscribed: AtomicBool,
 }
 
 impl Shared {
+    /// Whether the caller is the first to unsubscribe (and so sends the call).
+    fn claim_unsubscribe(&self) -> bool {
+        !self.unsubscribed.swap(true, Ordering::AcqRel)
+    }
+
     fn close(&self, reason: CloseReason) {
         let mut close = self.close.lock().unwrap_or_else(|e| e.into_inner());
         if close.is_none() {
@@ -76,6 +88,8 @@ impl Shared {
 struct Entry {
     items: Arc<ItemQueue>,
     item_method: Box<str>,
+    /// What the reader calls when it lags the subscription out.
+    unsubscribe_method: Box<str>,
     shared: Arc<Shared>,
 }
 
@@ -231,14 +245,17 @@ impl Subscriptions {
 
     /// The reader got a notification: a subscription's (an item or its close) is
     /// handed over here, at once or once its buffer has room (waiting at most
-    /// `wait`, else the subscription lags).
-    pub(crate) fn notified(
-        &self,
+    /// `wait`, else the subscription lags and is unsubscribed over `peer`; not
+    /// once `closing` is cancelled).
+    pub(crate) fn notified<'a>(
+        &'a self,
         frame: &Bytes,
         method: &str,
         params: Option<&RawValue>,
         wait: std::time::Duration,
-    ) -> Outcome<'_> {
+        peer: &'a Weak<crate::peer::Shared>,
+        closing: &'a tokio_util::sync::CancellationToken,
+    ) -> Outcome<'a> {
         if self.is_empty() {
             return Outcome::NotOurs;
         }
@@ -287,11 +304,30 @@ impl Subscriptions {
                 drop(open);
                 let id: Box<str> = id.into();
                 Outcome::Wait(Box::pin(async move {
-                    let given = tokio::time::timeout(wait, items.give(item)).await;
+                    let given = tokio::select! {
+                        biased;
+                        // Closed meanwhile: the close ends it (as a lost connection),
+                        // at once rather than after the wait.
+                        () = closing.cancelled() => return,
+                        given = tokio::time::timeout(wait, items.give(item)) => given,
+                    };
                     if given.is_err() {
-                        // Still behind: it ends here; its reader's side unsubscribes.
+                        // Still behind: it ends here, and the server is told to stop
+                        // it now. Leaving that to the `Subscription` would leave it
+                        // to chance: one dropped unread (its entry gone, its drop
+                        // unsubscribes nothing) or held unread never tells the
+                        // server, whose stream then runs for the connection's life.
                         if let Some(entry) = self.remove(&id) {
                             entry.shared.close(CloseReason::Lagged);
+                            if entry.shared.claim_unsubscribe() {
+                                if let Some(shared) = peer.upgrade() {
+                                    unsubscribe_in_background(
+                                        Peer { shared },
+                                        entry.unsubscribe_method.clone(),
+                                        id,
+                                    );
+                                }
+                            }
                         }
                     }
                 }))
@@ -356,7 +392,13 @@ impl<T> Subscription<T> {
     pub async fn unsubscribe(mut self) -> Result<bool, Error> {
         self.done = true;
         self.shared.close(CloseReason::Unsubscribed);
+        // Called even if the reader unsubscribed already: the caller wants the answer.
+        self.shared.claim_unsubscribe();
         self.peer.shared.subscriptions.remove(&self.id);
+        // Nothing more is read from it: a connection reader waiting for room in its
+        // full buffer stops waiting now (rather than after `subscription_wait`, with
+        // this call's answer behind it).
+        self.items.drop_taker();
         self.peer.call(&self.unsubscribe_method, &[&*self.id]).await
     }
 }
@@ -396,7 +438,8 @@ impl<T> Subscription<T> {
             CloseReason::Ended | CloseReason::Unsubscribed => return Poll::Ready(None),
             CloseReason::Failed(err) => Error::Rpc(err),
             CloseReason::Lagged => {
-                // The server may still be sending: stop it.
+                // The server may still be sending (unless the reader, which lagged
+                // it out, has told it already): stop it.
                 self.spawn_unsubscribe();
                 Error::Lagged {
                     subscription: self.id.to_string(),
@@ -410,17 +453,24 @@ impl<T> Subscription<T> {
         Poll::Ready(Some(Err(error)))
     }
 
+    /// Tells the server to stop the stream, unless that was done already.
     fn spawn_unsubscribe(&self) {
-        let (peer, method, id) = (
-            self.peer.clone(),
-            self.unsubscribe_method.clone(),
-            self.id.clone(),
-        );
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = peer.call::<_, bool>(&method, &[&*id]).await;
-            });
+        if self.shared.claim_unsubscribe() {
+            unsubscribe_in_background(
+                self.peer.clone(),
+                self.unsubscribe_method.clone(),
+                self.id.clone(),
+            );
         }
+    }
+}
+
+/// Calls `method` (an unsubscribe) for subscription `id` in a task of its own.
+fn unsubscribe_in_background(peer: Peer, method: Box<str>, id: Box<str>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = peer.call::<_, bool>(&method, &[&*id]).await;
+        });
     }
 }
 
@@ -431,7 +481,8 @@ impl<T> Drop for Subscription<T> {
         if self.done {
             return;
         }
-        // Still open as far as we know: tell the server, unless it already ended.
+        // Still open as far as we know: tell the server. Not when its entry is gone:
+        // the server ended it, or the reader lagged it out and told the server.
         let open = self.peer.shared.subscriptions.remove(&self.id).is_some();
         if open {
             self.shared.close(CloseReason::Unsubscribed);
@@ -472,10 +523,12 @@ impl Peer {
         let items = Arc::new(ItemQueue::new(shared.config().subscription_buffer));
         let state = Arc::new(Shared {
             close: Mutex::new(None),
+            unsubscribed: AtomicBool::new(false),
         });
         let mut entry = Some(Entry {
             items: items.clone(),
             item_method: item_method.into(),
+            unsubscribe_method: unsubscribe_method.into(),
             shared: state.clone(),
         });
         let mut call_id = None;

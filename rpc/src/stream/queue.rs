@@ -6,8 +6,9 @@
 //! item, so every item cost a wake-up, and a wake-up of a task on another thread is
 //! a futex call on each side (a fifth of the reader's time on one fast stream). Here
 //! the reader defers the wake-up ([`Deferred`]) until its task is about to wait
-//! ([`WakeBeforeWaiting`]): the items of one read then cost the subscriber one
-//! wake-up, and it takes them in batches, one lock per batch.
+//! ([`WakeBeforeWaiting`]) or has handed over [`WAKE_AFTER`] items meanwhile: a run
+//! of items then costs the subscriber one wake-up, and it takes them in batches, one
+//! lock per batch.
 //!
 //! The buffer's bound is exact: the items queued plus the batch the subscription
 //! took last (counted until it comes back for more) never pass `capacity`.
@@ -15,7 +16,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -24,6 +25,13 @@ use crate::message::JsonText;
 /// The most items a subscription takes at once: a batch still frees room for the
 /// reader at a steady pace.
 const MOST_IN_A_BATCH: usize = 64;
+
+/// Items handed over while a wake-up is held back, after which the reader wakes
+/// the subscriptions anyway: a read of 64 KiB of small frames is a few hundred µs
+/// of work, which the subscriber should not wait for before its first item. (32
+/// cost a fast stream a fifth of its items per second: the subscriber, woken that
+/// often, waited again as often.)
+const WAKE_AFTER: usize = 256;
 
 /// The items between one subscription's reader and the subscription.
 pub(crate) struct ItemQueue {
@@ -102,9 +110,11 @@ impl ItemQueue {
             return Offer::Full(item);
         }
         state.items.push_back(item);
-        if let Some(taker) = state.taker.take() {
-            drop(state);
-            deferred.push(taker);
+        let taker = state.taker.take();
+        drop(state);
+        match taker {
+            Some(taker) => deferred.push(taker),
+            None => deferred.held_over(),
         }
         Offer::Taken
     }
@@ -200,6 +210,8 @@ impl ItemQueue {
 #[derive(Default)]
 pub(crate) struct Deferred {
     any: AtomicBool,
+    /// Items handed over since the first wake-up was held back.
+    items: AtomicUsize,
     wakers: Mutex<Vec<Waker>>,
 }
 
@@ -211,6 +223,17 @@ impl Deferred {
     fn push(&self, waker: Waker) {
         self.lock().push(waker);
         self.any.store(true, Ordering::Release);
+        self.held_over();
+    }
+
+    /// An item was handed over: after [`WAKE_AFTER`] of them with a wake-up held
+    /// back, the subscriptions are woken without waiting for the reader to wait.
+    fn held_over(&self) {
+        if self.any.load(Ordering::Relaxed)
+            && self.items.fetch_add(1, Ordering::Relaxed) + 1 >= WAKE_AFTER
+        {
+            self.wake_all();
+        }
     }
 
     /// Wakes every subscription held back.
@@ -218,6 +241,7 @@ impl Deferred {
         if !self.any.swap(false, Ordering::AcqRel) {
             return;
         }
+        self.items.store(0, Ordering::Relaxed);
         // Taken out first: a wake-up may run code that comes back here.
         let wakers = std::mem::take(&mut *self.lock());
         for waker in wakers {
@@ -294,7 +318,7 @@ mod tests {
         let cx = Context::from_waker(&waker);
         let mut batch = VecDeque::new();
         assert!(queue.poll_take(&mut batch, &cx).is_pending());
-        for n in 0..100 {
+        for n in 0..WAKE_AFTER - 1 {
             assert!(matches!(queue.offer(item(n), &deferred), Offer::Taken));
         }
         assert_eq!(woken.0.load(Ordering::SeqCst), 0, "held back");
@@ -302,12 +326,34 @@ mod tests {
         assert_eq!(woken.0.load(Ordering::SeqCst), 1);
         deferred.wake_all();
         assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        // The subscription has not come back: later items wake nobody.
+        let total = WAKE_AFTER + 100;
+        for n in WAKE_AFTER - 1..total {
+            assert!(matches!(queue.offer(item(n), &deferred), Offer::Taken));
+        }
+        deferred.wake_all();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
         let mut read = Vec::new();
         while batch.is_empty() && queue.poll_take(&mut batch, &cx) == Poll::Ready(true) {
             read.extend(batch.drain(..).map(|t| t.as_str().to_owned()));
         }
-        let expected: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+        let expected: Vec<String> = (0..total).map(|n| n.to_string()).collect();
         assert_eq!(read, expected, "every item, in order, in batches");
+    }
+
+    #[test]
+    fn a_long_run_of_items_wakes_the_subscription_before_the_reader_waits() {
+        let queue = ItemQueue::new(1024);
+        let deferred = Deferred::default();
+        let (woken, waker) = counting();
+        let cx = Context::from_waker(&waker);
+        let mut batch = VecDeque::new();
+        assert!(queue.poll_take(&mut batch, &cx).is_pending());
+        for n in 0..WAKE_AFTER {
+            assert_eq!(woken.0.load(Ordering::SeqCst), 0, "woken at item {n}");
+            assert!(matches!(queue.offer(item(n), &deferred), Offer::Taken));
+        }
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
