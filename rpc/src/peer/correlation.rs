@@ -2,8 +2,10 @@
 //!
 //! One owner of the id -> waiter map, split into shards by id so that callers on
 //! different threads rarely meet on a lock; each lock is held only to insert or remove
-//! one entry, never across an await. Ids are sequential, so consecutive calls land on
-//! consecutive shards.
+//! one entry, never across an await. Ids are sequential, and runs of sixteen share a
+//! shard: a connection with one call at a time then uses one shard for sixteen calls
+//! in a row instead of a cold one for each (with 1,000 such connections, 4–7% more
+//! calls/s in alternate runs, for 3–5% less with 64 in flight on one connection).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -128,7 +130,7 @@ impl Pending {
         &self,
         id: u64,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter, BuildHasherDefault<IdHasher>>> {
-        self.shards[id as usize % SHARDS]
+        self.shards[(id >> 4) as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
