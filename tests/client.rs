@@ -167,13 +167,20 @@ fn recording(conn: rpc::transport::memory::MemoryConnection) -> Arc<std::sync::M
     seen
 }
 
+/// A client whose other end reads every frame and answers none.
+fn client_of_a_silent_end(
+    config: ConnectionConfig,
+) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
+    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
+    let seen = recording(theirs);
+    (Client::new(ours, config), seen)
+}
+
 #[tokio::test]
 async fn a_short_timeout_after_long_ones_times_out_on_time_and_the_long_ones_wait_on() {
     // The connection's one timer is set for the first call's deadline, 60 s away; a
     // call with 50 ms must bring it forward.
-    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
-    let _seen = recording(theirs);
-    let client = Client::new(ours, ConnectionConfig::default());
+    let (client, _seen) = client_of_a_silent_end(ConnectionConfig::default());
     let peer = client.peer().expect("one connection");
     let long = tokio::spawn({
         let peer = peer.clone();
@@ -211,9 +218,7 @@ async fn a_short_timeout_after_long_ones_times_out_on_time_and_the_long_ones_wai
 
 #[tokio::test]
 async fn calls_with_many_deadlines_each_time_out_at_their_own() {
-    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
-    let _seen = recording(theirs);
-    let client = Client::new(ours, ConnectionConfig::default());
+    let (client, _seen) = client_of_a_silent_end(ConnectionConfig::default());
     let peer = client.peer().expect("one connection");
     let started = tokio::time::Instant::now();
     let calls = (0..20u64).rev().map(|n| {
@@ -238,13 +243,10 @@ async fn calls_with_many_deadlines_each_time_out_at_their_own() {
 
 #[tokio::test]
 async fn a_timed_out_call_tells_the_other_end_to_cancel_it() {
-    let (ours, theirs) = memory::pair(Framing::Ndjson, 1 << 16);
-    let seen = recording(theirs);
-    let config = ConnectionConfig {
+    let (client, seen) = client_of_a_silent_end(ConnectionConfig {
         request_timeout: Some(Duration::from_millis(30)),
         ..ConnectionConfig::default()
-    };
-    let client = Client::new(ours, config);
+    });
     let err = client.call::<_, u64>("silent", &[1]).await.unwrap_err();
     assert!(err.is_timeout(), "{err}");
     let cancelled = async {

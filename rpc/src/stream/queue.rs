@@ -310,14 +310,22 @@ mod tests {
         (count.clone(), Waker::from(count))
     }
 
+    /// A queue of 1,024 whose subscription waits for items, with its wake-ups
+    /// counted.
+    fn waited_on() -> (ItemQueue, Deferred, Arc<Count>, Waker) {
+        let queue = ItemQueue::new(1024);
+        let (woken, waker) = counting();
+        let mut batch = VecDeque::new();
+        let cx = Context::from_waker(&waker);
+        assert!(queue.poll_take(&mut batch, &cx).is_pending());
+        (queue, Deferred::default(), woken, waker)
+    }
+
     #[test]
     fn a_waiting_subscription_is_woken_once_for_a_run_of_items_and_only_when_the_reader_lets_go() {
-        let queue = ItemQueue::new(1024);
-        let deferred = Deferred::default();
-        let (woken, waker) = counting();
+        let (queue, deferred, woken, waker) = waited_on();
         let cx = Context::from_waker(&waker);
         let mut batch = VecDeque::new();
-        assert!(queue.poll_take(&mut batch, &cx).is_pending());
         for n in 0..WAKE_AFTER - 1 {
             assert!(matches!(queue.offer(item(n), &deferred), Offer::Taken));
         }
@@ -343,12 +351,7 @@ mod tests {
 
     #[test]
     fn a_long_run_of_items_wakes_the_subscription_before_the_reader_waits() {
-        let queue = ItemQueue::new(1024);
-        let deferred = Deferred::default();
-        let (woken, waker) = counting();
-        let cx = Context::from_waker(&waker);
-        let mut batch = VecDeque::new();
-        assert!(queue.poll_take(&mut batch, &cx).is_pending());
+        let (queue, deferred, woken, _waker) = waited_on();
         for n in 0..WAKE_AFTER {
             assert_eq!(woken.0.load(Ordering::SeqCst), 0, "woken at item {n}");
             assert!(matches!(queue.offer(item(n), &deferred), Offer::Taken));
