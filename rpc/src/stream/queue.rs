@@ -243,9 +243,15 @@ impl Deferred {
         }
         self.items.store(0, Ordering::Relaxed);
         // Taken out first: a wake-up may run code that comes back here.
-        let wakers = std::mem::take(&mut *self.lock());
-        for waker in wakers {
+        let mut wakers = std::mem::take(&mut *self.lock());
+        for waker in wakers.drain(..) {
             waker.wake();
+        }
+        // The list's allocation back for the next run (a new one each time was
+        // half of a stream's allocations), unless one was made meanwhile.
+        let mut list = self.lock();
+        if list.capacity() == 0 {
+            *list = wakers;
         }
     }
 }
