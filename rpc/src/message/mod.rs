@@ -26,6 +26,7 @@ pub use error::{bound_message, ErrorCode, ErrorObject, RpcError, MAX_MESSAGE_LEN
 pub use id::{Id, IdKind, OwnedId};
 pub use into_rpc_error::IntoRpcError;
 pub use json_text::JsonText;
+pub(crate) use parse::present;
 pub use parse::{
     parse, parse_with, Incoming, Invalid, Message, Notification, ParseLimits, Request, Response,
     MAX_DEPTH,

@@ -387,7 +387,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrMember<'a> {
     }
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+/// A member read as present (`Some`) whatever its value, `null` included.
+pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
 
@@ -398,7 +399,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 /// serde_json's own), and it still validates the whole frame.
 ///
 /// It reads the members the way the derived [`Envelope`] does, for the plain case
-/// only: member names without escapes or non-ASCII bytes, `jsonrpc` and `method`
+/// only: member names without escapes, `jsonrpc` and `method`
 /// without escapes, no duplicates, and nothing but whitespace after the message's
 /// `}`. The nesting is the deepest member plus the message object's level, as
 /// [`nests_deeper_than`] would find it in the whole frame.
@@ -412,50 +413,24 @@ fn parse_plain(frame: &[u8], limits: ParseLimits) -> Option<Result<Message<'_>, 
     let mut env = Envelope::default();
     // The message object is level 1.
     let mut deepest = 1;
-    let mut at = scan::skip_whitespace(frame, 0);
-    if frame.get(at) != Some(&b'{') {
-        return None;
-    }
-    at += 1;
-    loop {
-        at = scan::skip_whitespace(frame, at);
-        if frame.get(at) != Some(&b'"') {
-            return None;
-        }
-        let name_start = at + 1;
-        let name_len = frame[name_start..]
-            .iter()
-            .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1F | 0x80..))?;
-        let name_end = name_start + name_len;
-        if frame[name_end] != b'"' {
-            return None;
-        }
-        at = scan::skip_whitespace(frame, name_end + 1);
-        if frame.get(at) != Some(&b':') {
-            return None;
-        }
-        let start = scan::skip_whitespace(frame, at + 1);
-        let (end, depth) = scan::skip_value(frame, start, scan)?;
+    let end = scan::walk_object(frame, scan, |name, value, depth| {
         deepest = deepest.max(1 + depth);
-        // SAFETY: the scan validated `start..end` as one JSON value, and the text from
-        // there as UTF-8 as far as it went (see `scan::skip_value`); `start` follows
-        // ASCII, so it is a character boundary.
-        let value = unsafe { std::str::from_utf8_unchecked(&frame[start..end]) };
-        match &frame[name_start..name_end] {
-            b"params" => once(&mut env.params, scan::raw(value))?,
-            b"jsonrpc" => once(&mut env.jsonrpc, str_member(value)?)?,
-            b"method" => once(&mut env.method, str_member(value)?)?,
-            b"id" => once(&mut env.id, scan::raw(value))?,
-            b"result" => once(&mut env.result, scan::raw(value))?,
-            b"error" => once(&mut env.error, scan::raw(value))?,
-            _ => {}
+        // SAFETY: the scan validated the value as one JSON value, and the text from
+        // there as UTF-8 as far as it went (see `scan::skip_value`); it starts after
+        // `:` or whitespace, ASCII, so at a character boundary.
+        let value = unsafe { std::str::from_utf8_unchecked(&frame[value]) };
+        match &frame[name?] {
+            b"params" => once(&mut env.params, scan::raw(value)),
+            b"jsonrpc" => once(&mut env.jsonrpc, str_member(value)?),
+            b"method" => once(&mut env.method, str_member(value)?),
+            b"id" => once(&mut env.id, scan::raw(value)),
+            b"result" => once(&mut env.result, scan::raw(value)),
+            b"error" => once(&mut env.error, scan::raw(value)),
+            _ => Some(()),
         }
-        at = scan::skip_whitespace(frame, end);
-        match frame.get(at) {
-            Some(b',') => at += 1,
-            Some(b'}') if scan::skip_whitespace(frame, at + 1) == frame.len() => break,
-            _ => return None,
-        }
+    })?;
+    if scan::skip_whitespace(frame, end) != frame.len() {
+        return None;
     }
     if let Some(limit) = limits.max_depth {
         if deepest > limit {
@@ -625,6 +600,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[[[[1]]]]}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"é"}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"é","params":{"é":"ü"}}"#,
+            r#"{"jsonrpc":"2.0","ü":[1],"id":1,"method":"m"}"#,
+            "{\"jsonrpc\":\"2.0\",\"a\u{1}\":1,\"id\":1,\"method\":\"m\"}",
             // Outside the plain case (the general path alone answers these).
             r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"m"} x"#,

@@ -12,6 +12,8 @@
 //! may refuse what serde_json would accept (nesting deeper than 128): the caller then
 //! takes serde_json's path, which also gives the error message for invalid JSON.
 
+use std::ops::Range;
+
 /// The deepest nesting [`skip_value`] follows.
 pub(crate) const MAX_SCAN_DEPTH: usize = 128;
 
@@ -133,44 +135,54 @@ pub(crate) fn raw(value: &str) -> &serde_json::value::RawValue {
     unsafe { &*(value as *const str as *const serde_json::value::RawValue) }
 }
 
-/// The members of `text`, a JSON object already known to be valid, each as its key
-/// (unescaped only when it has no escapes: `None` then, for the caller to take
-/// serde_json's path) and its value's text, in order; `f` is called for each and
-/// stops the walk with `false`. `None` when `text` is not an object.
-pub(crate) fn for_each_member<'a>(
-    text: &'a str,
-    mut f: impl FnMut(Option<&'a str>, &'a str) -> bool,
-) -> Option<()> {
-    let bytes = text.as_bytes();
-    let mut scan = Scan::utf8();
-    let mut at = skip_whitespace(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
+/// Walks the members of the JSON object that starts `text` (after whitespace),
+/// validating them as [`skip_value`] does: `member` gets each one's name (the range
+/// between its quotes; `None` when the name has escapes), its value's range and how
+/// deep the value nests, and stops the walk with `None`. The index just after the
+/// object's `}`; `None` when the text there is not such an object, or `member`
+/// stopped. Both the envelope's plain parse and a subscription item's params are
+/// read with it.
+pub(crate) fn walk_object(
+    text: &[u8],
+    scan: &mut Scan,
+    mut member: impl FnMut(Option<Range<usize>>, Range<usize>, usize) -> Option<()>,
+) -> Option<usize> {
+    let mut at = skip_whitespace(text, 0);
+    if text.get(at) != Some(&b'{') {
         return None;
     }
-    at = skip_whitespace(bytes, at + 1);
-    if bytes.get(at) == Some(&b'}') {
-        return Some(());
+    at = skip_whitespace(text, at + 1);
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
     }
     loop {
-        if bytes.get(at) != Some(&b'"') {
+        if text.get(at) != Some(&b'"') {
             return None;
         }
-        let key_end = skip_string(bytes, at + 1, &mut scan)?;
-        let key = &text[at + 1..key_end - 1];
-        let key = (!key.contains('\\')).then_some(key);
-        at = skip_whitespace(bytes, key_end);
-        if bytes.get(at) != Some(&b':') {
+        // Names are short and almost always plain ASCII: a byte loop finds their end
+        // sooner than the string scan's blocks (a small request's parse took 90–92 ns
+        // through `skip_string`, 80–82 this way), which still reads any other name.
+        let plain = text[at + 1..]
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1F | 0x80..))?;
+        let (name_end, escaped) = if text[at + 1 + plain] == b'"' {
+            (at + 2 + plain, false)
+        } else {
+            let end = skip_string(text, at + 1, scan)?;
+            (end, text[at + 1..end - 1].contains(&b'\\'))
+        };
+        let name = (!escaped).then_some(at + 1..name_end - 1);
+        at = skip_whitespace(text, name_end);
+        if text.get(at) != Some(&b':') {
             return None;
         }
-        at = skip_whitespace(bytes, at + 1);
-        let (value_end, _) = skip_value(bytes, at, &mut scan)?;
-        if !f(key, &text[at..value_end]) {
-            return Some(());
-        }
-        at = skip_whitespace(bytes, value_end);
-        match bytes.get(at) {
-            Some(b',') => at = skip_whitespace(bytes, at + 1),
-            Some(b'}') => return Some(()),
+        let start = skip_whitespace(text, at + 1);
+        let (end, depth) = skip_value(text, start, scan)?;
+        member(name, start..end, depth)?;
+        at = skip_whitespace(text, end);
+        match text.get(at) {
+            Some(b',') => at = skip_whitespace(text, at + 1),
+            Some(b'}') => return Some(at + 1),
             _ => return None,
         }
     }
