@@ -238,7 +238,9 @@ impl Deferred {
 
     /// Wakes every subscription held back.
     pub(crate) fn wake_all(&self) {
-        if !self.any.swap(false, Ordering::AcqRel) {
+        // A load first: every poll of every connection's reader comes here, and
+        // almost none has a wake-up held back (a swap would write each time).
+        if !self.any.load(Ordering::Acquire) || !self.any.swap(false, Ordering::AcqRel) {
             return;
         }
         self.items.store(0, Ordering::Relaxed);
