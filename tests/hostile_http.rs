@@ -553,6 +553,16 @@ async fn never_granting_window(addr: SocketAddr, body: &bytes::Bytes) -> Duratio
         .await
         .unwrap();
     let driving = tokio::spawn(connection);
+    // Until the server's SETTINGS arrive, h2 lets a client open any number of
+    // streams: a loaded machine then sent the 1,025th before the limit of 1,024 was
+    // known, and the server rightly refused it (REFUSED_STREAM) instead of the client
+    // holding it back. Wait for the limit first.
+    let deadline = Instant::now() + LIMIT;
+    while client.current_max_send_streams() == usize::MAX {
+        assert!(Instant::now() < deadline, "no SETTINGS from the server");
+        sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(client.current_max_send_streams(), STREAMS);
     let post = || {
         http::Request::post(format!("http://{addr}/"))
             .header("content-type", "application/json")
