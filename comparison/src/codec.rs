@@ -7,8 +7,10 @@
 //!   `jsonrpsee::types::Request` and then `params().parse()` (what its server does
 //!   before calling a method, less the method-table lookup); the floor is one typed
 //!   `serde_json::from_slice` into a struct made for exactly these bytes.
-//! - **encode**: the result `3` as a response. Ours is `rpc::message::encode_result`
-//!   into a reused `BytesMut`; jsonrpsee is `MethodResponse::response`, which its
+//! - **encode**: the result `3` as a response. Ours is the server's real path, as the
+//!   generated code answers a call: `rpc::message::encode_result` into the buffer
+//!   pool's room, the frame cut off as `Bytes` (`BufferPool::frame_with`), then given
+//!   back as the writer does once it is sent (`BufferPool::recycle`); jsonrpsee is `MethodResponse::response`, which its
 //!   server calls for every answer (it builds a fresh `Box<RawValue>` each time); the
 //!   floor is `serde_json::to_writer` of a derived struct into a reused `Vec`.
 //!
@@ -25,9 +27,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use jsonrpsee::types::{Id as JId, Request as JRequest};
 use jsonrpsee::{MethodResponse, ResponsePayload};
+use rpc::buffer::BufferPool;
 use rpc::message::{encode_result, parse, Id, Incoming, Message};
 use rpc::service::Service;
 
@@ -183,19 +185,27 @@ pub fn run(config: CodecConfig) -> CodecResults {
     );
 
     let id = Id::from_json("1").unwrap();
-    let mut buf = BytesMut::with_capacity(256);
+    let pool = BufferPool::default();
     let mut vec = Vec::with_capacity(256);
-    encode_result(&mut buf, id, &3i64).unwrap();
-    assert_eq!(&buf[..], SMALL_RESPONSE);
+    let frame = pool
+        .frame_with(512, |buf| encode_result(buf, id, &3i64))
+        .unwrap();
+    assert_eq!(&frame[..], SMALL_RESPONSE);
+    pool.recycle(frame);
     let response =
         MethodResponse::response(JId::Number(1), ResponsePayload::success(3i64), usize::MAX);
     assert_eq!(response.as_json().get().as_bytes(), SMALL_RESPONSE);
     let encode = compare(
         &mut [
             batch(|| {
-                buf.clear();
-                encode_result(&mut buf, black_box(id), &black_box(3i64)).unwrap();
-                buf.len()
+                let frame = pool
+                    .frame_with(512, |buf| {
+                        encode_result(buf, black_box(id), &black_box(3i64))
+                    })
+                    .unwrap();
+                let len = frame.len();
+                pool.recycle(black_box(frame));
+                len
             }),
             batch(|| {
                 let response = MethodResponse::response(
