@@ -544,7 +544,13 @@ async fn faults_never_lose_or_duplicate_a_call() {
                         answered.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(err) => {
-                        assert!(err.is_connection_closed() || err.is_timeout(), "{err}");
+                        // Not sent: the call came after the faulty writer had
+                        // stopped (a caller the runtime ran late, on a loaded
+                        // machine), and was told so without anything going out.
+                        assert!(
+                            err.is_connection_closed() || err.is_timeout() || err.is_not_sent(),
+                            "{err}"
+                        );
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
                 }

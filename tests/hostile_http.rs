@@ -704,9 +704,7 @@ fn http2_streams_reset_as_soon_as_sent_stop_their_calls_then_get_a_goaway() {
 #[test]
 fn an_event_stream_client_that_never_reads_is_closed_at_the_idle_timeout() {
     run(async {
-        // `idle_timeout` is 2 min by default; 3 s keeps the test short. With 1 s, a
-        // loaded CI run spent it on reading the 1,024 heads and the two 300 ms waits
-        // below: the server closed first, and the held-back stream met its GOAWAY.
+        // `idle_timeout` is 2 min by default; 3 s keeps the test short.
         let running = Running::http(
             ServerConfig::default(),
             HttpConfig::default().idle_timeout(Some(Duration::from_secs(3))),
@@ -723,7 +721,14 @@ fn an_event_stream_client_that_never_reads_is_closed_at_the_idle_timeout() {
             Memory::before("HTTP/1.1: 8 endless event streams (a subscription) never read").await;
         let mut sockets = Vec::new();
         for _ in 0..8 {
-            let mut socket = TcpStream::connect(addr).await.unwrap();
+            // A small window, so that the kernel's buffers fill after a few events.
+            // With the default ones, on a machine loaded with four busy loops, the
+            // debug build's server was still filling them at the idle timer's
+            // checks, and the streams closed 9 s after they started (2 runs of 3,
+            // against the 8 s below); with this, 6 s, as on a quiet machine.
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let mut socket = socket.connect(addr).await.unwrap();
             socket.write_all(request.as_bytes()).await.unwrap();
             sockets.push(socket);
         }
@@ -734,6 +739,7 @@ fn an_event_stream_client_that_never_reads_is_closed_at_the_idle_timeout() {
         // that takes nothing: idle, so closed; its stream is dropped.
         running.until_connections(0).await;
         let took = started.elapsed();
+        println!("closed {took:?} after the streams started");
         assert!(took < Duration::from_secs(8), "closed after {took:?}");
         served(addr).await;
         // (Read below: what the client reads is its own heap, not the server's.)
